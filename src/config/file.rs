@@ -1,0 +1,298 @@
+//! The external schema: what a config file may contain, exactly as written.
+//!
+//! These types mirror the TOML file one to one (Sōzu's `FileConfig`): every
+//! key is optional at this level and keeps its source span, so the
+//! validator (`validate`) can say *where* a value is wrong, and a missing
+//! key is reported by the validator with a precise message rather than by
+//! serde. Unknown keys are rejected (`deny_unknown_fields`). Integers are
+//! read as `i64` so range errors name the real limits; durations are strings
+//! (`"250ms"`, `"5s"`, `"1m30s"`, `"2h"`).
+//!
+//! A complete file:
+//!
+//! ```toml
+//! [global]
+//! workers = 0
+//! shutdown_timeout = "30s"
+//! log_level = "info"
+//!
+//! [[listener]]
+//! name = "web"
+//! address = "127.0.0.1:8080"
+//!
+//!   [[listener.route]]
+//!   name = "api"
+//!   host = "api.example.com"
+//!   path_prefix = "/api/"
+//!   methods = ["GET", "POST"]
+//!   headers = [ { name = "x-canary", exact = "1" } ]
+//!   pool = "api"
+//!
+//! [[pool]]
+//! name = "api"
+//! algorithm = "round_robin"
+//! endpoints = [ { address = "127.0.0.1:9001", weight = 1 } ]
+//! ```
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, SeqAccess, Visitor};
+use toml::Spanned;
+
+/// A whole file: the top level is walked by hand (see `parse`), each
+/// section element is deserialized on its own.
+#[derive(Debug, Clone, Default)]
+pub struct FileConfig {
+    /// `[global]` (optional).
+    pub global: Option<Spanned<FileGlobal>>,
+    /// `[[listener]]`, in file order.
+    pub listeners: Vec<Spanned<FileListener>>,
+    /// `[[pool]]`, in file order.
+    pub pools: Vec<Spanned<FilePool>>,
+}
+
+/// `[global]`: process-wide settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGlobal {
+    /// Worker threads, 0..=1024; 0 (default) = one per CPU.
+    pub workers: Option<Spanned<i64>>,
+    /// How long in-flight requests may finish after SIGTERM; default `"30s"`.
+    pub shutdown_timeout: Option<Spanned<String>>,
+    /// `tracing` filter (e.g. `"info"`, `"switchyard=debug"`); default `"info"`.
+    pub log_level: Option<Spanned<String>>,
+}
+
+/// `[[listener]]`: one listening socket.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileListener {
+    /// Required, unique among listeners.
+    pub name: Option<Spanned<String>>,
+    /// Required: `IP:port`, IPv6 as `"[::1]:8080"`; port 0 = any free port.
+    pub address: Option<Spanned<String>>,
+    /// `"http"` (default; the only protocol so far).
+    pub protocol: Option<Spanned<String>>,
+    /// Listen backlog, 1..=65535; default 1024.
+    pub backlog: Option<Spanned<i64>>,
+    /// Log every request; default true.
+    pub access_log: Option<Spanned<bool>>,
+    /// Request line + headers, 1024..=1048576 bytes; default 65536 (else 431).
+    pub max_header_bytes: Option<Spanned<i64>>,
+    /// Header count, 1..=1000; default 100 (else 431).
+    pub max_headers: Option<Spanned<i64>>,
+    /// URI length, 256..=`max_header_bytes`; default 8192 (else 414).
+    pub max_uri_bytes: Option<Spanned<i64>>,
+    /// Time to receive the request head, > 0; default `"10s"`.
+    pub request_header_timeout: Option<Spanned<String>>,
+    /// Keep-alive idle time between requests, > 0; default `"60s"`.
+    pub idle_timeout: Option<Spanned<String>>,
+    /// `[[listener.route]]`, first match wins.
+    #[serde(default)]
+    pub route: Vec<Spanned<FileRoute>>,
+}
+
+/// `[[listener.route]]`: conditions (all must hold) and an action.
+///
+/// At most one of `path`, `path_prefix`, `path_regex`; exactly one of
+/// `pool`, `split`. A route without conditions matches every request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRoute {
+    /// Optional; default `route-N` (1-based position); unique in the listener.
+    pub name: Option<Spanned<String>>,
+    /// `"api.example.com"`, `"*.example.com"` or an array of them.
+    pub host: Option<Spanned<OneOrMany>>,
+    /// Exact path, starting with `/`.
+    pub path: Option<Spanned<String>>,
+    /// Path prefix, starting with `/` (plain string prefix).
+    pub path_prefix: Option<Spanned<String>>,
+    /// Regular expression searched in the path (use `^`/`$` to anchor).
+    pub path_regex: Option<Spanned<String>>,
+    /// Any of these methods, e.g. `["GET", "POST"]`.
+    pub methods: Option<Spanned<Vec<Spanned<String>>>>,
+    /// All of these header conditions.
+    pub headers: Option<Spanned<Vec<Spanned<FileCondition>>>>,
+    /// All of these cookie conditions.
+    pub cookies: Option<Spanned<Vec<Spanned<FileCondition>>>>,
+    /// All of these query-parameter conditions.
+    pub query: Option<Spanned<Vec<Spanned<FileCondition>>>>,
+    /// Send matching requests to this pool.
+    pub pool: Option<Spanned<String>>,
+    /// Or split them across pools by weight.
+    pub split: Option<Spanned<Vec<Spanned<FileSplit>>>>,
+}
+
+/// `{ name = "x-canary", exact = "1" }`: exactly one of `exact`, `regex`,
+/// `present` (`present = false` means "must be absent").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCondition {
+    pub name: Option<Spanned<String>>,
+    pub exact: Option<Spanned<String>>,
+    pub regex: Option<Spanned<String>>,
+    pub present: Option<Spanned<bool>>,
+}
+
+/// `{ pool = "v2", weight = 10 }`: weight 1..=65535, default 1.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSplit {
+    pub pool: Option<Spanned<String>>,
+    pub weight: Option<Spanned<i64>>,
+}
+
+/// `[[pool]]`: interchangeable endpoints and how to balance over them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePool {
+    /// Required, unique among pools.
+    pub name: Option<Spanned<String>>,
+    /// One of `crate::balance::Algorithm::NAMES`; default `"round_robin"`.
+    pub algorithm: Option<Spanned<String>>,
+    /// `client_ip` (default), `path`, `header:NAME` or `cookie:NAME`;
+    /// only for `ring_hash` and `maglev`.
+    pub hash_key: Option<Spanned<String>>,
+    /// Maglev lookup table size: a prime in 7..=1000003; default 65537.
+    pub maglev_table_size: Option<Spanned<i64>>,
+    /// Default `"2s"`, > 0.
+    pub connect_timeout: Option<Spanned<String>>,
+    /// Request sent → response head received, > 0; default `"30s"` (else 504).
+    pub response_timeout: Option<Spanned<String>>,
+    /// Upstream keep-alive idle time; default `"60s"` (`"0s"`: no reuse).
+    pub idle_timeout: Option<Spanned<String>>,
+    /// Idle upstream connections kept per endpoint, 0..=10000; default 32.
+    pub max_idle_per_endpoint: Option<Spanned<i64>>,
+    /// Skip an endpoint this long after a failed connect; default `"10s"`
+    /// (`"0s"` disables).
+    pub fail_timeout: Option<Spanned<String>>,
+    /// `[{ address = "10.0.0.1:80", weight = 2 }, ...]`.
+    pub endpoints: Option<Spanned<Vec<Spanned<FileEndpoint>>>>,
+}
+
+/// `{ address = "backend.internal:8080", weight = 3 }`: `host:port`
+/// (resolved at load, first address used); weight 1..=65535, default 1.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEndpoint {
+    pub address: Option<Spanned<String>>,
+    pub weight: Option<Spanned<i64>>,
+}
+
+/// A string or an array of strings (`host = "a"` or `host = ["a", "b"]`).
+#[derive(Debug, Clone)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut all = Vec::new();
+                while let Some(s) = seq.next_element::<Spanned<String>>()? {
+                    all.push(s);
+                }
+                Ok(OneOrMany::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The keys each table accepts, for "did you mean" and "valid keys" help.
+pub(crate) mod keys {
+    pub const TOP: &[&str] = &["global", "listener", "pool"];
+    pub const GLOBAL: &[&str] = &["workers", "shutdown_timeout", "log_level"];
+    pub const LISTENER: &[&str] = &[
+        "name",
+        "address",
+        "protocol",
+        "backlog",
+        "access_log",
+        "max_header_bytes",
+        "max_headers",
+        "max_uri_bytes",
+        "request_header_timeout",
+        "idle_timeout",
+        "route",
+    ];
+    pub const ROUTE: &[&str] = &[
+        "name",
+        "host",
+        "path",
+        "path_prefix",
+        "path_regex",
+        "methods",
+        "headers",
+        "cookies",
+        "query",
+        "pool",
+        "split",
+    ];
+    pub const POOL: &[&str] = &[
+        "name",
+        "algorithm",
+        "hash_key",
+        "maglev_table_size",
+        "connect_timeout",
+        "response_timeout",
+        "idle_timeout",
+        "max_idle_per_endpoint",
+        "fail_timeout",
+        "endpoints",
+    ];
+}
+
+/// An example of a well-typed value for `key`, for "wrong type" help.
+pub(crate) fn example(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "workers" => "workers = 4",
+        "shutdown_timeout" => "shutdown_timeout = \"30s\"",
+        "log_level" => "log_level = \"info\"",
+        "name" => "name = \"web\"",
+        "address" => "address = \"127.0.0.1:8080\"",
+        "protocol" => "protocol = \"http\"",
+        "backlog" => "backlog = 1024",
+        "access_log" => "access_log = true",
+        "max_header_bytes" => "max_header_bytes = 65536",
+        "max_headers" => "max_headers = 100",
+        "max_uri_bytes" => "max_uri_bytes = 8192",
+        "request_header_timeout" => "request_header_timeout = \"10s\"",
+        "idle_timeout" => "idle_timeout = \"60s\"",
+        "route" => "[[listener.route]]",
+        "host" => "host = \"api.example.com\" or host = [\"a.example.com\", \"*.example.org\"]",
+        "path" => "path = \"/exact\"",
+        "path_prefix" => "path_prefix = \"/api/\"",
+        "path_regex" => "path_regex = \"^/v[0-9]+/\"",
+        "methods" => "methods = [\"GET\", \"POST\"]",
+        "headers" => "headers = [{ name = \"x-canary\", exact = \"1\" }]",
+        "cookies" => "cookies = [{ name = \"beta\", exact = \"yes\" }]",
+        "query" => "query = [{ name = \"debug\", present = true }]",
+        "exact" => "exact = \"1\"",
+        "regex" => "regex = \"^u\"",
+        "present" => "present = true",
+        "pool" => "pool = \"api\"",
+        "split" => "split = [{ pool = \"v1\", weight = 90 }, { pool = \"v2\", weight = 10 }]",
+        "weight" => "weight = 1",
+        "algorithm" => "algorithm = \"round_robin\"",
+        "hash_key" => "hash_key = \"client_ip\"",
+        "maglev_table_size" => "maglev_table_size = 65537",
+        "connect_timeout" => "connect_timeout = \"2s\"",
+        "response_timeout" => "response_timeout = \"30s\"",
+        "max_idle_per_endpoint" => "max_idle_per_endpoint = 32",
+        "fail_timeout" => "fail_timeout = \"10s\"",
+        "endpoints" => "endpoints = [{ address = \"127.0.0.1:9001\" }]",
+        _ => return None,
+    })
+}

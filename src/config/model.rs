@@ -1,0 +1,205 @@
+//! The compiled, validated configuration model.
+//!
+//! This is the *internal* model: every value has been checked, parsed and
+//! typed (addresses resolved, regexes compiled, pool names turned into
+//! indices). Data paths never see the external TOML schema
+//! (`config::file`), and nothing here knows about TOML or spans.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+use regex::Regex;
+
+use crate::balance::Algorithm;
+
+/// A whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration was read from (`None` for embedded configs).
+    pub source: Option<PathBuf>,
+    pub global: Global,
+    pub listeners: Vec<ListenerCfg>,
+    pub pools: Vec<PoolCfg>,
+}
+
+/// Process-wide settings.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// Worker threads (each runs its own event loop); already resolved, >= 1.
+    pub workers: usize,
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+    /// Default `tracing` filter, e.g. `info` (overridden by `RUST_LOG`).
+    pub log_level: String,
+}
+
+/// The protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+}
+
+/// One listening socket and what it does with what it accepts.
+#[derive(Debug, Clone)]
+pub struct ListenerCfg {
+    pub name: String,
+    /// Where to listen. Port 0 asks the kernel for a free port (tests).
+    pub address: SocketAddr,
+    pub protocol: Protocol,
+    pub backlog: u32,
+    pub access_log: bool,
+    pub limits: HttpLimits,
+    pub timeouts: ListenerTimeouts,
+    /// Routes in config order: the first that matches wins.
+    pub routes: Vec<RouteCfg>,
+}
+
+/// Request size limits on an HTTP listener.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Request line + header block; larger requests get 431.
+    pub max_header_bytes: usize,
+    /// Number of header fields; more get 431.
+    pub max_headers: usize,
+    /// Request target (URI) length; longer get 414.
+    pub max_uri_bytes: usize,
+}
+
+/// Client-side timeouts on an HTTP listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerTimeouts {
+    /// Time to receive a complete request head once its first byte arrived
+    /// (slowloris defence).
+    pub request_header: Duration,
+    /// Time a keep-alive connection may sit idle between requests.
+    pub idle: Duration,
+}
+
+/// One routing rule: all conditions must hold.
+#[derive(Debug, Clone)]
+pub struct RouteCfg {
+    pub name: String,
+    pub matcher: MatchCfg,
+    pub action: RouteAction,
+}
+
+/// The conditions of a route; empty lists mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct MatchCfg {
+    /// Any of these hosts (lower case, no port).
+    pub hosts: Vec<HostMatch>,
+    pub path: Option<PathMatch>,
+    /// Any of these methods.
+    pub methods: Vec<Method>,
+    /// All of these headers.
+    pub headers: Vec<HeaderMatch>,
+    /// All of these cookies.
+    pub cookies: Vec<NamedMatch>,
+    /// All of these query parameters.
+    pub query: Vec<NamedMatch>,
+}
+
+impl MatchCfg {
+    /// True when the route has no condition at all (a catch-all/default route).
+    pub fn is_catch_all(&self) -> bool {
+        self.hosts.is_empty()
+            && self.path.is_none()
+            && self.methods.is_empty()
+            && self.headers.is_empty()
+            && self.cookies.is_empty()
+            && self.query.is_empty()
+    }
+}
+
+/// How a request's host is matched. Hosts are compared in lower case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// `example.com`
+    Exact(String),
+    /// `*.example.com`, stored as the suffix `.example.com`: matches any
+    /// subdomain at any depth, not the bare domain.
+    Suffix(String),
+}
+
+/// How a request's path (without query) is matched.
+#[derive(Debug, Clone)]
+pub enum PathMatch {
+    Exact(String),
+    /// Plain string prefix (`/api` matches `/api`, `/api/x` and `/apix`).
+    Prefix(String),
+    /// Unanchored search; use `^` and `$` to anchor.
+    Regex(Regex),
+}
+
+/// How one value (header, cookie, query parameter) is matched.
+#[derive(Debug, Clone)]
+pub enum ValueMatch {
+    Exact(String),
+    /// Unanchored search; use `^` and `$` to anchor.
+    Regex(Regex),
+    Present,
+    Absent,
+}
+
+#[derive(Debug, Clone)]
+pub struct HeaderMatch {
+    pub name: HeaderName,
+    pub value: ValueMatch,
+}
+
+/// A cookie or query parameter condition.
+#[derive(Debug, Clone)]
+pub struct NamedMatch {
+    pub name: String,
+    pub value: ValueMatch,
+}
+
+/// Where a matched request goes.
+#[derive(Debug, Clone)]
+pub enum RouteAction {
+    /// Index into `Config::pools`.
+    Pool(usize),
+    /// Weighted split across pools (canary): (pool index, weight >= 1).
+    Split(Vec<(usize, u32)>),
+}
+
+/// Which request attribute a hashing balancer hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    ClientIp,
+    Path,
+    Header(HeaderName),
+    Cookie(String),
+}
+
+/// A pool of interchangeable endpoints and how to balance over them.
+#[derive(Debug, Clone)]
+pub struct PoolCfg {
+    pub name: String,
+    pub algorithm: Algorithm,
+    /// Set for hashing algorithms (`ring_hash`, `maglev`); defaults to client IP.
+    pub hash_key: Option<HashKey>,
+    pub endpoints: Vec<EndpointCfg>,
+    pub connect_timeout: Duration,
+    /// Time from sending the request to receiving the response head → 504.
+    pub response_timeout: Duration,
+    /// How long an idle upstream keep-alive connection is kept.
+    pub idle_timeout: Duration,
+    /// Idle upstream connections kept per endpoint per worker.
+    pub max_idle_per_endpoint: usize,
+    /// After a failed connect, skip the endpoint for this long (0 = never skip).
+    pub fail_timeout: Duration,
+}
+
+/// One upstream endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointCfg {
+    /// The address as written (`10.0.0.1:80`, `[::1]:80`, `api.internal:8080`);
+    /// also the endpoint's identity for consistent hashing.
+    pub address: String,
+    /// What `address` resolved to at load time.
+    pub resolved: SocketAddr,
+    pub weight: u32,
+}

@@ -1,0 +1,568 @@
+//! Stage 2: [`FileConfig`] → [`Config`], collecting every semantic error.
+//!
+//! Each check reports at the span of the offending value (or of the table
+//! header when a key is missing) and says how to fix it. Checks keep going
+//! after an error, using defaults in place of bad values, so one run reports
+//! everything; the model is only returned when there was no error.
+//!
+//! Routes are checked in `route.rs`, pools in `pool.rs`.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::{Range, RangeInclusive};
+use std::time::Duration;
+
+use regex::Regex;
+use toml::Spanned;
+
+use super::diagnostic::Reporter;
+use super::duration;
+use super::file::{FileGlobal, FileListener};
+use super::model::{Config, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol};
+use super::parse::{Parsed, Removed, listener_desc};
+use super::pool::{PoolIndex, pools};
+use super::route::{is_catch_all, route};
+
+/// Resolves `host:port` to socket addresses (the first one is used).
+pub type Resolver = dyn Fn(&str) -> io::Result<Vec<SocketAddr>>;
+
+/// Shared state of one validation run.
+pub(super) struct V<'r, 'a> {
+    pub(super) rep: &'r mut Reporter<'a>,
+    removed: &'r Removed,
+    /// The file had syntax errors: skip checks that missing parts mislead.
+    pub(super) partial: bool,
+    pub(super) resolve: &'r Resolver,
+}
+
+/// Validates a parsed file; `None` when any error was reported.
+pub(crate) fn validate(
+    rep: &mut Reporter<'_>,
+    parsed: &Parsed,
+    resolve: &Resolver,
+) -> Option<Config> {
+    let mut v = V {
+        rep,
+        removed: &parsed.removed,
+        partial: parsed.partial,
+        resolve,
+    };
+    let file = &parsed.file;
+    let global = v.global(file.global.as_ref().map(Spanned::get_ref));
+    let index = PoolIndex::new(&file.pools);
+    let mut used = vec![false; file.pools.len()];
+    let mut names: HashMap<String, Range<usize>> = HashMap::new();
+    let mut addresses: Vec<(SocketAddr, Range<usize>, String)> = Vec::new();
+    let listeners: Vec<ListenerCfg> = file
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| v.listener(i, l, &mut names, &mut addresses, &index, &mut used))
+        .collect();
+    let pools = pools(&mut v, &file.pools, &used);
+    if v.rep.has_errors() {
+        return None;
+    }
+    Some(Config {
+        source: None,
+        global,
+        listeners,
+        pools,
+    })
+}
+
+impl V<'_, '_> {
+    /// Whether a missing key should be reported: not when it was removed
+    /// for being wrong (already reported) or the file failed to parse.
+    pub(super) fn report_missing(&self, table: &Range<usize>, keys: &[&str]) -> bool {
+        !self.partial && !self.removed.covers(table, keys)
+    }
+
+    pub(super) fn error(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.rep.error(span, message, help);
+    }
+
+    pub(super) fn warning(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.rep.warning(span, message, help);
+    }
+
+    pub(super) fn line_of(&self, span: &Range<usize>) -> usize {
+        self.rep.line_of(span.start)
+    }
+
+    /// An integer in `range`, `default` when absent (or invalid).
+    pub(super) fn int(
+        &mut self,
+        value: &Option<Spanned<i64>>,
+        key: &str,
+        ctx: &str,
+        range: RangeInclusive<i64>,
+        default: i64,
+        help: &str,
+    ) -> i64 {
+        let Some(value) = value else { return default };
+        let n = *value.get_ref();
+        if range.contains(&n) {
+            return n;
+        }
+        self.error(
+            value.span(),
+            format!(
+                "`{key}` in {ctx} must be between {} and {}, not {n}",
+                range.start(),
+                range.end()
+            ),
+            help,
+        );
+        default
+    }
+
+    /// A duration, `default` when absent (or invalid); must be > 0 unless
+    /// `zero_ok`.
+    pub(super) fn duration(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        key: &str,
+        ctx: &str,
+        default: &str,
+        zero_ok: bool,
+    ) -> Duration {
+        let fallback = duration::parse(default).unwrap_or_default();
+        let Some(value) = value else { return fallback };
+        match duration::parse(value.get_ref()) {
+            Ok(d) if d.is_zero() && !zero_ok => {
+                self.error(
+                    value.span(),
+                    format!("`{key}` in {ctx} must be greater than 0"),
+                    format!("set a positive duration, e.g. {key} = \"{default}\" (the default)"),
+                );
+                fallback
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.error(
+                    value.span(),
+                    format!("invalid duration for `{key}` in {ctx}: {}", e.message),
+                    e.help,
+                );
+                fallback
+            }
+        }
+    }
+
+    /// Compiles a regex; the error points into the pattern when possible.
+    pub(super) fn regex(&mut self, value: &Spanned<String>, key: &str, ctx: &str) -> Option<Regex> {
+        let pattern = value.get_ref();
+        let err = match Regex::new(pattern) {
+            Ok(re) => return Some(re),
+            Err(e) => e,
+        };
+        let (reason, span) = regex_error(self.rep.map.text(), value.span(), pattern, &err);
+        self.error(
+            span,
+            format!("invalid regular expression in `{key}` of {ctx}: {reason}"),
+            "fix the pattern (syntax: https://docs.rs/regex/#syntax); in a \"...\" TOML string a \
+             backslash must be doubled (\"\\\\d+\"), or use a '...' literal string ('\\d+')",
+        );
+        None
+    }
+
+    fn global(&mut self, g: Option<&FileGlobal>) -> Global {
+        let empty = FileGlobal::default();
+        let g = g.unwrap_or(&empty);
+        let ctx = "[global]";
+        let workers = self.int(
+            &g.workers,
+            "workers",
+            ctx,
+            0..=1024,
+            0,
+            "use 0 for one worker per CPU, or a number of worker threads from 1 to 1024",
+        );
+        let workers = match usize::try_from(workers) {
+            Ok(0) | Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            Ok(n) => n,
+        };
+        let shutdown_timeout =
+            self.duration(&g.shutdown_timeout, "shutdown_timeout", ctx, "30s", true);
+        let log_level = match &g.log_level {
+            None => "info".to_string(),
+            Some(level) => {
+                let s = level.get_ref();
+                let invalid = if s.trim().is_empty() {
+                    Some("it is empty".to_string())
+                } else {
+                    tracing_subscriber::EnvFilter::builder()
+                        .parse(s)
+                        .err()
+                        .map(|e| e.to_string())
+                };
+                if let Some(reason) = invalid {
+                    self.error(
+                        level.span(),
+                        format!("invalid `log_level` {s:?} in [global]: {reason}"),
+                        "use a level (error, warn, info, debug, trace) or a tracing filter such \
+                         as \"info,switchyard=debug\"",
+                    );
+                }
+                s.clone()
+            }
+        };
+        Global {
+            workers,
+            shutdown_timeout,
+            log_level,
+        }
+    }
+
+    fn listener(
+        &mut self,
+        i: usize,
+        l: &Spanned<FileListener>,
+        names: &mut HashMap<String, Range<usize>>,
+        addresses: &mut Vec<(SocketAddr, Range<usize>, String)>,
+        index: &PoolIndex,
+        used: &mut [bool],
+    ) -> ListenerCfg {
+        let header = l.span();
+        let f = l.get_ref();
+        let name = f.name.as_ref().map(|n| n.get_ref().clone());
+        let ctx = listener_desc(name.as_deref(), i);
+        match &f.name {
+            None if self.report_missing(&header, &["name"]) => self.error(
+                header.clone(),
+                format!("{ctx} has no `name`"),
+                "add a unique name, e.g. name = \"web\" (used in logs and metrics)",
+            ),
+            None => {}
+            Some(n) if n.get_ref().is_empty() => self.error(
+                n.span(),
+                "listener name is empty",
+                "give the listener a unique name, e.g. name = \"web\"",
+            ),
+            Some(n) => {
+                if let Some(first) = names.get(n.get_ref()) {
+                    let line = self.line_of(first);
+                    self.error(
+                        n.span(),
+                        format!("duplicate listener name {:?}", n.get_ref()),
+                        format!("listener names must be unique; {:?} is already used on line {line}: rename one of them", n.get_ref()),
+                    );
+                } else {
+                    names.insert(n.get_ref().clone(), n.span());
+                }
+            }
+        }
+        let address = self.listener_address(f, &header, &ctx, addresses);
+
+        let protocol = match &f.protocol {
+            Some(p) if p.get_ref() != "http" => {
+                self.error(
+                    p.span(),
+                    format!("unsupported protocol {:?} in {ctx}", p.get_ref()),
+                    "supported: http (remove `protocol` or write protocol = \"http\")",
+                );
+                Protocol::Http
+            }
+            _ => Protocol::Http,
+        };
+        let backlog = self.int(
+            &f.backlog,
+            "backlog",
+            &ctx,
+            1..=65535,
+            1024,
+            "use a listen backlog from 1 to 65535 (the kernel caps it at net.core.somaxconn)",
+        );
+        let limits = self.limits(f, &ctx);
+        let timeouts = ListenerTimeouts {
+            request_header: self.duration(
+                &f.request_header_timeout,
+                "request_header_timeout",
+                &ctx,
+                "10s",
+                false,
+            ),
+            idle: self.duration(&f.idle_timeout, "idle_timeout", &ctx, "60s", false),
+        };
+
+        let mut route_names: HashMap<String, Range<usize>> = HashMap::new();
+        let mut routes = Vec::with_capacity(f.route.len());
+        let mut catch_all: Option<(String, Range<usize>)> = None;
+        for (j, r) in f.route.iter().enumerate() {
+            let cfg = route(self, &ctx, j, r, index, used);
+            let span = r.get_ref().name.as_ref().map_or(r.span(), Spanned::span);
+            if let Some(first) = route_names.get(&cfg.name) {
+                let line = self.line_of(first);
+                self.error(
+                    span.clone(),
+                    format!("duplicate route name {:?} in {ctx}", cfg.name),
+                    format!(
+                        "route names must be unique within a listener; {:?} is already used on line {line}: rename one of them",
+                        cfg.name
+                    ),
+                );
+            } else {
+                route_names.insert(cfg.name.clone(), span);
+            }
+            if let Some((first, first_span)) = &catch_all {
+                let line = self.line_of(first_span);
+                self.warning(
+                    r.span(),
+                    format!(
+                        "route {:?} in {ctx} is unreachable: route {first:?} (line {line}) above it has no conditions and matches every request",
+                        cfg.name
+                    ),
+                    "move the catch-all route to the end of the listener, or give it conditions",
+                );
+            } else if is_catch_all(self, r) {
+                catch_all = Some((cfg.name.clone(), r.span()));
+            }
+            routes.push(cfg);
+        }
+
+        ListenerCfg {
+            name: name.unwrap_or_default(),
+            address,
+            protocol,
+            backlog: u32::try_from(backlog).unwrap_or(1024),
+            access_log: f.access_log.as_ref().is_none_or(|a| *a.get_ref()),
+            limits,
+            timeouts,
+            routes,
+        }
+    }
+
+    fn listener_address(
+        &mut self,
+        f: &FileListener,
+        header: &Range<usize>,
+        ctx: &str,
+        addresses: &mut Vec<(SocketAddr, Range<usize>, String)>,
+    ) -> SocketAddr {
+        let placeholder = SocketAddr::from(([0, 0, 0, 0], 0));
+        let Some(a) = &f.address else {
+            if self.report_missing(header, &["address"]) {
+                self.error(
+                    header.clone(),
+                    format!("{ctx} has no `address`"),
+                    "add the IP and port to listen on, e.g. address = \"127.0.0.1:8080\"",
+                );
+            }
+            return placeholder;
+        };
+        let addr = match parse_listen_address(a.get_ref()) {
+            Ok(addr) => addr,
+            Err((reason, help)) => {
+                self.error(
+                    a.span(),
+                    format!("invalid address {:?} for {ctx}: {reason}", a.get_ref()),
+                    help,
+                );
+                return placeholder;
+            }
+        };
+        if addr.port() != 0 {
+            let clash = addresses.iter().find(|(other, _, _)| {
+                other.port() == addr.port()
+                    && other.is_ipv4() == addr.is_ipv4()
+                    && (other.ip() == addr.ip()
+                        || other.ip().is_unspecified()
+                        || addr.ip().is_unspecified())
+            });
+            if let Some((other, span, other_ctx)) = clash {
+                let line = self.line_of(span);
+                let verb = if *other == addr {
+                    "is already used by"
+                } else {
+                    "overlaps"
+                };
+                self.error(
+                    a.span(),
+                    format!("address {addr} of {ctx} {verb} {other_ctx} ({other}, line {line})"),
+                    "each listener needs its own address: change the port (or the IP) of one of them",
+                );
+            }
+        }
+        addresses.push((addr, a.span(), ctx.to_string()));
+        addr
+    }
+
+    fn limits(&mut self, f: &FileListener, ctx: &str) -> HttpLimits {
+        let max_header_bytes = self.int(
+            &f.max_header_bytes,
+            "max_header_bytes",
+            ctx,
+            1024..=1_048_576,
+            65536,
+            "use 1024 to 1048576 bytes (larger request heads get 431); the default is 65536",
+        );
+        let max_headers = self.int(
+            &f.max_headers,
+            "max_headers",
+            ctx,
+            1..=1000,
+            100,
+            "use 1 to 1000 header fields (more get 431); the default is 100",
+        );
+        // The default URI limit shrinks with a small header limit.
+        let uri_default = max_header_bytes.min(8192);
+        let max_uri_bytes = self.int(
+            &f.max_uri_bytes,
+            "max_uri_bytes",
+            ctx,
+            256..=max_header_bytes,
+            uri_default,
+            &format!(
+                "use 256 bytes up to max_header_bytes ({max_header_bytes}); longer URIs get 414"
+            ),
+        );
+        let size = |n: i64| usize::try_from(n).unwrap_or(0);
+        HttpLimits {
+            max_header_bytes: size(max_header_bytes),
+            max_headers: size(max_headers),
+            max_uri_bytes: size(max_uri_bytes),
+        }
+    }
+}
+
+/// Parses a listen address (`IP:port`); the error says why and how to fix.
+fn parse_listen_address(s: &str) -> Result<SocketAddr, (String, String)> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let example = "e.g. \"127.0.0.1:8080\", \"0.0.0.0:80\" or \"[::1]:8080\"";
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        let fix = match ip {
+            IpAddr::V4(_) => format!("\"{s}:8080\""),
+            IpAddr::V6(_) => format!("\"[{s}]:8080\""),
+        };
+        return Err((
+            "the port is missing".into(),
+            format!("add a port, e.g. {fix}"),
+        ));
+    }
+    if s.matches(':').count() > 1 && !s.starts_with('[') {
+        return Err((
+            "IPv6 addresses need brackets".into(),
+            "write the IPv6 address in brackets before the port, e.g. \"[::1]:8080\"".into(),
+        ));
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_err() => Err((
+            format!("invalid port {port:?}"),
+            format!("a port is a number from 0 to 65535, e.g. \"{host}:8080\""),
+        )),
+        Some((host, port)) if host.parse::<IpAddr>().is_err() => Err((
+            "a listener needs an IP address, not a host name".into(),
+            format!(
+                "listen on an IP: \"127.0.0.1:{port}\" (this machine only) or \"0.0.0.0:{port}\" (all interfaces)"
+            ),
+        )),
+        _ => Err((
+            "expected IP:port".into(),
+            format!("write the address as IP:port, {example}"),
+        )),
+    }
+}
+
+/// The reason a regex failed, and the span to point at: the character
+/// regex points at when the pattern is written literally in the file,
+/// else the whole string.
+pub(super) fn regex_error(
+    text: &str,
+    span: Range<usize>,
+    pattern: &str,
+    err: &regex::Error,
+) -> (String, Range<usize>) {
+    let msg = err.to_string();
+    let reason = msg
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map_or_else(
+            || {
+                msg.lines()
+                    .last()
+                    .unwrap_or("invalid pattern")
+                    .trim()
+                    .to_string()
+            },
+            str::to_string,
+        );
+    // regex's message: "regex parse error:", "    <pattern>", "    ^^^", "error: ...".
+    let lines: Vec<&str> = msg.lines().collect();
+    let caret = lines.iter().position(|l| {
+        let t = l.trim();
+        !t.is_empty() && t.chars().all(|c| c == '^')
+    });
+    let narrowed = caret
+        .filter(|&c| c == 2 && lines[1].get(4..) == Some(pattern))
+        .and_then(|c| {
+            let line = lines[c];
+            let first = line.find('^')?.checked_sub(4)?;
+            let len = line.matches('^').count();
+            let raw = text.get(span.clone())?;
+            let quoted = raw.len() == pattern.len() + 2
+                && (raw.starts_with('"') || raw.starts_with('\''))
+                && raw.get(1..raw.len() - 1) == Some(pattern);
+            if !quoted {
+                return None;
+            }
+            let offset: usize = pattern.chars().take(first).map(char::len_utf8).sum();
+            let width: usize = pattern
+                .chars()
+                .skip(first)
+                .take(len)
+                .map(char::len_utf8)
+                .sum();
+            let start = span.start + 1 + offset;
+            Some(start..start + width.max(1))
+        });
+    (reason, narrowed.unwrap_or(span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert!(parse_listen_address("127.0.0.1:0").is_ok());
+        assert!(parse_listen_address("[::1]:8080").is_ok());
+        let reason = |s| parse_listen_address(s).unwrap_err().0;
+        assert_eq!(reason("127.0.0.1"), "the port is missing");
+        assert_eq!(reason("::1:99999"), "IPv6 addresses need brackets");
+        // Without brackets, "::1:80" is an IPv6 address with no port.
+        assert_eq!(reason("::1:80"), "the port is missing");
+        assert_eq!(
+            reason("localhost:80"),
+            "a listener needs an IP address, not a host name"
+        );
+        assert_eq!(reason("127.0.0.1:99999"), "invalid port \"99999\"");
+        assert_eq!(reason("web"), "expected IP:port");
+    }
+
+    #[test]
+    fn regex_error_points_into_the_pattern() {
+        let text = r#"path_regex = "^/v[0-9+/""#;
+        let span = 13..text.len();
+        let pattern = String::from("^/v[0-9+/");
+        let err = Regex::new(&pattern).unwrap_err();
+        let (reason, at) = regex_error(text, span, "^/v[0-9+/", &err);
+        assert_eq!(reason, "unclosed character class");
+        assert_eq!(at, 17..18);
+        assert_eq!(&text[at], "[");
+    }
+}

@@ -1,0 +1,108 @@
+//! Proxy errors and the one place that maps them to HTTP responses.
+//!
+//! Every failure on the request path becomes a [`ProxyError`] that knows
+//! which side failed ([`Side`]) and whether a retry would be safe; the status
+//! code, the short body and the log line are all decided here (Pingora's
+//! `ErrorSource` idea), so no handler invents its own error responses.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Which side of the proxy caused a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client sent something we refuse.
+    Downstream,
+    /// The upstream endpoint failed or misbehaved.
+    Upstream,
+    /// Our own configuration or state (no route, empty pool).
+    Internal,
+}
+
+/// Everything that can go wrong while proxying one request.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("method {0} is not supported by this proxy")]
+    MethodNotAllowed(&'static str),
+    #[error("request target longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("no route matches this request")]
+    NoRoute,
+    #[error("no usable endpoint in pool {pool}")]
+    NoEndpoint { pool: String },
+    #[error("connect to {endpoint} failed: {reason}")]
+    Connect { endpoint: String, reason: String },
+    #[error("connect to {endpoint} timed out after {after:?}")]
+    ConnectTimeout { endpoint: String, after: Duration },
+    #[error("{endpoint} sent no response head within {after:?}")]
+    ResponseTimeout { endpoint: String, after: Duration },
+    #[error("{endpoint} failed before responding: {reason}")]
+    UpstreamFailed { endpoint: String, reason: String },
+}
+
+impl ProxyError {
+    /// The side to blame (for logs and, later, for metrics).
+    pub fn side(&self) -> Side {
+        match self {
+            ProxyError::BadRequest(_)
+            | ProxyError::MethodNotAllowed(_)
+            | ProxyError::UriTooLong { .. } => Side::Downstream,
+            ProxyError::NoRoute | ProxyError::NoEndpoint { .. } => Side::Internal,
+            ProxyError::Connect { .. }
+            | ProxyError::ConnectTimeout { .. }
+            | ProxyError::ResponseTimeout { .. }
+            | ProxyError::UpstreamFailed { .. } => Side::Upstream,
+        }
+    }
+
+    /// Whether another endpoint may be tried: only when nothing of the
+    /// request has been sent (the connection never opened).
+    pub fn retry_safe(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::Connect { .. } | ProxyError::ConnectTimeout { .. }
+        )
+    }
+
+    /// The status code the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoEndpoint { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Connect { .. }
+            | ProxyError::ConnectTimeout { .. }
+            | ProxyError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// Whether the client connection must be closed after the response
+    /// (the request body may be unread or its framing is untrustworthy).
+    pub fn must_close(&self) -> bool {
+        self.side() == Side::Downstream
+    }
+
+    /// The short plain-text body naming the reason. Upstream details (addresses,
+    /// OS errors) stay in the log, not in the response.
+    pub fn body(&self) -> String {
+        let reason = match self {
+            ProxyError::BadRequest(why) => return format!("400 bad request: {why}\n"),
+            ProxyError::MethodNotAllowed(m) => return format!("405 method {m} is not supported\n"),
+            ProxyError::UriTooLong { .. } => "request target too long",
+            ProxyError::NoRoute => "no route for this request",
+            ProxyError::NoEndpoint { .. } => "no usable upstream endpoint",
+            ProxyError::Connect { .. } | ProxyError::ConnectTimeout { .. } => {
+                "could not connect to an upstream endpoint"
+            }
+            ProxyError::ResponseTimeout { .. } => "upstream did not respond in time",
+            ProxyError::UpstreamFailed { .. } => "upstream failed before responding",
+        };
+        format!("{} {reason}\n", self.status().as_u16())
+    }
+}

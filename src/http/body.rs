@@ -1,0 +1,146 @@
+//! The response body the proxy sends to clients.
+//!
+//! Either a short generated body (errors) or the upstream response body,
+//! streamed frame by frame (never buffered: hyper pulls the next frame only
+//! when the client socket has room). When the body ends or is dropped, the
+//! [`Finish`] hook runs exactly once: it returns the upstream connection to
+//! the worker's cache (only after a complete body), releases the endpoint's
+//! outstanding count, marks the client connection idle and writes the
+//! access-log line.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use super::conn::ConnState;
+use crate::telemetry::AccessRecord;
+use crate::upstream::InFlight;
+use crate::upstream::conns::Sender;
+
+/// Where the upstream connection goes back to after a complete response.
+pub struct ConnReturn {
+    pub addr: SocketAddr,
+    pub sender: Sender,
+    pub idle_timeout: Duration,
+    pub max_idle: usize,
+}
+
+/// What to do when the response body is over.
+pub struct Finish {
+    pub conn: Rc<ConnState>,
+    pub upstream: Option<ConnReturn>,
+    pub inflight: Option<InFlight>,
+    pub log: Option<Box<AccessRecord>>,
+}
+
+impl Finish {
+    fn run(mut self, complete: bool, bytes: u64) {
+        if let Some(up) = self.upstream.take()
+            && complete
+        {
+            self.conn
+                .worker
+                .conns
+                .put(up.addr, up.sender, up.idle_timeout, up.max_idle);
+        }
+        drop(self.inflight.take());
+        self.conn.set_idle();
+        if let Some(log) = self.log.take() {
+            log.emit(complete, bytes);
+        }
+    }
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Upstream(Incoming),
+}
+
+/// A response body: generated or streamed from upstream.
+pub struct ProxyBody {
+    kind: Kind,
+    finish: Option<Finish>,
+    sent: u64,
+}
+
+impl ProxyBody {
+    /// A generated body.
+    pub fn full(bytes: impl Into<Bytes>, finish: Option<Finish>) -> ProxyBody {
+        let b: Bytes = bytes.into();
+        ProxyBody {
+            kind: Kind::Full((!b.is_empty()).then_some(b)),
+            finish,
+            sent: 0,
+        }
+    }
+
+    /// The upstream response body, streamed.
+    pub fn upstream(body: Incoming, finish: Finish) -> ProxyBody {
+        ProxyBody {
+            kind: Kind::Upstream(body),
+            finish: Some(finish),
+            sent: 0,
+        }
+    }
+
+    fn done(&mut self, complete: bool) {
+        if let Some(f) = self.finish.take() {
+            f.run(complete, self.sent);
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = match &mut this.kind {
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upstream(inc) => Pin::new(inc).poll_frame(cx),
+        };
+        match &polled {
+            Poll::Ready(None) => this.done(true),
+            Poll::Ready(Some(Err(_))) => this.done(false),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.sent += d.len() as u64;
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(b) => b.is_none(),
+            Kind::Upstream(inc) => inc.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::Upstream(inc) => inc.size_hint(),
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        let complete = self.is_end_stream();
+        self.done(complete);
+    }
+}

@@ -1,0 +1,72 @@
+//! Binding listening sockets: one per worker, in one `SO_REUSEPORT` group.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Binds `n` sockets on `addr` sharing the port with `SO_REUSEPORT` (the
+/// kernel then balances new connections across them). Port 0 is resolved
+/// by the first bind and reused for the rest.
+///
+/// `SO_REUSEPORT` would also let us silently share a port with another
+/// process of the same user, so a fixed port is first probed with a plain
+/// bind: if anything already listens there, the bind fails with
+/// "address in use" as operators expect.
+pub fn bind_group(addr: SocketAddr, backlog: u32, n: usize) -> io::Result<Vec<TcpListener>> {
+    if addr.port() != 0 {
+        let probe = new_socket(addr, false)?;
+        probe.bind(&addr.into())?;
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut at = addr;
+    for _ in 0..n.max(1) {
+        let s = new_socket(at, true)?;
+        s.bind(&at.into())?;
+        s.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+        if at.port() == 0 {
+            at = s
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("listening socket has no IP address"))?;
+        }
+        out.push(TcpListener::from(s));
+    }
+    Ok(out)
+}
+
+fn new_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_group_shares_one_port() {
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 16, 3).unwrap();
+        let ports: Vec<u16> = group
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        assert_ne!(ports[0], 0);
+        assert!(ports.iter().all(|p| *p == ports[0]), "{ports:?}");
+    }
+
+    #[test]
+    fn a_port_in_use_is_refused() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = bind_group(taken.local_addr().unwrap(), 16, 1).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+}

@@ -1,0 +1,261 @@
+//! The process: worker threads, listeners, reload and graceful shutdown.
+//!
+//! [`Server`] owns the worker threads (one single-threaded event loop each)
+//! and the listening sockets. Every listener is bound once per worker with
+//! `SO_REUSEPORT`, so the kernel spreads connections over workers. A reload
+//! is a diff: listeners that stay keep their sockets and get the new
+//! compiled state; new ones are bound *before* anything changes (a bind
+//! failure leaves the old configuration running untouched); removed ones
+//! stop accepting. Open keep-alive connections are then closed gracefully
+//! (after their current request), so clients reconnect to the new state.
+
+mod bind;
+mod signals;
+mod worker_thread;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::config::{Config, ListenerCfg};
+use crate::runtime::{self, ListenerRt, Runtime};
+
+pub use signals::run;
+use worker_thread::{Cmd, WorkerHandle};
+
+/// Errors starting or reconfiguring the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("listener {listener:?}: cannot listen on {addr}: {source}")]
+    Bind {
+        listener: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start worker thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("cannot start the control event loop: {0}")]
+    Control(std::io::Error),
+}
+
+/// What a listener's accept loops share with the control side.
+pub struct ListenerSlot {
+    /// Compiled state new connections get (replaced on reload).
+    pub rt: ArcSwap<ListenerRt>,
+    /// Set to true to stop accepting.
+    pub stop: watch::Sender<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ListenerKey {
+    Addr(SocketAddr),
+    /// Port-0 listeners are identified by name and IP (their port is the
+    /// kernel's choice and stays across reloads).
+    Ephemeral(String, std::net::IpAddr),
+}
+
+fn key_of(l: &ListenerCfg) -> ListenerKey {
+    if l.address.port() == 0 {
+        ListenerKey::Ephemeral(l.name.clone(), l.address.ip())
+    } else {
+        ListenerKey::Addr(l.address)
+    }
+}
+
+struct Active {
+    slot: Arc<ListenerSlot>,
+    name: String,
+    local_addr: SocketAddr,
+}
+
+/// A running Switchyard.
+pub struct Server {
+    current: Arc<Runtime>,
+    workers: Vec<WorkerHandle>,
+    listeners: HashMap<ListenerKey, Active>,
+    close: watch::Sender<u64>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+impl Server {
+    /// Binds every listener and starts the workers.
+    pub fn start(config: Config) -> Result<Server, ServerError> {
+        let runtime = Arc::new(runtime::compile(config, None));
+        let (close, _) = watch::channel(0u64);
+        let n = runtime.global().workers.max(1);
+        let workers = (0..n)
+            .map(|id| worker_thread::spawn(id, close.subscribe()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut server = Server {
+            current: runtime.clone(),
+            workers,
+            listeners: HashMap::new(),
+            close,
+        };
+        let bound = server.bind_new(&runtime, |_| true)?;
+        for (key, name, sockets, rt) in bound {
+            server.activate(key, name, sockets, rt);
+        }
+        Ok(server)
+    }
+
+    /// The address a listener actually listens on (resolves port 0).
+    pub fn local_addr(&self, listener: &str) -> Option<SocketAddr> {
+        self.listeners
+            .values()
+            .find(|a| a.name == listener)
+            .map(|a| a.local_addr)
+    }
+
+    /// The runtime currently serving new connections.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current.clone()
+    }
+
+    /// Applies a new configuration. On error nothing has changed.
+    pub fn reload(&mut self, config: Config) -> Result<ReloadSummary, ServerError> {
+        if config.global.workers != self.workers.len() {
+            tracing::warn!(
+                running = self.workers.len(),
+                configured = config.global.workers,
+                "changing the number of workers needs a restart; keeping the running workers"
+            );
+        }
+        let new = Arc::new(runtime::compile(config, Some(&self.current)));
+        let existing: Vec<ListenerKey> = self.listeners.keys().cloned().collect();
+        let bound = self.bind_new(&new, |k| !existing.contains(k))?;
+        let mut summary = ReloadSummary::default();
+        let mut wanted = Vec::new();
+        for (cfg, rt) in new.config.listeners.iter().zip(&new.listeners) {
+            let key = key_of(cfg);
+            if let Some(active) = self.listeners.get_mut(&key) {
+                active.slot.rt.store(rt.clone());
+                active.name.clone_from(&cfg.name);
+                summary.kept.push(cfg.name.clone());
+            }
+            wanted.push(key);
+        }
+        for (key, name, sockets, rt) in bound {
+            summary.added.push(name.clone());
+            self.activate(key, name, sockets, rt);
+        }
+        self.listeners.retain(|key, active| {
+            let keep = wanted.contains(key);
+            if !keep {
+                let _ = active.slot.stop.send(true);
+                summary.removed.push(active.name.clone());
+            }
+            keep
+        });
+        self.current = new;
+        self.close.send_modify(|g| *g += 1);
+        tracing::info!(added = ?summary.added, removed = ?summary.removed, kept = ?summary.kept, "configuration reloaded");
+        Ok(summary)
+    }
+
+    /// Stops accepting, lets open requests finish for up to `timeout`, then
+    /// closes everything. Blocks until the workers have exited.
+    pub fn shutdown(mut self, timeout: Duration) {
+        for active in self.listeners.values() {
+            let _ = active.slot.stop.send(true);
+        }
+        self.close.send_modify(|g| *g += 1);
+        let deadline = std::time::Instant::now() + timeout;
+        for w in &self.workers {
+            w.send(Cmd::Shutdown { deadline });
+        }
+        for w in &mut self.workers {
+            w.join();
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn bind_new(
+        &self,
+        runtime: &Runtime,
+        want: impl Fn(&ListenerKey) -> bool,
+    ) -> Result<
+        Vec<(
+            ListenerKey,
+            String,
+            Vec<std::net::TcpListener>,
+            Arc<ListenerRt>,
+        )>,
+        ServerError,
+    > {
+        let mut out = Vec::new();
+        for (cfg, rt) in runtime.config.listeners.iter().zip(&runtime.listeners) {
+            let key = key_of(cfg);
+            if !want(&key) {
+                continue;
+            }
+            let sockets = bind::bind_group(cfg.address, cfg.backlog, self.workers.len()).map_err(
+                |source| ServerError::Bind {
+                    listener: cfg.name.clone(),
+                    addr: cfg.address,
+                    source,
+                },
+            )?;
+            out.push((key, cfg.name.clone(), sockets, rt.clone()));
+        }
+        Ok(out)
+    }
+
+    fn activate(
+        &mut self,
+        key: ListenerKey,
+        name: String,
+        sockets: Vec<std::net::TcpListener>,
+        rt: Arc<ListenerRt>,
+    ) {
+        let local_addr = sockets
+            .first()
+            .and_then(|s| s.local_addr().ok())
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (stop, _) = watch::channel(false);
+        let slot = Arc::new(ListenerSlot {
+            rt: ArcSwap::new(rt),
+            stop,
+        });
+        for (w, socket) in self.workers.iter().zip(sockets) {
+            w.send(Cmd::Listen {
+                socket,
+                slot: slot.clone(),
+            });
+        }
+        tracing::info!(listener = %name, address = %local_addr, "listening");
+        self.listeners.insert(
+            key,
+            Active {
+                slot,
+                name,
+                local_addr,
+            },
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A server dropped without shutdown() (e.g. in tests) stops at once.
+        for active in self.listeners.values() {
+            let _ = active.slot.stop.send(true);
+        }
+        let now = std::time::Instant::now();
+        for w in &mut self.workers {
+            w.send(Cmd::Shutdown { deadline: now });
+            w.join();
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Running until told to stop: SIGHUP reloads, SIGTERM/SIGINT shut down.
+
+use std::path::PathBuf;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{Server, ServerError};
+use crate::config;
+
+/// Serves until SIGTERM or SIGINT, then shuts down gracefully within
+/// `global.shutdown_timeout`. With a `source` file, SIGHUP re-reads
+/// it: a valid file is applied, an invalid one is reported (every error)
+/// and the running configuration stays.
+pub fn run(mut server: Server, source: Option<PathBuf>) -> Result<(), ServerError> {
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServerError::Control)?;
+    let timeout = control.block_on(async {
+        let mut hup = signal(SignalKind::hangup()).map_err(ServerError::Control)?;
+        let mut term = signal(SignalKind::terminate()).map_err(ServerError::Control)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Control)?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => reload(&mut server, source.as_ref()),
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        Ok::<_, ServerError>(server.runtime().global().shutdown_timeout)
+    })?;
+    tracing::info!(
+        ?timeout,
+        "shutting down: no new connections, finishing open requests"
+    );
+    server.shutdown(timeout);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn reload(server: &mut Server, source: Option<&PathBuf>) {
+    let Some(path) = source else {
+        tracing::warn!("SIGHUP ignored: this configuration was not read from a file");
+        return;
+    };
+    match config::load_file(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{}", w.render());
+            }
+            if let Err(e) = server.reload(loaded.config) {
+                tracing::error!(error = %e, "reload failed; the running configuration stays");
+            }
+        }
+        Err(e) => tracing::error!("reload refused; the running configuration stays:\n{e}"),
+    }
+}

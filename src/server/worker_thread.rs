@@ -1,0 +1,138 @@
+//! A worker thread: a single-threaded tokio runtime with a `LocalSet`,
+//! driven by commands from the control side (start accepting on a socket,
+//! shut down).
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{ListenerSlot, ServerError};
+use crate::worker::WorkerCtx;
+
+/// How often idle upstream connections are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Commands from the control side.
+pub enum Cmd {
+    /// Accept on this socket (one of the listener's `SO_REUSEPORT` group).
+    Listen {
+        socket: std::net::TcpListener,
+        slot: Arc<ListenerSlot>,
+    },
+    /// Wait for open connections (closing gracefully) until `deadline`, then exit.
+    Shutdown { deadline: std::time::Instant },
+}
+
+/// The control side's handle on a worker thread.
+pub struct WorkerHandle {
+    tx: mpsc::UnboundedSender<Cmd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, cmd: Cmd) {
+        let _ = self.tx.send(cmd);
+    }
+
+    pub fn join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn spawn(id: usize, close: watch::Receiver<u64>) -> Result<WorkerHandle, ServerError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("switchyard-w{id}"))
+        .spawn(move || worker_main(id, rx, close))
+        .map_err(ServerError::Spawn)?;
+    Ok(WorkerHandle {
+        tx,
+        thread: Some(thread),
+    })
+}
+
+fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Receiver<u64>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(worker = id, error = %e, "cannot start worker event loop");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let ctx = Rc::new(WorkerCtx::new(id));
+        tokio::task::spawn_local(ctx.clone().relay_close_signal(close));
+        let sweeper = ctx.clone();
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                sweeper.conns.sweep();
+            }
+        });
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Cmd::Listen { socket, slot } => match tokio::net::TcpListener::from_std(socket) {
+                    Ok(l) => {
+                        tokio::task::spawn_local(accept_loop(l, slot, ctx.clone()));
+                    }
+                    Err(e) => {
+                        tracing::error!(worker = id, error = %e, "cannot register listening socket")
+                    }
+                },
+                Cmd::Shutdown { deadline } => {
+                    let open = ctx.active();
+                    if open > 0 {
+                        tracing::info!(worker = id, open, "draining connections");
+                    }
+                    let deadline = tokio::time::Instant::from_std(deadline);
+                    if tokio::time::timeout_at(deadline, ctx.wait_idle())
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(
+                            worker = id,
+                            open = ctx.active(),
+                            "shutdown deadline passed; closing open connections"
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+    });
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    slot: Arc<ListenerSlot>,
+    worker: Rc<WorkerCtx>,
+) {
+    let mut stop = slot.stop.subscribe();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let rt = slot.rt.load_full();
+                    tokio::task::spawn_local(crate::http::conn::serve(stream, peer, rt, worker.clone()));
+                }
+                Err(e) => {
+                    // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Logging setup and the access log.
+//!
+//! Logs go through `tracing`; the access log is the `access` target at INFO,
+//! one line per request, written when the response body has been sent (so
+//! it carries the real byte count and total duration).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::StatusCode;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber: `RUST_LOG` if set, else `default_filter`.
+/// Safe to call more than once (later calls do nothing).
+pub fn init(default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+/// Everything one access-log line says about a request.
+#[derive(Debug)]
+pub struct AccessRecord {
+    pub start: Instant,
+    pub listener: String,
+    pub client: SocketAddr,
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub status: StatusCode,
+    pub route: String,
+    pub pool: String,
+    pub endpoint: String,
+    pub request_id: String,
+}
+
+impl AccessRecord {
+    /// Writes the line; `complete` is false when the body was cut short.
+    pub fn emit(&self, complete: bool, bytes: u64) {
+        tracing::info!(
+            target: "access",
+            listener = %self.listener,
+            client = %self.client,
+            method = %self.method,
+            host = %self.host,
+            path = %self.path,
+            status = self.status.as_u16(),
+            route = %self.route,
+            pool = %self.pool,
+            endpoint = %self.endpoint,
+            bytes,
+            complete,
+            duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            request_id = %self.request_id,
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Endpoints and their live state.
+//!
+//! The state (outstanding requests, latency estimate, passive-failure mark)
+//! lives in atomics shared by every worker and carried over from one runtime
+//! to the next on reload, so a reload never forgets what it learned about
+//! an endpoint. Balancers read it through `EndpointView`; health checks (a
+//! later feature) will write it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::balance::PeakEwma;
+use crate::config::EndpointCfg;
+
+/// Nanoseconds on a monotonic clock since the first call in this process.
+pub fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How fast the latency estimate forgets (Finagle's default decay window).
+const EWMA_DECAY: Duration = Duration::from_secs(10);
+
+/// Live, shared state of one endpoint.
+#[derive(Debug)]
+pub struct EndpointState {
+    outstanding: AtomicU64,
+    /// `now_ns()` until which the endpoint is skipped after a failed connect.
+    down_until: AtomicU64,
+    latency: PeakEwma,
+    requests: AtomicU64,
+    connect_failures: AtomicU64,
+}
+
+impl Default for EndpointState {
+    fn default() -> Self {
+        EndpointState {
+            outstanding: AtomicU64::new(0),
+            down_until: AtomicU64::new(0),
+            latency: PeakEwma::new(EWMA_DECAY),
+            requests: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+        }
+    }
+}
+
+impl EndpointState {
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Whether the endpoint is currently skipped after a connect failure.
+    pub fn is_down(&self, now: u64) -> bool {
+        self.down_until.load(Ordering::Relaxed) > now
+    }
+
+    /// Records a failed connect: skip the endpoint for `fail_timeout`.
+    pub fn connect_failed(&self, fail_timeout: Duration) {
+        self.connect_failures.fetch_add(1, Ordering::Relaxed);
+        if !fail_timeout.is_zero() {
+            let until =
+                now_ns().saturating_add(u64::try_from(fail_timeout.as_nanos()).unwrap_or(u64::MAX));
+            self.down_until.store(until, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a response head received after `rtt`.
+    pub fn observe_latency(&self, rtt: Duration) {
+        self.down_until.store(0, Ordering::Relaxed);
+        self.latency.observe(rtt.as_nanos() as f64, now_ns());
+    }
+
+    pub fn latency_ns(&self, now: u64) -> f64 {
+        self.latency.get(now)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn connect_failures(&self) -> u64 {
+        self.connect_failures.load(Ordering::Relaxed)
+    }
+}
+
+/// One endpoint of a compiled pool.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The address as configured (identity for hashing and logs).
+    pub label: String,
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub state: Arc<EndpointState>,
+}
+
+impl Endpoint {
+    pub fn new(cfg: &EndpointCfg, state: Arc<EndpointState>) -> Endpoint {
+        Endpoint {
+            label: cfg.address.clone(),
+            addr: cfg.resolved,
+            weight: cfg.weight,
+            state,
+        }
+    }
+}
+
+/// Counts one request as outstanding on an endpoint until dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<EndpointState>);
+
+impl InFlight {
+    pub fn start(state: &Arc<EndpointState>) -> InFlight {
+        state.outstanding.fetch_add(1, Ordering::Relaxed);
+        state.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}

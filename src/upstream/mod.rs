@@ -1,0 +1,10 @@
+//! Upstream side: pools of endpoints with live state, and the per-worker
+//! cache of idle upstream connections.
+
+pub mod conns;
+pub mod endpoint;
+pub mod pool;
+
+pub use conns::{ConnCache, Upstream};
+pub use endpoint::{Endpoint, EndpointState, InFlight};
+pub use pool::Pool;

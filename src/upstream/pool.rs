@@ -1,0 +1,118 @@
+//! A compiled pool: endpoints, their balancer, and the pool's upstream settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::balance::{self, Balancer, EndpointView, Member, Rng};
+use crate::config::{EndpointCfg, HashKey, PoolCfg};
+
+use super::endpoint::{Endpoint, EndpointState, now_ns};
+
+/// A pool as the data path uses it.
+#[derive(Debug)]
+pub struct Pool {
+    pub name: String,
+    pub endpoints: Vec<Endpoint>,
+    balancer: Box<dyn Balancer>,
+    /// What hashing balancers hash (None for the others).
+    pub hash_key: Option<HashKey>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_idle_per_endpoint: usize,
+    pub fail_timeout: Duration,
+}
+
+impl Pool {
+    /// Compiles a pool; `state_for` supplies each endpoint's live state
+    /// (carried over from the previous runtime on reload).
+    pub fn new(
+        cfg: &PoolCfg,
+        mut state_for: impl FnMut(&EndpointCfg) -> Arc<EndpointState>,
+    ) -> Pool {
+        let members: Vec<Member> = cfg
+            .endpoints
+            .iter()
+            .map(|e| Member {
+                id: e.address.clone(),
+                weight: e.weight,
+            })
+            .collect();
+        Pool {
+            name: cfg.name.clone(),
+            endpoints: cfg
+                .endpoints
+                .iter()
+                .map(|e| Endpoint::new(e, state_for(e)))
+                .collect(),
+            balancer: balance::build(cfg.algorithm, &members),
+            hash_key: if cfg.algorithm.is_hashing() {
+                cfg.hash_key.clone()
+            } else {
+                None
+            },
+            connect_timeout: cfg.connect_timeout,
+            response_timeout: cfg.response_timeout,
+            idle_timeout: cfg.idle_timeout,
+            max_idle_per_endpoint: cfg.max_idle_per_endpoint,
+            fail_timeout: cfg.fail_timeout,
+        }
+    }
+
+    /// Picks an endpoint not in `tried`. Endpoints skipped after a failed
+    /// connect are avoided while any other is available; when all are
+    /// skipped, they are tried anyway (a pool never refuses traffic only
+    /// because of passive marks — Envoy's "panic mode").
+    pub fn pick(&self, key: Option<u64>, tried: &[usize], rng: &mut Rng) -> Option<usize> {
+        let now = now_ns();
+        let strict = View {
+            pool: self,
+            tried,
+            skip_down: true,
+            now,
+        };
+        self.balancer.pick(&strict, key, rng).or_else(|| {
+            let relaxed = View {
+                pool: self,
+                tried,
+                skip_down: false,
+                now,
+            };
+            self.balancer.pick(&relaxed, key, rng)
+        })
+    }
+}
+
+struct View<'a> {
+    pool: &'a Pool,
+    tried: &'a [usize],
+    skip_down: bool,
+    now: u64,
+}
+
+impl EndpointView for View<'_> {
+    fn len(&self) -> usize {
+        self.pool.endpoints.len()
+    }
+
+    fn usable(&self, i: usize) -> bool {
+        match self.pool.endpoints.get(i) {
+            Some(e) => !self.tried.contains(&i) && (!self.skip_down || !e.state.is_down(self.now)),
+            None => false,
+        }
+    }
+
+    fn outstanding(&self, i: usize) -> u64 {
+        self.pool
+            .endpoints
+            .get(i)
+            .map_or(0, |e| e.state.outstanding())
+    }
+
+    fn latency_ns(&self, i: usize) -> f64 {
+        self.pool
+            .endpoints
+            .get(i)
+            .map_or(0.0, |e| e.state.latency_ns(self.now))
+    }
+}

@@ -1,0 +1,305 @@
+//! Every error path through a real proxy: malformed and smuggling-shaped
+//! requests are refused and never forwarded; upstream failures map to
+//! 502/503/504 with a short body; a failed connect is retried elsewhere.
+
+mod common;
+
+use common::*;
+
+fn config_with(endpoints: &str, listener_extra: &str, pool_extra: &str) -> String {
+    format!(
+        r#"
+[global]
+workers = 1
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+{listener_extra}
+  [[listener.route]]
+  name = "all"
+  pool = "p"
+[[pool]]
+name = "p"
+endpoints = [{endpoints}]
+{pool_extra}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smuggling_shapes_get_400_and_are_never_forwarded() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    let cases: [&[u8]; 8] = [
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ];
+    for req in cases {
+        let resp = raw(proxy.addr(), req).await;
+        assert_eq!(
+            status_of(&resp),
+            400,
+            "{}\n---\n{resp}",
+            String::from_utf8_lossy(req)
+        );
+    }
+    assert_eq!(b.hits(), 0, "a refused request reached the backend");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_smuggled_request_after_a_rejected_one_is_not_forwarded() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    // Classic CL.TE: a front end honouring Content-Length would forward the
+    // second request hidden in the body. We refuse the first and close.
+    let req =
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n\
+0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    let resp = raw(proxy.addr(), req).await;
+    assert_eq!(status_of(&resp), 400, "{resp}");
+    assert_eq!(
+        resp.matches("HTTP/1.1").count(),
+        1,
+        "only one response: {resp}"
+    );
+    assert!(
+        resp.to_ascii_lowercase().contains("connection: close"),
+        "{resp}"
+    );
+    assert_eq!(b.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_get_400() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    let cases: [&[u8]; 6] = [
+        b"GET / HTTP/1.1\r\n\r\n",                       // no Host in HTTP/1.1
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", // two Hosts
+        b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",          // invalid Host
+        b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",           // space before colon
+        b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", // obsolete line folding
+        b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n",            // invalid method token
+    ];
+    for req in cases {
+        let resp = raw(proxy.addr(), req).await;
+        assert_eq!(
+            status_of(&resp),
+            400,
+            "{}\n---\n{resp}",
+            String::from_utf8_lossy(req)
+        );
+    }
+    assert_eq!(b.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_method_gets_405() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    let resp = raw(
+        proxy.addr(),
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&resp), 405, "{resp}");
+    assert_eq!(b.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_uri_gets_414_and_big_header_block_gets_431() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{}\" }}", b.addr),
+        "max_uri_bytes = 1024\nmax_header_bytes = 4096\nmax_headers = 20",
+        "",
+    ));
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(2000));
+    assert_eq!(
+        status_of(&raw(proxy.addr(), long_uri.as_bytes()).await),
+        414
+    );
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(5000)
+    );
+    assert_eq!(
+        status_of(&raw(proxy.addr(), big_header.as_bytes()).await),
+        431
+    );
+    let many: String = (0..30).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many_headers = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
+    assert_eq!(
+        status_of(&raw(proxy.addr(), many_headers.as_bytes()).await),
+        431
+    );
+    assert_eq!(b.hits(), 0);
+    // Just under the limits passes.
+    let ok = format!(
+        "GET /{} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "a".repeat(900)
+    );
+    assert_eq!(status_of(&raw(proxy.addr(), ok.as_bytes()).await), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_endpoint_gets_502_with_a_plain_reason() {
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{}\" }}", dead_addr()),
+        "",
+        "",
+    ));
+    let resp = client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "502 could not connect to an upstream endpoint\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_connect_is_retried_on_another_endpoint() {
+    let b = backend("live");
+    let dead = dead_addr();
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{dead}\" }}, {{ address = \"{}\" }}", b.addr),
+        "",
+        "fail_timeout = \"0s\"",
+    ));
+    // Round robin alternates; with fail_timeout 0 the dead endpoint is tried
+    // every other request, and each of those is retried on the live one.
+    let c = client();
+    for _ in 0..10 {
+        let (status, be, _) = get(&c, &proxy.url("/")).await;
+        assert_eq!((status, be.as_str()), (200, "live"));
+    }
+    assert_eq!(b.hits(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_endpoint_is_skipped_for_fail_timeout() {
+    let b = backend("live");
+    let dead = dead_addr();
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{dead}\" }}, {{ address = \"{}\" }}", b.addr),
+        "",
+        "fail_timeout = \"60s\"",
+    ));
+    let c = client();
+    for _ in 0..10 {
+        assert_eq!(get(&c, &proxy.url("/")).await.0, 200);
+    }
+    assert_eq!(
+        proxy.endpoint_connect_failures(&dead.to_string()),
+        1,
+        "the dead endpoint should be tried once, then skipped"
+    );
+    assert_eq!(b.hits(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_pool_gets_503() {
+    let proxy = Proxy::start(&config_with("", "", ""));
+    let resp = client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "503 no usable upstream endpoint\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_upstream_gets_504_after_response_timeout() {
+    let b = backend("slow");
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{}\" }}", b.addr),
+        "",
+        "response_timeout = \"200ms\"",
+    ));
+    let resp = client()
+        .get(proxy.url("/slow?ms=5000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "504 upstream did not respond in time\n"
+    );
+    // A fast request still works afterwards.
+    assert_eq!(get(&client(), &proxy.url("/slow?ms=1")).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_timeout_gets_502() {
+    // A listener whose accept queue is full drops further SYNs, so a
+    // connect to it hangs until our connect timeout.
+    let (blackhole, _fillers) = full_backlog_listener().await;
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{blackhole}\" }}"),
+        "",
+        "connect_timeout = \"200ms\"",
+    ));
+    let started = std::time::Instant::now();
+    let resp = client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+}
+
+/// A socket listening with a backlog of 1 that never accepts, with its
+/// queue filled by connections we keep open.
+async fn full_backlog_listener() -> (std::net::SocketAddr, Vec<std::net::TcpStream>) {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    s.listen(0).unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    std::mem::forget(s);
+    let mut fillers = Vec::new();
+    // Fill the queue: connects succeed until it is full, then they hang.
+    for _ in 0..8 {
+        let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        c.set_nonblocking(true).unwrap();
+        let _ = c.connect(&addr.into());
+        fillers.push(std::net::TcpStream::from(c));
+    }
+    (addr, fillers)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmatched_request_gets_404() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&fill(
+        r#"
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+  [[listener.route]]
+  path_prefix = "/only/"
+  pool = "p"
+[[pool]]
+name = "p"
+endpoints = [{ address = "{b}" }]
+"#,
+        &[("b", b.addr.to_string())],
+    ));
+    let resp = client().get(proxy.url("/elsewhere")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "404 no route for this request\n"
+    );
+    assert_eq!(b.hits(), 0);
+}
