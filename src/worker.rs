@@ -8,7 +8,6 @@
 //! thread-local, behind `Rc`/`Cell`, with no locks.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -30,7 +29,7 @@ pub struct WorkerCtx {
     /// Bumped on reload (close keep-alive connections gracefully so clients
     /// reconnect to the new configuration) and on shutdown.
     close_gen: Cell<u64>,
-    close_waiters: RefCell<HashMap<u64, Waker>>,
+    close_waiters: RefCell<rustc_hash::FxHashMap<u64, Waker>>,
     next_waiter: Cell<u64>,
 }
 

@@ -30,7 +30,12 @@ fuzz_target!(|data: &[u8]| {
     };
     match config::load_str_with_resolver("fuzz.toml", text, &resolve) {
         Ok(loaded) => {
-            assert!(loaded.warnings.iter().all(|d| d.severity == Severity::Warning));
+            assert!(
+                loaded
+                    .warnings
+                    .iter()
+                    .all(|d| d.severity == Severity::Warning)
+            );
             for w in &loaded.warnings {
                 assert!(w.line >= 1 && w.col >= 1);
                 let _ = w.render();

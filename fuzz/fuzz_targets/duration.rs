@@ -9,6 +9,9 @@ use switchyard::config::parse_duration;
 fuzz_target!(|s: &str| {
     if parse_duration(s).is_ok() {
         assert!(!s.is_empty());
-        assert!(s.chars().all(|c| c.is_ascii_digit() || "mhs".contains(c)), "{s:?}");
+        assert!(
+            s.chars().all(|c| c.is_ascii_digit() || "mhs".contains(c)),
+            "{s:?}"
+        );
     }
 });

@@ -21,6 +21,7 @@ mod parse;
 mod pool;
 mod route;
 mod suggest;
+mod syntax;
 mod validate;
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! are remembered ([`Removed`]) so the validator does not also call them
 //! missing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -22,6 +22,7 @@ use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 use super::diagnostic::Reporter;
 use super::file::{self, FileConfig, keys};
 use super::suggest::{did_you_mean, list};
+use super::syntax;
 
 /// What the parse stage hands to validation.
 #[derive(Debug, Default)]
@@ -70,7 +71,7 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
         partial: !errors.is_empty(),
         ..Parsed::default()
     };
-    report_syntax_errors(rep, &root, &errors);
+    syntax::report(rep, &root, &errors);
 
     for (key, value) in root.into_inner() {
         let key_span = key.span();
@@ -160,126 +161,6 @@ fn unknown_top_level(rep: &mut Reporter<'_>, span: Range<usize>, key: &str) {
         "the top level has only [global], [[listener]] and [[pool]] sections".to_string()
     };
     rep.error(span, format!("unknown top-level key `{key}`"), help);
-}
-
-/// Reports syntax errors: an unclosed `[` or `{` at its opening bracket
-/// (not at each line it swallowed), then at most one error per line.
-fn report_syntax_errors(
-    rep: &mut Reporter<'_>,
-    root: &Spanned<DeTable<'_>>,
-    errors: &[toml::de::Error],
-) {
-    let text = rep.map.text();
-    let mut errors: Vec<(Range<usize>, String, String)> = errors
-        .iter()
-        .map(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let (message, help) = syntax_message(text, &span, e.message());
-            (span, message, help)
-        })
-        .collect();
-    // Containers whose closing bracket is missing end where the error is.
-    let mut opened: HashMap<usize, usize> = HashMap::new();
-    fn walk(v: &Spanned<DeValue<'_>>, text: &str, opened: &mut HashMap<usize, usize>) {
-        let span = v.span();
-        let open = text.as_bytes().get(span.start).copied();
-        match v.get_ref() {
-            DeValue::Array(a) => {
-                if open == Some(b'[') {
-                    opened.entry(span.end).or_insert(span.start);
-                }
-                a.iter().for_each(|c| walk(c, text, opened));
-            }
-            DeValue::Table(t) => {
-                if open == Some(b'{') {
-                    opened.entry(span.end).or_insert(span.start);
-                }
-                t.iter().for_each(|(_, c)| walk(c, text, opened));
-            }
-            _ => {}
-        }
-    }
-    root.get_ref()
-        .iter()
-        .for_each(|(_, c)| walk(c, text, &mut opened));
-    let mut swallowed: Vec<Range<usize>> = Vec::new();
-    for (span, message, help) in &mut errors {
-        let what = match message.as_str() {
-            "invalid TOML: unclosed array" => "array",
-            "invalid TOML: unclosed inline table" => "inline table",
-            _ => continue,
-        };
-        if let Some(&start) = opened.get(&span.end) {
-            swallowed.push(start..span.end);
-            let line = rep.line_of(span.end);
-            *span = start..start + 1;
-            *message = format!("invalid TOML: unclosed {what}: this bracket is never closed");
-            *help = format!(
-                "add the closing bracket where the {what} ends; everything up to line {line} was read as part of it"
-            );
-        }
-    }
-    errors.retain(|(span, message, _)| {
-        message.contains("never closed")
-            || !swallowed
-                .iter()
-                .any(|s| s.start < span.start && span.start <= s.end)
-    });
-    errors.sort_by_key(|(span, _, _)| span.start);
-    let mut lines = HashSet::new();
-    for (span, message, help) in errors {
-        if lines.insert(rep.line_of(span.start)) {
-            rep.syntax_error(span, message, help);
-        }
-    }
-}
-
-/// Turns a toml parse error message into a message and a help text.
-pub(crate) fn syntax_message(text: &str, span: &Range<usize>, raw: &str) -> (String, String) {
-    let (desc, expected) = match raw.split_once(", expected ") {
-        Some((d, e)) => (d, Some(e)),
-        None => (raw, None),
-    };
-    let at = text.get(span.clone()).unwrap_or("");
-    let line_start = text
-        .get(..span.start)
-        .map_or(0, |s| s.rfind('\n').map_or(0, |i| i + 1));
-    let in_header = text
-        .get(line_start..)
-        .is_some_and(|l| l.trim_start().starts_with('['));
-    match desc {
-        "duplicate key" if in_header => (
-            format!("duplicate table [{at}]"),
-            format!(
-                "a table may appear only once; merge the two [{at}] sections (use [[...]] for a list)"
-            ),
-        ),
-        "duplicate key" => (
-            format!("duplicate key `{at}`"),
-            "a key may appear only once per table; remove one of them".to_string(),
-        ),
-        "string values must be quoted" if at.trim().is_empty() => (
-            "missing value".to_string(),
-            "write a value after `=`, e.g. name = \"web\"".to_string(),
-        ),
-        "string values must be quoted" => (
-            "invalid TOML: string values must be quoted".to_string(),
-            format!("put the value in double quotes: \"{at}\""),
-        ),
-        d if d.starts_with("invalid") && !d.contains("key") && !d.contains("string") => (
-            format!("invalid TOML: {d}"),
-            "strings (addresses, durations, names) must be in double quotes, e.g. \
-             address = \"127.0.0.1:8080\""
-                .to_string(),
-        ),
-        d => (
-            format!("invalid TOML: {d}"),
-            match expected {
-                Some(e) => format!("expected {e} here"),
-                None => "see https://toml.io for the TOML syntax".to_string(),
-            },
-        ),
-    }
 }
 
 /// Which section an element belongs to.
@@ -581,12 +462,12 @@ fn schema_error(
         return;
     }
     // The key the value belongs to, and which item of it when in an array.
-    let key_at = path.iter().rposition(|s| matches!(s, Seg::Key(_)));
+    let key_at = path.iter().enumerate().rev().find_map(|(i, s)| match s {
+        Seg::Key(key) => Some((i, key)),
+        Seg::Index(_) => None,
+    });
     let (what, ctx, key) = match key_at {
-        Some(k) => {
-            let Seg::Key(key) = &path[k] else {
-                unreachable!()
-            };
+        Some((k, key)) => {
             let items: Vec<String> = path[k + 1..]
                 .iter()
                 .map(|s| match s {
@@ -612,7 +493,11 @@ fn schema_error(
         && let Some((_, expected)) = rest.rsplit_once(", expected ")
     {
         let expected = expected_words(expected);
-        let message = if what.is_empty() {
+        let message = if let DeValue::Integer(n) = value.get_ref()
+            && expected == "an integer"
+        {
+            format!("{what} in {ctx} is out of range: {n} does not fit in 64 bits")
+        } else if what.is_empty() {
             format!(
                 "wrong type for {ctx}: expected {expected}, found {}",
                 found(value)

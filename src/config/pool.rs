@@ -360,8 +360,7 @@ fn endpoints(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> Vec<Endpoin
             &ectx,
             1..=65535,
             1,
-            "an endpoint weight is from 1 to 65535; to stop sending an endpoint traffic, remove it \
-             (or drain it through the admin API)",
+            "an endpoint weight is from 1 to 65535; to stop sending an endpoint traffic, remove it",
         );
         let Some(address) = &ef.address else {
             if v.report_missing(&e.span(), &["address"]) {

@@ -41,6 +41,8 @@ pub enum Phase {
 pub struct ConnState {
     pub listener: Arc<ListenerRt>,
     pub peer: SocketAddr,
+    /// `peer`'s IP as header text (for X-Forwarded-For), made once.
+    pub peer_ip: http::HeaderValue,
     pub worker: Rc<WorkerCtx>,
     phase: Cell<Phase>,
     deadline: Cell<Instant>,
@@ -156,6 +158,7 @@ pub async fn serve(
         deadline: Cell::new(Instant::now() + listener.timeouts.request_header),
         listener,
         peer,
+        peer_ip: super::headers::ip_value(peer.ip()),
         worker,
     });
     let io = ClientIo {

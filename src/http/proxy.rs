@@ -136,7 +136,7 @@ async fn forward<'a>(
     parts.uri = Uri::from(pq);
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::EXPECT);
-    headers::add_forwarding(&mut parts.headers, st.peer.ip(), "http", host_value.clone());
+    headers::add_forwarding(&mut parts.headers, &st.peer_ip, "http", host_value.clone());
     headers::ensure_request_id(&mut parts.headers, &mut st.worker.rng.borrow_mut());
     if listener.access_log {
         ctx.request_id = parts.headers.get(&headers::X_REQUEST_ID).cloned();
@@ -251,7 +251,9 @@ async fn checkout(st: &ConnState, ep: &Endpoint, pool: &Pool) -> Result<Upstream
             });
         }
     }
-    let sender = conns::connect(ep.addr, &ep.label, pool.connect_timeout).await?;
+    // Boxed: the connect path is rare with keep-alive, and inlining its
+    // large future would make every request's state bigger to move around.
+    let sender = Box::pin(conns::connect(ep.addr, &ep.label, pool.connect_timeout)).await?;
     Ok(Upstream {
         sender,
         reused: false,

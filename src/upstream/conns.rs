@@ -7,7 +7,6 @@
 //! endpoint's idle list is full, or when the upstream closed it.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,7 @@ struct Idle {
 /// Idle upstream connections of one worker, by endpoint address.
 #[derive(Default)]
 pub struct ConnCache {
-    idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
+    idle: RefCell<rustc_hash::FxHashMap<SocketAddr, Vec<Idle>>>,
 }
 
 /// A connection checked out for one request.

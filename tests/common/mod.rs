@@ -173,3 +173,218 @@ endpoints = [{}]
         eps.join(", ")
     )
 }
+
+/// One HTTP/1.1 response read from a raw connection: status, the head with
+/// lower-cased header names, and a Content-Length body.
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Reads exactly one response (head + Content-Length body) from `s`,
+/// leaving the connection open; `None` if the server closed it first.
+pub async fn read_response(s: &mut TcpStream) -> Option<RawResponse> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut resp = RawResponse {
+        status: status_of(&head),
+        head,
+        body: buf[head_end..].to_vec(),
+    };
+    let len: usize = resp
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while resp.body.len() < len {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => resp.body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(resp)
+}
+
+/// Waits until the peer closes `s` (EOF or reset), discarding anything it
+/// still sends; returns what was discarded, or `None` if `limit` passed first.
+pub async fn wait_closed(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut rest = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok()?;
+    Some(rest)
+}
+
+/// A config file in a fresh directory under the system temp dir, removed
+/// (with the directory) on drop.
+pub struct TempConfig {
+    dir: std::path::PathBuf,
+    pub path: std::path::PathBuf,
+}
+
+impl TempConfig {
+    /// Writes `text` to `<unique dir>/<file_name>`.
+    pub fn new(file_name: &str, text: &str) -> TempConfig {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("switchyard-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(file_name);
+        std::fs::write(&path, text).unwrap();
+        TempConfig { dir, path }
+    }
+
+    /// Replaces the file's content.
+    pub fn write(&self, text: &str) {
+        std::fs::write(&self.path, text).unwrap();
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `switchyard` binary running as a child process. Its stdout (where
+/// the log goes) is read line by line in the background; the child is
+/// killed on drop if it is still running.
+pub struct Child {
+    pub child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every stdout and stderr line so far, for failure messages.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Child {
+    /// Starts `switchyard ARGS...`.
+    pub fn spawn(args: &[&str]) -> Child {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("switchyard binary starts");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let log = output.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                log.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = output.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err.next_line().await {
+                log.lock().unwrap().push(format!("stderr: {line}"));
+            }
+        });
+        Child {
+            child,
+            lines,
+            output,
+        }
+    }
+
+    /// Everything the child printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to 20 s) for the next stdout line containing `needle`.
+    pub async fn line_containing(&mut self, needle: &str) -> String {
+        let found = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!("no line containing {needle:?}; output:\n{}", self.output()),
+        }
+    }
+
+    /// Waits for the `listening listener=NAME address=ADDR` log line.
+    pub async fn listening(&mut self, listener: &str) -> SocketAddr {
+        let line = self
+            .line_containing(&format!("listening listener={listener} "))
+            .await;
+        let addr = line
+            .split("address=")
+            .nth(1)
+            .and_then(|a| a.split_whitespace().next());
+        addr.and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id().expect("child still running") as i32;
+        // SAFETY: kill(2) with a pid we own; no memory is involved.
+        assert_eq!(
+            unsafe { libc::kill(pid, signal) },
+            0,
+            "kill({pid}, {signal})"
+        );
+    }
+
+    /// Waits up to `limit` for the child to exit.
+    pub async fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!(
+                "switchyard did not exit within {limit:?}; output:\n{}",
+                self.output()
+            ),
+        }
+    }
+}
+
+impl Proxy {
+    /// Number of routes of listener `name` in the running configuration.
+    pub fn route_count(&self, name: &str) -> usize {
+        let rt = self.server().runtime();
+        rt.listeners
+            .iter()
+            .find(|l| l.name == name)
+            .map_or(0, |l| l.routes.len())
+    }
+}

@@ -120,6 +120,18 @@ fn unknown_key_with_suggestion() {
 }
 
 #[test]
+fn misspelt_required_key_is_not_also_missing() {
+    let d = the_error(&MINIMAL.replace("name = \"web\"", "nmae = \"web\""));
+    check(
+        &d,
+        3,
+        1,
+        "unknown key `nmae` in listener #1",
+        "did you mean `name`?",
+    );
+}
+
+#[test]
 fn unknown_key_lists_valid_keys() {
     let d = the_error("[global]\ncolour = \"blue\"\n");
     check(
@@ -186,6 +198,19 @@ fn wrong_type() {
         14,
         "wrong type for `access_log` in listener \"web\": expected a boolean (true or false), found integer `1`",
         "write it like: access_log = true",
+    );
+    let d = the_error("[global]\nworkers = 99999999999999999999\n");
+    check(
+        &d,
+        2,
+        11,
+        "`workers` in [global] is out of range: 99999999999999999999 does not fit in 64 bits",
+        "write it like: workers = 4",
+    );
+    let d = the_error("[global]\nshutdown_timeout = 1979-05-27\n");
+    assert_eq!(
+        d.message,
+        "wrong type for `shutdown_timeout` in [global]: expected a string, found datetime `1979-05-27`"
     );
     // A wrongly typed required key is not also reported as missing.
     let d = the_error(&MINIMAL.replace("name = \"web\"", "name = 7"));
@@ -396,7 +421,7 @@ fn weights_must_be_positive() {
         10,
         53,
         "`weight` in endpoint #1 in pool \"api\" must be between 1 and 65535, not 0",
-        "an endpoint weight is from 1 to 65535; to stop sending an endpoint traffic, remove it (or drain it through the admin API)",
+        "an endpoint weight is from 1 to 65535; to stop sending an endpoint traffic, remove it",
     );
     let d = the_error(&MINIMAL.replace(
         "pool = \"api\"\n\n",

@@ -359,3 +359,13 @@ fn odd_inputs_never_panic() {
         let _ = load(text);
     }
 }
+
+#[test]
+fn load_str_uses_the_system_resolver_for_names_only() {
+    // IP endpoints need no resolver at all.
+    let loaded = load_str("minimal.toml", MINIMAL).unwrap();
+    assert_eq!(
+        loaded.config.pools[0].endpoints[0].resolved,
+        "127.0.0.1:9001".parse().unwrap()
+    );
+}
