@@ -95,8 +95,9 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
         tracing::warn!("{}", w.render());
     }
     raise_fd_limit();
+    let signals = server::Signals::install()?;
     let srv = server::Server::start(loaded.config).context("cannot start")?;
-    server::run(srv, Some(path))?;
+    signals.run(srv, Some(path))?;
     Ok(())
 }
 
@@ -139,10 +140,11 @@ fn run_demo(listen: Option<SocketAddr>, print_config: bool) -> anyhow::Result<()
                 Err(e) => eprintln!("switchyard: demo backends cannot start: {e}"),
             }
         })?;
+    let signals = server::Signals::install()?;
     let srv = server::Server::start(loaded.config).context("cannot start the demo listener")?;
     let addr = srv.local_addr("demo").context("demo listener missing")?;
     println!("{}", demo::try_lines(addr));
-    server::run(srv, None)?;
+    signals.run(srv, None)?;
     Ok(())
 }
 
@@ -162,8 +164,8 @@ fn raise_fd_limit() {
     }
 }
 
-/// mimalloc: per-thread free lists suit thread-per-core workers, and the
-/// proxy's many short-lived per-request allocations (header maps, buffers)
-/// cost markedly less than with glibc malloc (see BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// mimalloc: per-thread free lists suit thread-per-core workers, and the
+// proxy's many short-lived per-request allocations (header maps, buffers)
+// cost markedly less than with glibc malloc (see BENCHMARKS.md).
+// #[global_allocator]
+// static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -150,11 +150,8 @@ async fn long_uri_gets_414_and_big_header_block_gets_431() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_endpoint_gets_502_with_a_plain_reason() {
-    let proxy = Proxy::start(&config_with(
-        &format!("{{ address = \"{}\" }}", dead_addr()),
-        "",
-        "",
-    ));
+    let (_held, dead) = held_dead_addr();
+    let proxy = Proxy::start(&config_with(&format!("{{ address = \"{dead}\" }}"), "", ""));
     let resp = client().get(proxy.url("/")).send().await.unwrap();
     assert_eq!(resp.status(), 502);
     assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
@@ -167,7 +164,7 @@ async fn dead_endpoint_gets_502_with_a_plain_reason() {
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_connect_is_retried_on_another_endpoint() {
     let b = backend("live");
-    let dead = dead_addr();
+    let (_held, dead) = held_dead_addr();
     let proxy = Proxy::start(&config_with(
         &format!("{{ address = \"{dead}\" }}, {{ address = \"{}\" }}", b.addr),
         "",
@@ -186,7 +183,7 @@ async fn failed_connect_is_retried_on_another_endpoint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_endpoint_is_skipped_for_fail_timeout() {
     let b = backend("live");
-    let dead = dead_addr();
+    let (_held, dead) = held_dead_addr();
     let proxy = Proxy::start(&config_with(
         &format!("{{ address = \"{dead}\" }}, {{ address = \"{}\" }}", b.addr),
         "",

@@ -207,3 +207,65 @@ async fn http10_client_without_host_is_served() {
     // The upstream still gets a Host header (the endpoint's address).
     assert!(resp.contains(&format!("host: {}", b.addr)), "{resp}");
 }
+
+/// Reads one response with a Content-Length body from a raw stream.
+async fn read_response(s: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed early: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let len: usize = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if buf.len() >= head_end + 4 + len {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_keep_alive_connection_is_parked_and_still_serves() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    for round in 0..3 {
+        s.write_all(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let resp = read_response(&mut s).await;
+        assert_eq!(status_of(&resp), 200, "round {round}: {resp}");
+        // Stay idle past the parking delay (the scenario under test, not a
+        // synchronisation): the proxy releases its HTTP state, and the next
+        // request on the same socket must be served as usual.
+        tokio::time::sleep(switchyard::http::conn::PARK_AFTER * 3).await;
+    }
+    // Pipelined requests right after parking are all answered, in order.
+    s.write_all(
+        b"GET /status/201 HTTP/1.1\r\nHost: a\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let first = read_response(&mut s).await;
+    assert_eq!(status_of(&first), 201, "{first}");
+    let rest = if first.matches("HTTP/1.1").count() > 1 {
+        first[first.rfind("HTTP/1.1").unwrap()..].to_owned()
+    } else {
+        read_response(&mut s).await
+    };
+    assert_eq!(status_of(&rest), 202, "{rest}");
+    assert_eq!(b.hits(), 5);
+}

@@ -77,6 +77,17 @@ impl Framing {
         self.verdicts.pop_front()
     }
 
+    /// Frees buffers kept from earlier requests (called when the
+    /// connection goes idle for a while).
+    pub fn release_memory(&mut self) {
+        if self.partial.is_empty() {
+            self.partial = Vec::new();
+        }
+        if self.verdicts.is_empty() {
+            self.verdicts = VecDeque::new();
+        }
+    }
+
     /// True once the tracker gave up following the stream.
     pub fn is_lost(&self) -> bool {
         self.state == State::Lost

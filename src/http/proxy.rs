@@ -67,10 +67,16 @@ pub async fn handle(st: Rc<ConnState>, req: Request<Incoming>) -> Response<Proxy
         endpoint: None,
         request_id: None,
     };
-    match forward(&st, req, &mut ctx).await {
+    let mut resp = match forward(&st, req, &mut ctx).await {
         Ok(resp) => resp,
         Err(e) => error_response(&st, e, &ctx),
+    };
+    if st.is_closing() {
+        // Reload or shutdown: finish this request, then close.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    resp
 }
 
 async fn forward<'a>(

@@ -8,6 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
 use crate::balance::Rng;
 use crate::config::{
     Config, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol, RouteAction,
@@ -21,6 +24,31 @@ pub struct Runtime {
     pub config: Config,
     pub listeners: Vec<Arc<ListenerRt>>,
     pub pools: Vec<Arc<Pool>>,
+}
+
+/// What a listener's accept loops and connections share with the control
+/// side: the compiled state new connections get (swapped on reload) and the
+/// stop flag. A connection whose state is no longer the slot's current one,
+/// or whose listener stopped, finishes its request and closes.
+pub struct ListenerSlot {
+    pub rt: ArcSwap<ListenerRt>,
+    /// Set to true to stop accepting (listener removed, shutdown).
+    pub stop: watch::Sender<bool>,
+}
+
+impl ListenerSlot {
+    pub fn new(rt: Arc<ListenerRt>) -> ListenerSlot {
+        ListenerSlot {
+            rt: ArcSwap::new(rt),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// Whether a connection accepted with `rt` should close: the listener
+    /// stopped, or a reload replaced its state.
+    pub fn is_stale(&self, rt: &Arc<ListenerRt>) -> bool {
+        *self.stop.borrow() || !Arc::ptr_eq(&self.rt.load(), rt)
+    }
 }
 
 /// A compiled listener.

@@ -22,9 +22,9 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::config::{Config, ListenerCfg};
-use crate::runtime::{self, ListenerRt, Runtime};
+use crate::runtime::{self, ListenerRt, ListenerSlot, Runtime};
 
-pub use signals::run;
+pub use signals::Signals;
 use worker_thread::{Cmd, WorkerHandle};
 
 /// Errors starting or reconfiguring the server.
@@ -40,14 +40,6 @@ pub enum ServerError {
     Spawn(std::io::Error),
     #[error("cannot start the control event loop: {0}")]
     Control(std::io::Error),
-}
-
-/// What a listener's accept loops share with the control side.
-pub struct ListenerSlot {
-    /// Compiled state new connections get (replaced on reload).
-    pub rt: ArcSwap<ListenerRt>,
-    /// Set to true to stop accepting.
-    pub stop: watch::Sender<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -2,40 +2,70 @@
 
 use std::path::PathBuf;
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Server, ServerError};
 use crate::config;
 
-/// Serves until SIGTERM or SIGINT, then shuts down gracefully within
-/// `global.shutdown_timeout`. With a `source` file, SIGHUP re-reads
-/// it: a valid file is applied, an invalid one is reported (every error)
-/// and the running configuration stays.
-pub fn run(mut server: Server, source: Option<PathBuf>) -> Result<(), ServerError> {
-    let control = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ServerError::Control)?;
-    let timeout = control.block_on(async {
-        let mut hup = signal(SignalKind::hangup()).map_err(ServerError::Control)?;
-        let mut term = signal(SignalKind::terminate()).map_err(ServerError::Control)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Control)?;
-        loop {
-            tokio::select! {
-                _ = hup.recv() => reload(&mut server, source.as_ref()),
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+/// The control loop's runtime and signal handlers. Install them *before*
+/// binding anything: a signal that arrives once the proxy is listening must
+/// never hit the default action (which would kill the process without a
+/// graceful drain).
+pub struct Signals {
+    control: tokio::runtime::Runtime,
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    pub fn install() -> Result<Signals, ServerError> {
+        let control = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ServerError::Control)?;
+        let _ctx = control.enter();
+        let hup = signal(SignalKind::hangup()).map_err(ServerError::Control)?;
+        let term = signal(SignalKind::terminate()).map_err(ServerError::Control)?;
+        let int = signal(SignalKind::interrupt()).map_err(ServerError::Control)?;
+        drop(_ctx);
+        Ok(Signals {
+            control,
+            hup,
+            term,
+            int,
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully within
+    /// `global.shutdown_timeout`. With a `source` file, SIGHUP re-reads it:
+    /// a valid file is applied, an invalid one is reported (every error) and
+    /// the running configuration stays.
+    pub fn run(self, mut server: Server, source: Option<PathBuf>) -> Result<(), ServerError> {
+        let Signals {
+            control,
+            mut hup,
+            mut term,
+            mut int,
+        } = self;
+        control.block_on(async {
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => reload(&mut server, source.as_ref()),
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                }
             }
-        }
-        Ok::<_, ServerError>(server.runtime().global().shutdown_timeout)
-    })?;
-    tracing::info!(
-        ?timeout,
-        "shutting down: no new connections, finishing open requests"
-    );
-    server.shutdown(timeout);
-    tracing::info!("stopped");
-    Ok(())
+        });
+        let timeout = server.runtime().global().shutdown_timeout;
+        tracing::info!(
+            ?timeout,
+            "shutting down: no new connections, finishing open requests"
+        );
+        server.shutdown(timeout);
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 fn reload(server: &mut Server, source: Option<&PathBuf>) {

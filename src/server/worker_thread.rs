@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{ListenerSlot, ServerError};
+use super::ServerError;
+use crate::runtime::ListenerSlot;
 use crate::worker::WorkerCtx;
 
 /// How often idle upstream connections are swept.
@@ -124,8 +125,7 @@ async fn accept_loop(
             _ = stop.wait_for(|s| *s) => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let rt = slot.rt.load_full();
-                    tokio::task::spawn_local(crate::http::conn::serve(stream, peer, rt, worker.clone()));
+                    tokio::task::spawn_local(crate::http::conn::serve(stream, peer, slot.clone(), worker.clone()));
                 }
                 Err(e) => {
                     // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.

@@ -24,12 +24,6 @@ pub fn backend(name: &str) -> BackendHandle {
         .expect("backend starts")
 }
 
-/// An address where nothing listens (connections are refused).
-pub fn dead_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 /// Replaces `{name}` placeholders in a config template.
 pub fn fill(template: &str, vars: &[(&str, String)]) -> String {
     vars.iter().fold(template.to_owned(), |t, (k, v)| {
@@ -325,21 +319,35 @@ impl Child {
         self.output.lock().unwrap().join("\n")
     }
 
-    /// Waits (up to 20 s) for the next stdout line containing `needle`.
-    pub async fn line_containing(&mut self, needle: &str) -> String {
-        let found = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = self.lines.recv().await {
+    /// Waits (up to `limit`) for the next stdout line containing `needle`;
+    /// `None` if the output ended (the child exited) or the time is up.
+    pub async fn try_line_containing(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        let lines = &mut self.lines;
+        let found = tokio::time::timeout(limit, async {
+            while let Some(line) = lines.recv().await {
                 if line.contains(needle) {
                     return Some(line);
                 }
             }
             None
-        })
-        .await;
-        match found {
-            Ok(Some(line)) => line,
-            _ => panic!("no line containing {needle:?}; output:\n{}", self.output()),
+        });
+        found.await.ok().flatten()
+    }
+
+    /// Waits (up to 20 s) for the next stdout line containing `needle`.
+    pub async fn line_containing(&mut self, needle: &str) -> String {
+        if let Some(line) = self
+            .try_line_containing(needle, Duration::from_secs(20))
+            .await
+        {
+            return line;
         }
+        // Output ended (the child exited) or the time is up: say which.
+        let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+        panic!(
+            "no line containing {needle:?} (exit status: {status:?}); output:\n{}",
+            self.output()
+        );
     }
 
     /// Waits for the `listening listener=NAME address=ADDR` log line.
@@ -353,6 +361,35 @@ impl Child {
             .and_then(|a| a.split_whitespace().next());
         addr.and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
+    /// Waits (bounded poll of /proc/PID/status) until the child catches
+    /// SIGHUP, SIGTERM and SIGINT. `switchyard run`/`demo` install these
+    /// handlers only after they start serving (SIGINT last), so a signal
+    /// sent as soon as the proxy answers can find the default action.
+    pub async fn signal_handlers_installed(&self) {
+        let pid = self.child.id().expect("child still running");
+        let wanted = [libc::SIGHUP, libc::SIGTERM, libc::SIGINT]
+            .iter()
+            .fold(0u64, |m, s| m | 1 << (s - 1));
+        let start = std::time::Instant::now();
+        loop {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let caught = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .unwrap_or(0);
+            if caught & wanted == wanted {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no signal handlers after 10 s:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`).
@@ -387,4 +424,15 @@ impl Proxy {
             .find(|l| l.name == name)
             .map_or(0, |l| l.routes.len())
     }
+}
+
+/// An address where nothing listens: connections are refused. The port
+/// stays reserved (bound, never listening) while the returned socket lives,
+/// so a listener bound later on port 0 (e.g. the proxy's own) cannot get it.
+pub fn held_dead_addr() -> (socket2::Socket, SocketAddr) {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    (s, addr)
 }
