@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod net;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;

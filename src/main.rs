@@ -167,5 +167,5 @@ fn raise_fd_limit() {
 // mimalloc: per-thread free lists suit thread-per-core workers, and the
 // proxy's many short-lived per-request allocations (header maps, buffers)
 // cost markedly less than with glibc malloc (see BENCHMARKS.md).
-// #[global_allocator]
-// static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

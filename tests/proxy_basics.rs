@@ -269,3 +269,36 @@ async fn an_idle_keep_alive_connection_is_parked_and_still_serves() {
     assert_eq!(status_of(&rest), 202, "{rest}");
     assert_eq!(b.hits(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarding_headers_can_be_limited_per_listener() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&fill(
+        r#"
+[[listener]]
+name = "web"
+address = "127.0.0.1:0"
+forwarded = ["for"]
+request_id = false
+  [[listener.route]]
+  pool = "p"
+[[pool]]
+name = "p"
+endpoints = [{ address = "{b}" }]
+"#,
+        &[("b", b.addr.to_string())],
+    ));
+    let body = client()
+        .get(proxy.url("/echo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, h) = echo_headers(&body);
+    assert_eq!(header(&h, "x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(header(&h, "x-forwarded-proto"), None, "{body}");
+    assert_eq!(header(&h, "x-forwarded-host"), None, "{body}");
+    assert_eq!(header(&h, "x-request-id"), None, "{body}");
+}

@@ -78,6 +78,11 @@ pub struct FileListener {
     pub backlog: Option<Spanned<i64>>,
     /// Log every request; default true.
     pub access_log: Option<Spanned<bool>>,
+    /// Which `X-Forwarded-*` headers to set upstream: any of `"for"`,
+    /// `"proto"`, `"host"`; default all three.
+    pub forwarded: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Keep or generate `X-Request-Id`; default true.
+    pub request_id: Option<Spanned<bool>>,
     /// Request line + headers, 1024..=1048576 bytes; default 65536 (else 431).
     pub max_header_bytes: Option<Spanned<i64>>,
     /// Header count, 1..=1000; default 100 (else 431).
@@ -220,6 +225,8 @@ pub(crate) mod keys {
         "protocol",
         "backlog",
         "access_log",
+        "forwarded",
+        "request_id",
         "max_header_bytes",
         "max_headers",
         "max_uri_bytes",
@@ -265,6 +272,8 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "protocol" => "protocol = \"http\"",
         "backlog" => "backlog = 1024",
         "access_log" => "access_log = true",
+        "forwarded" => "forwarded = [\"for\", \"proto\", \"host\"]",
+        "request_id" => "request_id = true",
         "max_header_bytes" => "max_header_bytes = 65536",
         "max_headers" => "max_headers = 100",
         "max_uri_bytes" => "max_uri_bytes = 8192",

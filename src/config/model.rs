@@ -50,10 +50,36 @@ pub struct ListenerCfg {
     pub protocol: Protocol,
     pub backlog: u32,
     pub access_log: bool,
+    /// Headers added to requests going upstream.
+    pub forwarding: Forwarding,
     pub limits: HttpLimits,
     pub timeouts: ListenerTimeouts,
     /// Routes in config order: the first that matches wins.
     pub routes: Vec<RouteCfg>,
+}
+
+/// Which forwarding headers a listener adds to upstream requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarding {
+    /// `X-Forwarded-For`: the client IP appended.
+    pub xff: bool,
+    /// `X-Forwarded-Proto`: the listener's scheme.
+    pub proto: bool,
+    /// `X-Forwarded-Host`: the request's host.
+    pub host: bool,
+    /// `X-Request-Id`: kept when valid, else generated.
+    pub request_id: bool,
+}
+
+impl Default for Forwarding {
+    fn default() -> Self {
+        Forwarding {
+            xff: true,
+            proto: true,
+            host: true,
+            request_id: true,
+        }
+    }
 }
 
 /// Request size limits on an HTTP listener.

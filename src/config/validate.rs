@@ -19,7 +19,9 @@ use toml::Spanned;
 use super::diagnostic::Reporter;
 use super::duration;
 use super::file::{FileGlobal, FileListener};
-use super::model::{Config, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol};
+use super::model::{
+    Config, Forwarding, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol,
+};
 use super::parse::{Parsed, Removed, listener_desc};
 use super::pool::{PoolIndex, pools};
 use super::route::{is_catch_all, route};
@@ -338,10 +340,45 @@ impl V<'_, '_> {
             protocol,
             backlog: u32::try_from(backlog).unwrap_or(1024),
             access_log: f.access_log.as_ref().is_none_or(|a| *a.get_ref()),
+            forwarding: self.forwarding(f, &ctx),
             limits,
             timeouts,
             routes,
         }
+    }
+
+    /// `forwarded = [...]` and `request_id`.
+    fn forwarding(&mut self, f: &FileListener, ctx: &str) -> Forwarding {
+        let mut fw = Forwarding {
+            request_id: f.request_id.as_ref().is_none_or(|r| *r.get_ref()),
+            ..Forwarding::default()
+        };
+        let Some(list) = &f.forwarded else {
+            return fw;
+        };
+        fw.xff = false;
+        fw.proto = false;
+        fw.host = false;
+        const NAMES: &[&str] = &["for", "proto", "host"];
+        for item in list.get_ref() {
+            match item.get_ref().to_ascii_lowercase().as_str() {
+                "for" => fw.xff = true,
+                "proto" => fw.proto = true,
+                "host" => fw.host = true,
+                other => {
+                    let help = match super::suggest::did_you_mean(other, NAMES) {
+                        Some(s) => format!("did you mean {s:?}? the values are \"for\", \"proto\" and \"host\" (X-Forwarded-For, -Proto, -Host)"),
+                        None => "the values are \"for\", \"proto\" and \"host\" (X-Forwarded-For, -Proto, -Host); [] sets none".to_owned(),
+                    };
+                    self.error(
+                        item.span(),
+                        format!("unknown forwarded header {:?} in {ctx}", item.get_ref()),
+                        help,
+                    );
+                }
+            }
+        }
+        fw
     }
 
     fn listener_address(

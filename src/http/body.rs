@@ -41,16 +41,17 @@ pub struct Finish {
 
 impl Finish {
     fn run(mut self, complete: bool, bytes: u64) {
+        let now = tokio::time::Instant::now();
         if let Some(up) = self.upstream.take()
             && complete
         {
             self.conn
                 .worker
                 .conns
-                .put(up.addr, up.sender, up.idle_timeout, up.max_idle);
+                .put(up.addr, up.sender, up.idle_timeout, up.max_idle, now);
         }
         drop(self.inflight.take());
-        self.conn.set_idle();
+        self.conn.set_idle(now);
         if let Some(log) = self.log.take() {
             log.emit(complete, bytes);
         }

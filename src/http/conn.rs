@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use hyper::rt::{Read, ReadBufCursor, Write};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -98,9 +98,8 @@ impl ConnState {
         self.phase.set(Phase::Busy);
     }
 
-    /// The response ended: the keep-alive idle timeout starts.
-    pub fn set_idle(&self) {
-        let now = Instant::now();
+    /// The response ended at `now`: the keep-alive idle timeout starts.
+    pub fn set_idle(&self, now: Instant) {
         self.phase.set(Phase::Idle);
         self.idle_since.set(now);
         self.deadline.set(now + self.listener.timeouts.idle);
@@ -148,21 +147,8 @@ impl Read for ClientIo {
             this.replay.advance(n);
             return Poll::Ready(Ok(()));
         }
-        // SAFETY: the tokio ReadBuf only writes initialised bytes into the
-        // cursor's spare capacity, and we advance by exactly what it filled.
-        let n = unsafe {
-            let mut tbuf = tokio::io::ReadBuf::uninit(buf.as_mut());
-            match Pin::new(&mut this.stream).poll_read(cx, &mut tbuf) {
-                Poll::Ready(Ok(())) => {
-                    this.state.on_read(tbuf.filled());
-                    tbuf.filled().len()
-                }
-                other => return other,
-            }
-        };
-        // SAFETY: `n` bytes were initialised by the read above.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
+        let state = &this.state;
+        crate::net::poll_read_into(&mut this.stream, cx, &mut buf, |bytes| state.on_read(bytes))
     }
 }
 
@@ -172,7 +158,7 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        crate::net::poll_send(&self.stream, cx, buf)
     }
 
     fn poll_write_vectored(
@@ -180,15 +166,15 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        crate::net::poll_send_vectored(&self.stream, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -212,7 +198,7 @@ pub async fn serve(
     worker: Rc<WorkerCtx>,
 ) {
     let _active = worker.track();
-    let _ = stream.set_nodelay(true);
+    // TCP_NODELAY is inherited from the listening socket (server::bind).
     // Subscribe before reading the state: a reload between the two is then
     // seen either as a stale state (checked below) or as a later signal.
     let closing = worker.closing();

@@ -228,13 +228,13 @@ impl Framing {
 
 /// Index just past the empty line ending a head, searching from `from`.
 fn head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while let Some(i) = memchr::memchr(b'\n', buf.get(at..)?) {
-        let nl = at + i;
+    let tail = buf.get(from..)?;
+    for i in memchr::memchr_iter(b'\n', tail) {
+        let nl = from + i;
         match buf.get(nl + 1) {
             Some(b'\n') => return Some(nl + 2),
             Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
-            _ => at = nl + 1,
+            _ => {}
         }
     }
     None
@@ -255,18 +255,25 @@ fn judge_head(head: &[u8]) -> (Verdict, State) {
     let mut te_lines = 0;
     let mut te_chunked = true;
     for line in lines {
-        let Some(colon) = memchr::memchr(b':', line) else {
+        // Only two names matter: the position of the colon rules out almost
+        // every line before any comparison (a space before the colon makes
+        // hyper refuse the request anyway).
+        let is_cl =
+            line.get(14) == Some(&b':') && line[..14].eq_ignore_ascii_case(b"content-length");
+        let is_te = !is_cl
+            && line.get(17) == Some(&b':')
+            && line[..17].eq_ignore_ascii_case(b"transfer-encoding");
+        if !is_cl && !is_te {
             continue;
-        };
-        let name = &line[..colon];
-        let value = line[colon + 1..].trim_ascii();
-        if name.eq_ignore_ascii_case(b"content-length") {
+        }
+        let value = line[if is_cl { 15 } else { 18 }..].trim_ascii();
+        if is_cl {
             cl_lines += 1;
             content_length = parse_length(value);
             if content_length.is_none() {
                 return (Verdict::Reject("invalid Content-Length"), State::Lost);
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else {
             te_lines += 1;
             te_chunked &= value.eq_ignore_ascii_case(b"chunked");
         }

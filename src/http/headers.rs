@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::balance::Rng;
+use crate::config::Forwarding;
 
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -99,10 +100,27 @@ pub fn ip_value(ip: IpAddr) -> HeaderValue {
 /// the client IP as made by [`ip_value`].
 pub fn add_forwarding(
     headers: &mut HeaderMap,
+    fw: Forwarding,
     client: &HeaderValue,
     proto: &'static str,
     host: Option<HeaderValue>,
 ) {
+    if fw.proto {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    }
+    if fw.host {
+        match host {
+            Some(h) => {
+                headers.insert(X_FORWARDED_HOST.clone(), h);
+            }
+            None => {
+                headers.remove(&X_FORWARDED_HOST);
+            }
+        }
+    }
+    if !fw.xff {
+        return;
+    }
     let xff = if headers.contains_key(&X_FORWARDED_FOR) {
         let mut list = Vec::with_capacity(64);
         for v in headers.get_all(&X_FORWARDED_FOR) {
@@ -118,15 +136,6 @@ pub fn add_forwarding(
         client.clone()
     };
     headers.insert(X_FORWARDED_FOR.clone(), xff);
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    match host {
-        Some(h) => {
-            headers.insert(X_FORWARDED_HOST.clone(), h);
-        }
-        None => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
-    }
 }
 
 /// Keeps a client's `X-Request-Id` (one valid value) or generates one
@@ -192,6 +201,7 @@ mod tests {
         h.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         add_forwarding(
             &mut h,
+            Forwarding::default(),
             &ip_value("2001:db8::1".parse().unwrap()),
             "http",
             Some(HeaderValue::from_static("a.example")),
@@ -224,6 +234,7 @@ mod tests {
         let mut h = HeaderMap::new();
         add_forwarding(
             &mut h,
+            Forwarding::default(),
             &ip_value("192.0.2.1".parse().unwrap()),
             "http",
             None,

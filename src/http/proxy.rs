@@ -44,7 +44,8 @@ const MAX_CONNECT_ATTEMPTS: usize = 2;
 /// What the error path and the access log know about a request. Holds
 /// references and shared bytes only: text is made when a line is written.
 struct Ctx<'a> {
-    start: Instant,
+    /// Read only when the access log is on (a clock read costs ~30 ns).
+    start: Option<Instant>,
     method: Method,
     uri: Uri,
     host: Option<HeaderValue>,
@@ -58,7 +59,7 @@ struct Ctx<'a> {
 pub async fn handle(st: Rc<ConnState>, req: Request<Incoming>) -> Response<ProxyBody> {
     st.set_busy();
     let mut ctx = Ctx {
-        start: Instant::now(),
+        start: st.listener.access_log.then(Instant::now),
         method: req.method().clone(),
         uri: req.uri().clone(),
         host: None,
@@ -140,10 +141,21 @@ async fn forward<'a>(
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.uri = Uri::from(pq);
+    // Room for the forwarding headers: one growth of the map, not several.
+    parts.headers.reserve(4);
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::EXPECT);
-    headers::add_forwarding(&mut parts.headers, &st.peer_ip, "http", host_value.clone());
-    headers::ensure_request_id(&mut parts.headers, &mut st.worker.rng.borrow_mut());
+    let fw = listener.forwarding;
+    headers::add_forwarding(
+        &mut parts.headers,
+        fw,
+        &st.peer_ip,
+        "http",
+        host_value.clone(),
+    );
+    if fw.request_id {
+        headers::ensure_request_id(&mut parts.headers, &mut st.worker.rng.borrow_mut());
+    }
     if listener.access_log {
         ctx.request_id = parts.headers.get(&headers::X_REQUEST_ID).cloned();
     }
@@ -190,7 +202,7 @@ async fn forward<'a>(
             }
         };
         let inflight = InFlight::start(&ep.state);
-        let sent_at = Instant::now();
+        let sent_at = pool.tracks_latency.then(Instant::now);
         let resp = match tokio::time::timeout(
             pool.response_timeout,
             up.sender.try_send_request(req),
@@ -218,7 +230,10 @@ async fn forward<'a>(
                 });
             }
         };
-        ep.state.observe_latency(sent_at.elapsed());
+        ep.state.responded();
+        if let Some(t) = sent_at {
+            ep.state.observe_latency(t.elapsed());
+        }
 
         // 5. Response.
         let (mut rparts, rbody) = resp.into_parts();
@@ -323,7 +338,7 @@ fn text(v: Option<&HeaderValue>) -> String {
 
 fn access_record(st: &ConnState, ctx: &Ctx<'_>, status: StatusCode) -> Box<AccessRecord> {
     Box::new(AccessRecord {
-        start: ctx.start,
+        start: ctx.start.unwrap_or_else(Instant::now),
         listener: st.listener.name.clone(),
         client: st.peer,
         method: ctx.method.to_string(),

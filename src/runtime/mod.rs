@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::balance::Rng;
 use crate::config::{
-    Config, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol, RouteAction,
+    Config, Forwarding, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol, RouteAction,
 };
 use crate::http::router::Router;
 use crate::upstream::{EndpointState, Pool};
@@ -56,6 +56,7 @@ pub struct ListenerRt {
     pub name: String,
     pub protocol: Protocol,
     pub access_log: bool,
+    pub forwarding: Forwarding,
     pub limits: HttpLimits,
     pub timeouts: ListenerTimeouts,
     pub router: Router,
@@ -169,6 +170,7 @@ fn compile_listener(l: &ListenerCfg, pools: &[Arc<Pool>]) -> ListenerRt {
         name: l.name.clone(),
         protocol: l.protocol,
         access_log: l.access_log,
+        forwarding: l.forwarding,
         limits: l.limits,
         timeouts: l.timeouts,
         router: Router::new(&l.routes),

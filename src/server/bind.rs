@@ -44,6 +44,9 @@ fn new_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux,
+    // which saves a setsockopt per connection.
+    s.set_tcp_nodelay(true)?;
     s.set_nonblocking(true)?;
     Ok(s)
 }
@@ -61,6 +64,19 @@ mod tests {
             .collect();
         assert_ne!(ports[0], 0);
         assert!(ports.iter().all(|p| *p == ports[0]), "{ports:?}");
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_nodelay() {
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 16, 1).unwrap();
+        let addr = group[0].local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        group[0].set_nonblocking(false).unwrap();
+        let (accepted, _) = group[0].accept().unwrap();
+        assert!(
+            accepted.nodelay().unwrap(),
+            "the kernel did not inherit TCP_NODELAY"
+        );
     }
 
     #[test]

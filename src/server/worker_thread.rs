@@ -14,7 +14,7 @@ use crate::runtime::ListenerSlot;
 use crate::worker::WorkerCtx;
 
 /// How often idle upstream connections are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Commands from the control side.
 pub enum Cmd {

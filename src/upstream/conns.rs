@@ -8,11 +8,12 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::error::ProxyError;
@@ -40,21 +41,31 @@ pub struct Upstream {
 }
 
 impl ConnCache {
-    /// The most recently used live connection to `addr`, if any.
+    /// The most recently used live connection to `addr`, if any. Expiry is
+    /// enforced by [`sweep`](Self::sweep) (every second), not here: reading
+    /// the clock on every request costs more than a connection kept up to a
+    /// second past its idle timeout.
     pub fn take(&self, addr: SocketAddr) -> Option<Sender> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
-        let now = Instant::now();
         while let Some(c) = list.pop() {
-            if c.expires > now && !c.sender.is_closed() {
+            if !c.sender.is_closed() {
                 return Some(c.sender);
             }
         }
         None
     }
 
-    /// Returns a connection after a complete exchange.
-    pub fn put(&self, addr: SocketAddr, sender: Sender, idle_timeout: Duration, max_idle: usize) {
+    /// Returns a connection after a complete exchange (`now` is the caller's
+    /// clock reading, shared with its other bookkeeping).
+    pub fn put(
+        &self,
+        addr: SocketAddr,
+        sender: Sender,
+        idle_timeout: Duration,
+        max_idle: usize,
+        now: Instant,
+    ) {
         if max_idle == 0 || sender.is_closed() {
             return;
         }
@@ -65,7 +76,7 @@ impl ConnCache {
         }
         list.push(Idle {
             sender,
-            expires: Instant::now() + idle_timeout,
+            expires: now + idle_timeout,
         });
     }
 
@@ -127,7 +138,7 @@ pub async fn connect(
     };
     let _ = stream.set_nodelay(true);
     let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+        .handshake(crate::net::TcpIo(stream))
         .await
         .map_err(|e| ProxyError::Connect {
             endpoint: label.to_owned(),

@@ -53,9 +53,11 @@ impl EndpointState {
         self.outstanding.load(Ordering::Relaxed)
     }
 
-    /// Whether the endpoint is currently skipped after a connect failure.
-    pub fn is_down(&self, now: u64) -> bool {
-        self.down_until.load(Ordering::Relaxed) > now
+    /// Whether the endpoint is currently skipped after a connect failure;
+    /// `now` is only read when the endpoint carries a mark.
+    pub fn is_down(&self, now: impl FnOnce() -> u64) -> bool {
+        let until = self.down_until.load(Ordering::Relaxed);
+        until != 0 && until > now()
     }
 
     /// Records a failed connect: skip the endpoint for `fail_timeout`.
@@ -68,9 +70,15 @@ impl EndpointState {
         }
     }
 
+    /// The endpoint answered: clear any passive-failure mark.
+    pub fn responded(&self) {
+        if self.down_until.load(Ordering::Relaxed) != 0 {
+            self.down_until.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Records a response head received after `rtt`.
     pub fn observe_latency(&self, rtt: Duration) {
-        self.down_until.store(0, Ordering::Relaxed);
         self.latency.observe(rtt.as_nanos() as f64, now_ns());
     }
 

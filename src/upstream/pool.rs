@@ -1,5 +1,6 @@
 //! A compiled pool: endpoints, their balancer, and the pool's upstream settings.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub struct Pool {
     pub idle_timeout: Duration,
     pub max_idle_per_endpoint: usize,
     pub fail_timeout: Duration,
+    /// Whether the balancer uses response latency (only then is it measured).
+    pub tracks_latency: bool,
 }
 
 impl Pool {
@@ -56,6 +59,7 @@ impl Pool {
             idle_timeout: cfg.idle_timeout,
             max_idle_per_endpoint: cfg.max_idle_per_endpoint,
             fail_timeout: cfg.fail_timeout,
+            tracks_latency: cfg.algorithm == balance::Algorithm::P2cEwma,
         }
     }
 
@@ -64,19 +68,19 @@ impl Pool {
     /// skipped, they are tried anyway (a pool never refuses traffic only
     /// because of passive marks — Envoy's "panic mode").
     pub fn pick(&self, key: Option<u64>, tried: &[usize], rng: &mut Rng) -> Option<usize> {
-        let now = now_ns();
+        let now = Cell::new(None);
         let strict = View {
             pool: self,
             tried,
             skip_down: true,
-            now,
+            now: &now,
         };
         self.balancer.pick(&strict, key, rng).or_else(|| {
             let relaxed = View {
                 pool: self,
                 tried,
                 skip_down: false,
-                now,
+                now: &now,
             };
             self.balancer.pick(&relaxed, key, rng)
         })
@@ -87,7 +91,14 @@ struct View<'a> {
     pool: &'a Pool,
     tried: &'a [usize],
     skip_down: bool,
-    now: u64,
+    /// The clock, read at most once per pick and only if needed.
+    now: &'a Cell<Option<u64>>,
+}
+
+impl View<'_> {
+    fn now(&self) -> u64 {
+        *self.now.get().get_or_insert_with(now_ns)
+    }
 }
 
 impl EndpointView for View<'_> {
@@ -97,7 +108,9 @@ impl EndpointView for View<'_> {
 
     fn usable(&self, i: usize) -> bool {
         match self.pool.endpoints.get(i) {
-            Some(e) => !self.tried.contains(&i) && (!self.skip_down || !e.state.is_down(self.now)),
+            Some(e) => {
+                !self.tried.contains(&i) && (!self.skip_down || !e.state.is_down(|| self.now()))
+            }
             None => false,
         }
     }
@@ -113,6 +126,6 @@ impl EndpointView for View<'_> {
         self.pool
             .endpoints
             .get(i)
-            .map_or(0.0, |e| e.state.latency_ns(self.now))
+            .map_or(0.0, |e| e.state.latency_ns(self.now()))
     }
 }

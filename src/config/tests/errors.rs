@@ -199,6 +199,14 @@ fn wrong_type() {
         "wrong type for `access_log` in listener \"web\": expected a boolean (true or false), found integer `1`",
         "write it like: access_log = true",
     );
+    let d = the_error(&listener_with("forwarded = [\"for\", \"prot\"]"));
+    check(
+        &d,
+        5,
+        21,
+        "unknown forwarded header \"prot\" in listener \"web\"",
+        "did you mean \"proto\"? the values are \"for\", \"proto\" and \"host\" (X-Forwarded-For, -Proto, -Host)",
+    );
     let d = the_error("[global]\nworkers = 99999999999999999999\n");
     check(
         &d,
