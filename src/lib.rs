@@ -5,6 +5,7 @@
 //! `server`, whose workers serve connections through `http`. See
 //! `../shared/DESIGN.md` for the architecture map.
 
+pub mod alloc;
 pub mod balance;
 pub mod config;
 pub mod demo;

@@ -164,8 +164,7 @@ fn raise_fd_limit() {
     }
 }
 
-// mimalloc: per-thread free lists suit thread-per-core workers, and the
-// proxy's many short-lived per-request allocations (header maps, buffers)
-// cost markedly less than with glibc malloc (see BENCHMARKS.md).
+/// mimalloc (see `switchyard::alloc`): per-thread heaps suit thread-per-core
+/// workers and the proxy's many short-lived per-request allocations.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard::alloc::Mimalloc = switchyard::alloc::Mimalloc;

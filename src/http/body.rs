@@ -21,12 +21,13 @@ use hyper::body::Incoming;
 use super::conn::ConnState;
 use crate::telemetry::AccessRecord;
 use crate::upstream::InFlight;
-use crate::upstream::conns::Sender;
+use crate::upstream::conns::UpConn;
 
 /// Where the upstream connection goes back to after a complete response.
 pub struct ConnReturn {
     pub addr: SocketAddr,
-    pub sender: Sender,
+    /// The connection; the body drives it while streaming.
+    pub conn: UpConn,
     pub idle_timeout: Duration,
     pub max_idle: usize,
 }
@@ -48,7 +49,7 @@ impl Finish {
             self.conn
                 .worker
                 .conns
-                .put(up.addr, up.sender, up.idle_timeout, up.max_idle, now);
+                .put(up.addr, up.conn, up.idle_timeout, up.max_idle, now);
         }
         drop(self.inflight.take());
         self.conn.set_idle(now);
@@ -108,7 +109,13 @@ impl Body for ProxyBody {
         let this = &mut *self;
         let polled = match &mut this.kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Upstream(inc) => Pin::new(inc).poll_frame(cx),
+            Kind::Upstream(inc) => {
+                // The upstream connection is driven by whoever waits on it.
+                if let Some(up) = this.finish.as_mut().and_then(|f| f.upstream.as_mut()) {
+                    up.conn.drive(cx);
+                }
+                Pin::new(inc).poll_frame(cx)
+            }
         };
         match &polled {
             Poll::Ready(None) => this.done(true),

@@ -295,7 +295,9 @@ async fn drive(
                 return match res {
                     Ok(parts) if state.parked.get() && !state.closing.get() => {
                         let mut io = parts.io;
-                        io.replay = parts.read_buf;
+                        // An empty buffer still pins hyper's whole read
+                        // buffer (it is a view into it): keep bytes only.
+                        io.replay = if parts.read_buf.is_empty() { Bytes::new() } else { Bytes::copy_from_slice(&parts.read_buf) };
                         Active::Parked(io)
                     }
                     Ok(_) => Active::Done,

@@ -19,18 +19,14 @@ pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-h
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Whether a header is hop-by-hop by definition (not counting the ones a
-/// `Connection` header names). Standard names compare as enum values, so
-/// this costs a few instructions per header.
+/// `Connection` header names). Names are lower case; the match compiles to
+/// a length switch and one comparison.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::PROXY_AUTHENTICATE
-        || name == header::PROXY_AUTHORIZATION
-        || name.as_str() == "keep-alive"
-        || name.as_str().starts_with("proxy-")
+    let n = name.as_str();
+    matches!(
+        n,
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+    ) || n.starts_with("proxy-")
 }
 
 /// Removes hop-by-hop headers. Allocation-free unless `Connection` names

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
-use http::uri::{Authority, PathAndQuery};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
@@ -35,7 +35,7 @@ use crate::config::HashKey;
 use crate::error::ProxyError;
 use crate::runtime::{ListenerRt, RouteRt};
 use crate::telemetry::AccessRecord;
-use crate::upstream::conns::{self, Upstream};
+use crate::upstream::conns::Upstream;
 use crate::upstream::{Endpoint, InFlight, Pool};
 
 /// How many distinct endpoints one request may try to connect to.
@@ -203,12 +203,7 @@ async fn forward<'a>(
         };
         let inflight = InFlight::start(&ep.state);
         let sent_at = pool.tracks_latency.then(Instant::now);
-        let resp = match tokio::time::timeout(
-            pool.response_timeout,
-            up.sender.try_send_request(req),
-        )
-        .await
-        {
+        let resp = match tokio::time::timeout(pool.response_timeout, up.conn.send(req)).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(mut e)) => match e.take_message() {
                 // Nothing was written: a cached connection went stale.
@@ -248,7 +243,7 @@ async fn forward<'a>(
             conn: st.clone(),
             upstream: Some(ConnReturn {
                 addr: ep.addr,
-                sender: up.sender,
+                conn: up.conn,
                 idle_timeout: pool.idle_timeout,
                 max_idle: pool.max_idle_per_endpoint,
             }),
@@ -262,23 +257,12 @@ async fn forward<'a>(
     }
 }
 
-/// A ready connection to `addr`: a cached one that is still usable, or a new one.
+/// A ready connection to the endpoint: a cached one that is still usable, or a new one.
 async fn checkout(st: &ConnState, ep: &Endpoint, pool: &Pool) -> Result<Upstream, ProxyError> {
-    while let Some(mut sender) = st.worker.conns.take(ep.addr) {
-        if sender.ready().await.is_ok() {
-            return Ok(Upstream {
-                sender,
-                reused: true,
-            });
-        }
-    }
-    // Boxed: the connect path is rare with keep-alive, and inlining its
-    // large future would make every request's state bigger to move around.
-    let sender = Box::pin(conns::connect(ep.addr, &ep.label, pool.connect_timeout)).await?;
-    Ok(Upstream {
-        sender,
-        reused: false,
-    })
+    st.worker
+        .conns
+        .checkout(ep.addr, &ep.label, pool.connect_timeout)
+        .await
 }
 
 /// The request's host and whether it came from an absolute-form URI (which
@@ -301,7 +285,7 @@ fn request_host(
     }
     match first {
         Some(h) => {
-            if h.is_empty() || Authority::try_from(h.as_bytes()).is_err() {
+            if !valid_host(h.as_bytes()) {
                 return Err(ProxyError::BadRequest("invalid Host header"));
             }
             Ok((Some(h.clone()), false))
@@ -309,6 +293,63 @@ fn request_host(
         None if version == Version::HTTP_10 => Ok((None, false)),
         None => Err(ProxyError::BadRequest("missing Host header")),
     }
+}
+
+/// A `Host` value per RFC 9110 §7.2: a reg-name or IPv4 address, or an
+/// IPv6 literal in brackets, with an optional port. Checked by hand: the
+/// general URI-authority parser costs several times more per request.
+fn valid_host(h: &[u8]) -> bool {
+    let (host, port) = match h.first() {
+        Some(b'[') => match h.iter().position(|b| *b == b']') {
+            Some(end) => {
+                let inner = &h[1..end];
+                if inner.is_empty()
+                    || !inner
+                        .iter()
+                        .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+                {
+                    return false;
+                }
+                (&h[..=end], &h[end + 1..])
+            }
+            None => return false,
+        },
+        _ => match h.iter().position(|b| *b == b':') {
+            Some(i) => (&h[..i], &h[i..]),
+            None => (h, &h[h.len()..]),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b'%'
+                        | b'['
+                        | b']'
+                        | b':'
+                )
+        });
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    host_ok && port_ok
 }
 
 /// The hash of the request attribute a hashing pool balances on; `None`
@@ -392,4 +433,31 @@ fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Respons
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    #[test]
+    fn host_values() {
+        for ok in [
+            "a",
+            "example.com",
+            "EXAMPLE.com:8080",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:443",
+            "a_b.c",
+            "x:",
+        ] {
+            assert!(valid_host(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "", "a b", "a/b", "a@b", "[::1", "[zz]", "a:80x", "a:123456", ":80", "a\tb", "[::1]x",
+        ] {
+            assert!(!valid_host(bad.as_bytes()), "{bad}");
+        }
+    }
 }

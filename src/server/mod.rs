@@ -10,6 +10,7 @@
 //! (after their current request), so clients reconnect to the new state.
 
 mod bind;
+mod handlers;
 mod signals;
 mod worker_thread;
 

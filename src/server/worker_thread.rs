@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::ServerError;
+use super::handlers::{Accepted, Handlers};
 use crate::runtime::ListenerSlot;
 use crate::worker::WorkerCtx;
 
@@ -78,6 +79,7 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
             loop {
                 tick.tick().await;
                 sweeper.conns.sweep();
+                crate::alloc::release_free_memory();
             }
         });
         while let Some(cmd) = rx.recv().await {
@@ -118,21 +120,35 @@ async fn accept_loop(
     slot: Arc<ListenerSlot>,
     worker: Rc<WorkerCtx>,
 ) {
+    let handlers = Rc::new(Handlers::default());
     let mut stop = slot.stop.subscribe();
+    // Created once: a fresh `wait_for` per accepted connection would
+    // register with the watch channel (a lock) every time.
+    let stopped = stop.wait_for(|s| *s);
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
             biased;
-            _ = stop.wait_for(|s| *s) => return,
+            _ = &mut stopped => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::task::spawn_local(crate::http::conn::serve(stream, peer, slot.clone(), worker.clone()));
+                    handlers.dispatch(Accepted { stream, peer, slot: slot.clone() }, &worker);
                 }
-                Err(e) => {
-                    // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                Err(e) if is_resource_exhaustion(&e) => {
+                    // Out of file descriptors or memory: back off instead of
+                    // spinning on a listener that stays readable.
+                    tracing::warn!(error = %e, "accept failed; pausing 50 ms");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+                Err(e) => tracing::debug!(error = %e, "accept failed"),
             }
         }
     }
+}
+
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }

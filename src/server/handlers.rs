@@ -1,0 +1,92 @@
+//! A per-worker pool of connection-handler tasks.
+//!
+//! Spawning a task per accepted connection costs an allocation of the
+//! task's cell — cache-line aligned, which allocators serve on a slow path —
+//! and a copy of the connection future into it. On short connections
+//! (`Connection: close` traffic) that is a noticeable share of the work, so
+//! handler tasks are reused: a handler that finished a connection parks
+//! itself on the worker's idle list, and the accept loop hands the next
+//! connection to it. The list is capped; extra handlers simply end.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use tokio::net::TcpStream;
+
+use crate::runtime::ListenerSlot;
+use crate::worker::WorkerCtx;
+
+/// Idle handlers kept per worker.
+const MAX_IDLE: usize = 256;
+
+/// An accepted connection on its way to a handler.
+pub struct Accepted {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub slot: Arc<ListenerSlot>,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    next: Cell<Option<Accepted>>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// The idle handlers of one worker.
+#[derive(Default)]
+pub struct Handlers {
+    idle: RefCell<Vec<Rc<Mailbox>>>,
+}
+
+impl Handlers {
+    /// Serves `conn` on an idle handler, or on a new one.
+    pub fn dispatch(self: &Rc<Self>, conn: Accepted, worker: &Rc<WorkerCtx>) {
+        let parked = self.idle.borrow_mut().pop();
+        match parked {
+            Some(mailbox) => {
+                mailbox.next.set(Some(conn));
+                if let Some(w) = mailbox.waker.take() {
+                    w.wake();
+                }
+            }
+            None => {
+                tokio::task::spawn_local(handler(conn, self.clone(), worker.clone()));
+            }
+        }
+    }
+}
+
+async fn handler(first: Accepted, handlers: Rc<Handlers>, worker: Rc<WorkerCtx>) {
+    let mailbox = Rc::new(Mailbox::default());
+    let mut conn = first;
+    loop {
+        // Unconstrained: tokio's cooperative budget would otherwise be
+        // charged on every socket readiness check (a measurable cost per
+        // request); hyper already yields after a bounded number of loops.
+        tokio::task::coop::unconstrained(crate::http::conn::serve(
+            conn.stream,
+            conn.peer,
+            conn.slot,
+            worker.clone(),
+        ))
+        .await;
+        {
+            let mut idle = handlers.idle.borrow_mut();
+            if idle.len() >= MAX_IDLE {
+                return;
+            }
+            idle.push(mailbox.clone());
+        }
+        conn = std::future::poll_fn(|cx| match mailbox.next.take() {
+            Some(c) => Poll::Ready(c),
+            None => {
+                mailbox.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
