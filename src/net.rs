@@ -16,34 +16,36 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::TcpStream;
 
-/// `send(2)` on a non-blocking tokio stream, waiting for writability.
-pub fn poll_send(stream: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+/// Runs a non-blocking socket write, waiting for writability and retrying
+/// when the readiness turns out to be stale.
+fn poll_write_with(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    mut write: impl FnMut(SockRef<'_>) -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
     loop {
         ready!(stream.poll_write_ready(cx))?;
-        match stream.try_io(Interest::WRITABLE, || {
-            SockRef::from(stream).send_with_flags(buf, libc::MSG_NOSIGNAL)
-        }) {
+        match stream.try_io(Interest::WRITABLE, || write(SockRef::from(stream))) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             other => return Poll::Ready(other),
         }
     }
 }
 
-/// `sendmsg(2)` with several buffers, waiting for writability.
+/// `send(2)` on a non-blocking tokio stream.
+pub fn poll_send(stream: &TcpStream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    poll_write_with(stream, cx, |s| s.send_with_flags(buf, libc::MSG_NOSIGNAL))
+}
+
+/// `sendmsg(2)` with several buffers.
 pub fn poll_send_vectored(
     stream: &TcpStream,
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
 ) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(stream.poll_write_ready(cx))?;
-        match stream.try_io(Interest::WRITABLE, || {
-            SockRef::from(stream).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
-        }) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            other => return Poll::Ready(other),
-        }
-    }
+    poll_write_with(stream, cx, |s| {
+        s.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+    })
 }
 
 /// Reads into hyper's buffer through tokio (`recv(2)` underneath).
