@@ -335,3 +335,29 @@ fn demo_print_config_passes_check() {
         format!("{}: configuration is valid\n", file.path.display())
     );
 }
+
+/// Every shipped configuration (examples/, bench/) passes `check`, so the
+/// docs never point at a broken file.
+#[test]
+fn shipped_configs_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for dir in ["examples", "bench"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let out = switchyard(&["check", "-c", path.to_str().unwrap()]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}:\n{}",
+                path.display(),
+                text(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} configs found");
+}
