@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod l4;
 pub mod net;
 pub mod runtime;
 pub mod server;

@@ -24,6 +24,8 @@ pub struct WorkerCtx {
     /// Idle upstream connections of this worker.
     pub conns: ConnCache,
     pub rng: RefCell<Rng>,
+    /// Copy buffers of the L4 relay.
+    pub bufs: crate::l4::relay::BufPool,
     active: Cell<usize>,
     idle: Notify,
     /// Bumped on reload (close keep-alive connections gracefully so clients
@@ -39,6 +41,7 @@ impl WorkerCtx {
             id,
             conns: ConnCache::default(),
             rng: RefCell::new(Rng::from_entropy()),
+            bufs: crate::l4::relay::BufPool::default(),
             active: Cell::new(0),
             idle: Notify::new(),
             close_gen: Cell::new(0),

@@ -26,6 +26,35 @@ pub use rng::Rng;
 pub use round_robin::RoundRobin;
 pub use wrr::SmoothWeightedRoundRobin;
 
+/// The hash key of a client address: its IP (IPv4-mapped IPv6 as IPv4, so
+/// dual-stack sockets agree), and its port too when `with_port`.
+pub fn client_key(peer: std::net::SocketAddr, with_port: bool) -> u64 {
+    let mut buf = [0u8; 18];
+    let ip = match peer.ip() {
+        std::net::IpAddr::V4(a) => {
+            buf[..4].copy_from_slice(&a.octets());
+            4
+        }
+        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => {
+                buf[..4].copy_from_slice(&v4.octets());
+                4
+            }
+            None => {
+                buf[..16].copy_from_slice(&a.octets());
+                16
+            }
+        },
+    };
+    let len = if with_port {
+        buf[ip..ip + 2].copy_from_slice(&peer.port().to_be_bytes());
+        ip + 2
+    } else {
+        ip
+    };
+    hash_bytes(&buf[..len])
+}
+
 /// Which algorithm a pool uses (config: `algorithm = "..."`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {

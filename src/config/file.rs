@@ -96,6 +96,46 @@ pub struct FileListener {
     /// `[[listener.route]]`, first match wins.
     #[serde(default)]
     pub route: Vec<Spanned<FileRoute>>,
+    /// TCP/UDP: the pool connections (flows) go to; on TCP listeners with
+    /// SNI routes, the pool for connections no route takes.
+    pub pool: Option<Spanned<String>>,
+    /// TCP: `[[listener.sni]]` routes for TLS passthrough, first match wins.
+    #[serde(default)]
+    pub sni: Vec<Spanned<FileSni>>,
+    /// TCP with SNI routes: `"default"` (send non-TLS connections to `pool`)
+    /// or `"refuse"`; default: `"default"` when `pool` is set, else `"refuse"`.
+    pub non_tls: Option<Spanned<String>>,
+    /// TCP with SNI routes: time to receive the ClientHello; default `"5s"`.
+    pub peek_timeout: Option<Spanned<String>>,
+    /// Open connections allowed (per process); 0 (default) = no limit.
+    pub max_connections: Option<Spanned<i64>>,
+    /// Beyond `max_connections`: `"refuse"` (default) or `"queue"`.
+    pub on_limit: Option<Spanned<String>>,
+    /// With `on_limit = "queue"`: how long a connection may wait; default `"5s"`.
+    pub queue_timeout: Option<Spanned<String>>,
+    /// TCP keep-alive probes after this idle time; default `"0s"` (off).
+    pub tcp_keepalive: Option<Spanned<String>>,
+    /// Accept a PROXY protocol header: `"v1"`, `"v2"` or `"any"`.
+    pub proxy_protocol: Option<Spanned<String>>,
+    /// Peers allowed to send a PROXY header (`"10.0.0.0/8"`, `"::1"`);
+    /// required with `proxy_protocol`.
+    pub trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
+    /// UDP: flows tracked at once, 1..=10000000; default 65536.
+    pub max_sessions: Option<Spanned<i64>>,
+}
+
+/// `[[listener.sni]]`: a TLS passthrough route of a TCP listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSni {
+    /// Optional; default `sni-N`; unique within the listener.
+    pub name: Option<Spanned<String>>,
+    /// `"a.example.com"`, `"*.example.com"` or an array; absent = any name.
+    pub server_name: Option<Spanned<OneOrMany>>,
+    /// Any of these ALPN protocols offered by the client, e.g. `["h2"]`.
+    pub alpn: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Required: where matching connections go.
+    pub pool: Option<Spanned<String>>,
 }
 
 /// `[[listener.route]]`: conditions (all must hold) and an action.
@@ -174,6 +214,19 @@ pub struct FilePool {
     pub fail_timeout: Option<Spanned<String>>,
     /// `[{ address = "10.0.0.1:80", weight = 2 }, ...]`.
     pub endpoints: Option<Spanned<Vec<Spanned<FileEndpoint>>>>,
+    /// Send a PROXY protocol header on new upstream connections: `"v1"` or `"v2"`.
+    pub send_proxy_protocol: Option<Spanned<String>>,
+    /// TLVs of an accepted PROXY v2 header: `"drop"` (default) or `"forward"`.
+    pub proxy_protocol_tlvs: Option<Spanned<String>>,
+    /// TCP: connections per endpoint (per process); 0 (default) = no limit.
+    pub max_connections_per_endpoint: Option<Spanned<i64>>,
+    /// TCP, when every endpoint is at its limit: `"refuse"` (default) or `"queue"`.
+    pub on_limit: Option<Spanned<String>>,
+    /// With `on_limit = "queue"`: how long a connection may wait; default `"5s"`.
+    pub queue_timeout: Option<Spanned<String>>,
+    /// TCP: how long connections to a removed or disabled endpoint may live
+    /// on; default `"30s"`.
+    pub drain_timeout: Option<Spanned<String>>,
 }
 
 /// `{ address = "backend.internal:8080", weight = 3 }`: `host:port`
@@ -233,7 +286,19 @@ pub(crate) mod keys {
         "request_header_timeout",
         "idle_timeout",
         "route",
+        "pool",
+        "sni",
+        "non_tls",
+        "peek_timeout",
+        "max_connections",
+        "on_limit",
+        "queue_timeout",
+        "tcp_keepalive",
+        "proxy_protocol",
+        "trusted_proxies",
+        "max_sessions",
     ];
+    pub const SNI: &[&str] = &["name", "server_name", "alpn", "pool"];
     pub const ROUTE: &[&str] = &[
         "name",
         "host",
@@ -258,6 +323,12 @@ pub(crate) mod keys {
         "max_idle_per_endpoint",
         "fail_timeout",
         "endpoints",
+        "send_proxy_protocol",
+        "proxy_protocol_tlvs",
+        "max_connections_per_endpoint",
+        "on_limit",
+        "queue_timeout",
+        "drain_timeout",
     ];
 }
 
@@ -280,6 +351,22 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "request_header_timeout" => "request_header_timeout = \"10s\"",
         "idle_timeout" => "idle_timeout = \"60s\"",
         "route" => "[[listener.route]]",
+        "sni" => "[[listener.sni]]",
+        "non_tls" => "non_tls = \"refuse\"",
+        "peek_timeout" => "peek_timeout = \"5s\"",
+        "max_connections" => "max_connections = 10000",
+        "on_limit" => "on_limit = \"refuse\"",
+        "queue_timeout" => "queue_timeout = \"5s\"",
+        "tcp_keepalive" => "tcp_keepalive = \"60s\"",
+        "proxy_protocol" => "proxy_protocol = \"v2\"",
+        "trusted_proxies" => "trusted_proxies = [\"10.0.0.0/8\"]",
+        "max_sessions" => "max_sessions = 65536",
+        "server_name" => "server_name = \"a.example.com\"",
+        "alpn" => "alpn = [\"h2\"]",
+        "send_proxy_protocol" => "send_proxy_protocol = \"v2\"",
+        "proxy_protocol_tlvs" => "proxy_protocol_tlvs = \"forward\"",
+        "max_connections_per_endpoint" => "max_connections_per_endpoint = 100",
+        "drain_timeout" => "drain_timeout = \"30s\"",
         "host" => "host = \"api.example.com\" or host = [\"a.example.com\", \"*.example.org\"]",
         "path" => "path = \"/exact\"",
         "path_prefix" => "path_prefix = \"/api/\"",

@@ -17,6 +17,7 @@ pub mod model;
 
 mod diagnostic;
 mod duration;
+mod l4;
 mod parse;
 mod pool;
 mod route;

@@ -38,7 +38,12 @@ pub struct Global {
 /// The protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// HTTP/1.1 reverse proxy (L7).
     Http,
+    /// TCP stream proxy (L4): one routing decision per connection.
+    Tcp,
+    /// UDP proxy (L4): one routing decision per client flow.
+    Udp,
 }
 
 /// One listening socket and what it does with what it accepts.
@@ -54,8 +59,143 @@ pub struct ListenerCfg {
     pub forwarding: Forwarding,
     pub limits: HttpLimits,
     pub timeouts: ListenerTimeouts,
-    /// Routes in config order: the first that matches wins.
+    /// Routes in config order: the first that matches wins (HTTP).
     pub routes: Vec<RouteCfg>,
+    /// Connection admission (TCP-based listeners).
+    pub admission: Admission,
+    /// Accepting the PROXY protocol from trusted peers (TCP-based listeners).
+    pub proxy_in: Option<ProxyIn>,
+    /// Stream-proxy settings (`protocol = "tcp"`).
+    pub tcp: Option<TcpCfg>,
+    /// Datagram-proxy settings (`protocol = "udp"`).
+    pub udp: Option<UdpCfg>,
+}
+
+/// How many connections a listener takes, and what happens beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Open connections allowed on the listener (per process); 0 = no limit.
+    pub max_connections: usize,
+    /// What a connection beyond the limit gets.
+    pub on_limit: OnLimit,
+    /// TCP keep-alive probes on accepted connections after this idle time.
+    pub tcp_keepalive: Option<Duration>,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            max_connections: 0,
+            on_limit: OnLimit::Refuse,
+            tcp_keepalive: None,
+        }
+    }
+}
+
+/// What happens to a connection (or upstream connect) beyond a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLimit {
+    /// Close it at once.
+    Refuse,
+    /// Wait for a slot up to this long, then close it.
+    Queue(Duration),
+}
+
+/// Which PROXY protocol versions a listener accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersions {
+    V1,
+    V2,
+    Any,
+}
+
+/// The PROXY protocol on an incoming connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyIn {
+    pub versions: ProxyVersions,
+    /// Peers allowed to send a PROXY header; connections from elsewhere are refused.
+    pub trusted: Vec<IpNet>,
+    /// How long to wait for the header.
+    pub timeout: Duration,
+}
+
+/// An IP network (`10.0.0.0/8`, `2001:db8::/32`, or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in the network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A TCP (stream) listener: where connections go.
+#[derive(Debug, Clone)]
+pub struct TcpCfg {
+    /// Pool for connections no SNI route takes (all of them without SNI routes).
+    pub default_pool: Option<usize>,
+    /// SNI routes (TLS passthrough), first match wins.
+    pub sni: Vec<SniRouteCfg>,
+    /// What a connection that does not start with a TLS ClientHello gets on
+    /// a listener with SNI routes.
+    pub non_tls: NonTls,
+    /// How long to wait for a complete ClientHello.
+    pub peek_timeout: Duration,
+    /// Close a connection with no traffic either way for this long.
+    pub idle_timeout: Duration,
+}
+
+/// An SNI route of a TCP listener.
+#[derive(Debug, Clone)]
+pub struct SniRouteCfg {
+    pub name: String,
+    /// Any of these server names (exact or `*.example.com`); empty = any.
+    pub server_names: Vec<HostMatch>,
+    /// Any of these ALPN protocols offered by the client; empty = any.
+    pub alpn: Vec<String>,
+    pub pool: usize,
+}
+
+/// What an SNI listener does with bytes that are not a TLS ClientHello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonTls {
+    /// Send them to the default pool.
+    DefaultPool,
+    /// Close the connection.
+    Refuse,
+}
+
+/// A UDP listener.
+#[derive(Debug, Clone)]
+pub struct UdpCfg {
+    pub pool: usize,
+    /// A flow with no datagram either way for this long is forgotten.
+    pub session_timeout: Duration,
+    /// Flows tracked at once; new flows beyond it are dropped.
+    pub max_sessions: usize,
 }
 
 /// Which forwarding headers a listener adds to upstream requests.
@@ -195,6 +335,8 @@ pub enum RouteAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashKey {
     ClientIp,
+    /// Client IP and port (L4: spreads one client's connections or flows).
+    ClientIpPort,
     Path,
     Header(HeaderName),
     Cookie(String),
@@ -217,6 +359,23 @@ pub struct PoolCfg {
     pub max_idle_per_endpoint: usize,
     /// After a failed connect, skip the endpoint for this long (0 = never skip).
     pub fail_timeout: Duration,
+    /// Send a PROXY protocol header on every new upstream connection.
+    pub send_proxy: Option<ProxyVersion>,
+    /// Forward the TLVs of an accepted PROXY v2 header (else drop them).
+    pub forward_proxy_tlvs: bool,
+    /// Connections allowed per endpoint (per process, L4); 0 = no limit.
+    pub max_connections_per_endpoint: usize,
+    /// What a connection gets when every endpoint is at its limit.
+    pub on_limit: OnLimit,
+    /// How long connections to a removed or disabled endpoint may live on.
+    pub drain_timeout: Duration,
+}
+
+/// A PROXY protocol version to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    V1,
+    V2,
 }
 
 /// One upstream endpoint.

@@ -359,6 +359,7 @@ fn describe(section: Section, root: &Spanned<DeValue<'_>>, path: &[Seg]) -> (Str
                 "cookies" => (format!("cookie condition #{n} in {desc}"), Kind::Condition),
                 "query" => (format!("query condition #{n} in {desc}"), Kind::Condition),
                 "split" => (format!("split entry #{n} in {desc}"), Kind::Split),
+                "sni" => (format!("sni route #{n} in {desc}"), Kind::Other),
                 "endpoints" => (format!("endpoint #{n} in {desc}"), Kind::Endpoint),
                 _ => (format!("`{k}` item #{n} in {desc}"), Kind::Other),
             };
@@ -535,6 +536,10 @@ fn unknown_key_help(name: &str, expected: &[&str], kind: Kind) -> String {
         Kind::Listener if keys::ROUTE.contains(&name) => Some(format!(
             "`{name}` is a route setting: put it in a [[listener.route]] section below this listener"
         )),
+        Kind::Listener if keys::SNI.contains(&name) => Some(format!(
+            "`{name}` is an SNI route setting: put it in a [[listener.sni]] section below this \
+             listener (protocol = \"tcp\")"
+        )),
         Kind::Route if keys::LISTENER.contains(&name) => Some(format!(
             "`{name}` is a listener setting, but keys after a [[listener.route]] header belong to \
              that route: move it above the listener's first [[listener.route]]"
@@ -591,6 +596,7 @@ mod tests {
         assert_eq!(fields::<FileListener>(), keys::LISTENER);
         assert_eq!(fields::<FileRoute>(), keys::ROUTE);
         assert_eq!(fields::<FilePool>(), keys::POOL);
+        assert_eq!(fields::<crate::config::file::FileSni>(), keys::SNI);
     }
 
     #[test]

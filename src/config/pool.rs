@@ -142,6 +142,7 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         32,
         "use 0 (no reuse) to 10000 idle connections per endpoint; the default is 32",
     );
+    let l4 = super::l4::pool_l4(v, f, ctx);
     let cfg = PoolCfg {
         name: f
             .name
@@ -156,6 +157,11 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         idle_timeout: v.duration(&f.idle_timeout, "idle_timeout", ctx, "60s", true),
         max_idle_per_endpoint: usize::try_from(max_idle).unwrap_or(32),
         fail_timeout: v.duration(&f.fail_timeout, "fail_timeout", ctx, "10s", true),
+        send_proxy: l4.send_proxy,
+        forward_proxy_tlvs: l4.forward_tlvs,
+        max_connections_per_endpoint: l4.max_connections_per_endpoint,
+        on_limit: l4.on_limit,
+        drain_timeout: l4.drain_timeout,
     };
     if algorithm == Some(Algorithm::RoundRobin)
         && let Some(list) = &f.endpoints
@@ -300,6 +306,7 @@ fn hash_key(
     let s = key.get_ref();
     let parsed = match s.split_once(':') {
         None if s == "client_ip" => Ok(HashKey::ClientIp),
+        None if s == "client_ip_port" => Ok(HashKey::ClientIpPort),
         None if s == "path" => Ok(HashKey::Path),
         Some(("header", name)) => HeaderName::from_bytes(name.as_bytes())
             .map(HashKey::Header)
@@ -315,14 +322,14 @@ fn hash_key(
             "invalid cookie name {name:?}; write cookie:NAME, e.g. \"cookie:session\""
         )),
         _ => {
-            let forms = ["client_ip", "path", "header:", "cookie:"];
+            let forms = ["client_ip", "path", "client_ip_port", "header:", "cookie:"];
             let head = s.split(':').next().unwrap_or(s);
-            let hint = did_you_mean(head, &forms[..2])
+            let hint = did_you_mean(head, &forms[..3])
                 .or_else(|| did_you_mean(head, &["header", "cookie"]))
                 .map(|m| format!("did you mean \"{m}\"? "))
                 .unwrap_or_default();
             Err(format!(
-                "{hint}use client_ip, path, header:NAME or cookie:NAME"
+                "{hint}use client_ip, client_ip_port, path, header:NAME or cookie:NAME"
             ))
         }
     };

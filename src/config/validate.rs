@@ -19,6 +19,7 @@ use toml::Spanned;
 use super::diagnostic::Reporter;
 use super::duration;
 use super::file::{FileGlobal, FileListener};
+use super::l4;
 use super::model::{
     Config, Forwarding, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol,
 };
@@ -38,6 +39,14 @@ pub(super) struct V<'r, 'a> {
     pub(super) resolve: &'r Resolver,
 }
 
+/// Listener addresses seen so far, per transport (a UDP listener may share
+/// a port number with a TCP one): address, span, listener name.
+#[derive(Default)]
+pub(super) struct Addresses {
+    tcp: Vec<(SocketAddr, Range<usize>, String)>,
+    udp: Vec<(SocketAddr, Range<usize>, String)>,
+}
+
 /// Validates a parsed file; `None` when any error was reported.
 pub(crate) fn validate(
     rep: &mut Reporter<'_>,
@@ -55,7 +64,7 @@ pub(crate) fn validate(
     let index = PoolIndex::new(&file.pools);
     let mut used = vec![false; file.pools.len()];
     let mut names: HashMap<String, Range<usize>> = HashMap::new();
-    let mut addresses: Vec<(SocketAddr, Range<usize>, String)> = Vec::new();
+    let mut addresses = Addresses::default();
     let listeners: Vec<ListenerCfg> = file
         .listeners
         .iter()
@@ -233,7 +242,7 @@ impl V<'_, '_> {
         i: usize,
         l: &Spanned<FileListener>,
         names: &mut HashMap<String, Range<usize>>,
-        addresses: &mut Vec<(SocketAddr, Range<usize>, String)>,
+        addresses: &mut Addresses,
         index: &PoolIndex,
         used: &mut [bool],
     ) -> ListenerCfg {
@@ -266,19 +275,16 @@ impl V<'_, '_> {
                 }
             }
         }
-        let address = self.listener_address(f, &header, &ctx, addresses);
-
-        let protocol = match &f.protocol {
-            Some(p) if p.get_ref() != "http" => {
-                self.error(
-                    p.span(),
-                    format!("unsupported protocol {:?} in {ctx}", p.get_ref()),
-                    "supported: http (remove `protocol` or write protocol = \"http\")",
-                );
-                Protocol::Http
-            }
-            _ => Protocol::Http,
+        let protocol = l4::protocol(self, f, &ctx);
+        l4::check_protocol_keys(self, f, protocol, &ctx);
+        let address = if protocol == Protocol::Udp {
+            // UDP and TCP ports are separate: a UDP listener may share a
+            // number with a TCP one.
+            self.listener_address(f, &header, &ctx, &mut addresses.udp)
+        } else {
+            self.listener_address(f, &header, &ctx, &mut addresses.tcp)
         };
+
         let backlog = self.int(
             &f.backlog,
             "backlog",
@@ -296,7 +302,17 @@ impl V<'_, '_> {
                 "10s",
                 false,
             ),
-            idle: self.duration(&f.idle_timeout, "idle_timeout", &ctx, "60s", false),
+            idle: self.duration(
+                &f.idle_timeout,
+                "idle_timeout",
+                &ctx,
+                match protocol {
+                    Protocol::Http => "60s",
+                    Protocol::Tcp => "10m",
+                    Protocol::Udp => "30s",
+                },
+                false,
+            ),
         };
 
         let mut route_names: HashMap<String, Range<usize>> = HashMap::new();
@@ -334,6 +350,21 @@ impl V<'_, '_> {
             routes.push(cfg);
         }
 
+        let admission = l4::admission(self, f, &ctx);
+        let proxy_in = l4::proxy_in(self, f, &header, &ctx);
+        let tcp = (protocol == Protocol::Tcp).then(|| {
+            let mut t = l4::tcp(self, f, &header, &ctx, index, used);
+            t.idle_timeout = timeouts.idle;
+            t
+        });
+        let udp = (protocol == Protocol::Udp).then(|| {
+            let mut u = l4::udp(self, f, &header, &ctx, index, used);
+            u.session_timeout = timeouts.idle;
+            u
+        });
+        if protocol == Protocol::Udp && proxy_in.is_some() {
+            // Reported by check_protocol_keys; nothing to build.
+        }
         ListenerCfg {
             name: name.unwrap_or_default(),
             address,
@@ -344,6 +375,10 @@ impl V<'_, '_> {
             limits,
             timeouts,
             routes,
+            admission,
+            proxy_in,
+            tcp,
+            udp,
         }
     }
 

@@ -16,7 +16,6 @@
 //! Every failure is a `ProxyError`, turned into a response in exactly one
 //! place, [`error_response`].
 
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -30,7 +29,7 @@ use super::conn::ConnState;
 use super::framing::Verdict;
 use super::headers;
 use super::router::{self, RequestView};
-use crate::balance::hash_bytes;
+use crate::balance::{client_key, hash_bytes};
 use crate::config::HashKey;
 use crate::error::ProxyError;
 use crate::runtime::{ListenerRt, RouteRt};
@@ -132,7 +131,7 @@ async fn forward<'a>(
     let key = pool
         .hash_key
         .as_ref()
-        .and_then(|k| hash_key(k, st.peer.ip(), &parts));
+        .and_then(|k| hash_key(k, st.peer, &parts));
 
     // 3. Upstream request.
     let pq = parts
@@ -354,15 +353,14 @@ fn valid_host(h: &[u8]) -> bool {
 
 /// The hash of the request attribute a hashing pool balances on; `None`
 /// when the attribute is absent (the balancer then picks at random).
-fn hash_key(key: &HashKey, client: IpAddr, parts: &http::request::Parts) -> Option<u64> {
+fn hash_key(
+    key: &HashKey,
+    client: std::net::SocketAddr,
+    parts: &http::request::Parts,
+) -> Option<u64> {
     match key {
-        HashKey::ClientIp => Some(match client {
-            IpAddr::V4(a) => hash_bytes(&a.octets()),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => hash_bytes(&v4.octets()),
-                None => hash_bytes(&a.octets()),
-            },
-        }),
+        HashKey::ClientIp => Some(client_key(client, false)),
+        HashKey::ClientIpPort => Some(client_key(client, true)),
         HashKey::Path => Some(hash_bytes(parts.uri.path().as_bytes())),
         HashKey::Header(name) => parts.headers.get(name).map(|v| hash_bytes(v.as_bytes())),
         HashKey::Cookie(name) => {

@@ -8,12 +8,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use arc_swap::ArcSwap;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::balance::Rng;
 use crate::config::{
-    Config, Forwarding, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol, RouteAction,
+    Admission, Config, Forwarding, Global, HostMatch, HttpLimits, ListenerCfg, ListenerTimeouts,
+    NonTls, OnLimit, Protocol, ProxyIn, RouteAction,
 };
 use crate::http::router::Router;
 use crate::upstream::{EndpointState, Pool};
@@ -34,6 +37,22 @@ pub struct ListenerSlot {
     pub rt: ArcSwap<ListenerRt>,
     /// Set to true to stop accepting (listener removed, shutdown).
     pub stop: watch::Sender<bool>,
+    /// Connections open on this listener, all workers together.
+    open: AtomicUsize,
+    /// Woken when a connection closes (for connections queued on `max_connections`).
+    freed: Notify,
+}
+
+/// One admitted connection; the listener's count drops with it.
+pub struct Admitted(Option<Arc<ListenerSlot>>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.open.fetch_sub(1, Ordering::AcqRel);
+            slot.freed.notify_one();
+        }
+    }
 }
 
 impl ListenerSlot {
@@ -41,6 +60,41 @@ impl ListenerSlot {
         ListenerSlot {
             rt: ArcSwap::new(rt),
             stop: watch::channel(false).0,
+            open: AtomicUsize::new(0),
+            freed: Notify::new(),
+        }
+    }
+
+    /// Connections currently open.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Admits a new connection under `max_connections`, waiting for a slot
+    /// when the listener queues; `None` when it must be refused.
+    pub async fn admit(self: &Arc<Self>, a: &Admission) -> Option<Admitted> {
+        if a.max_connections == 0 {
+            return Some(Admitted(None));
+        }
+        let deadline = match a.on_limit {
+            OnLimit::Queue(t) => Some(tokio::time::Instant::now() + t),
+            OnLimit::Refuse => None,
+        };
+        loop {
+            let freed = self.freed.notified();
+            let taken = self
+                .open
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < a.max_connections).then_some(n + 1)
+                })
+                .is_ok();
+            if taken {
+                return Some(Admitted(Some(self.clone())));
+            }
+            let deadline = deadline?;
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return None;
+            }
         }
     }
 
@@ -64,6 +118,54 @@ pub struct ListenerRt {
     pub routes: Vec<RouteRt>,
     /// The hyper server settings derived from `limits`.
     pub http: hyper::server::conn::http1::Builder,
+    pub admission: Admission,
+    pub proxy_in: Option<ProxyIn>,
+    /// Stream-proxy state (`protocol = "tcp"`).
+    pub tcp: Option<TcpRt>,
+    /// Datagram-proxy state (`protocol = "udp"`).
+    pub udp: Option<UdpRt>,
+}
+
+/// A compiled TCP listener.
+#[derive(Debug)]
+pub struct TcpRt {
+    pub default_pool: Option<Arc<Pool>>,
+    pub sni: Vec<SniRt>,
+    pub non_tls: NonTls,
+    pub peek_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+}
+
+/// A compiled SNI route.
+#[derive(Debug)]
+pub struct SniRt {
+    pub name: String,
+    pub server_names: Vec<HostMatch>,
+    pub alpn: Vec<Vec<u8>>,
+    pub pool: Arc<Pool>,
+}
+
+impl SniRt {
+    /// Whether a ClientHello's server name and ALPN offer match this route.
+    pub fn matches(&self, server_name: Option<&str>, alpn: &[Vec<u8>]) -> bool {
+        let name_ok = self.server_names.is_empty()
+            || server_name.is_some_and(|n| {
+                self.server_names.iter().any(|m| match m {
+                    HostMatch::Exact(e) => e == n,
+                    HostMatch::Suffix(s) => n.len() > s.len() && n.ends_with(s.as_str()),
+                })
+            });
+        let alpn_ok = self.alpn.is_empty() || alpn.iter().any(|a| self.alpn.contains(a));
+        name_ok && alpn_ok
+    }
+}
+
+/// A compiled UDP listener.
+#[derive(Debug)]
+pub struct UdpRt {
+    pub pool: Arc<Pool>,
+    pub session_timeout: std::time::Duration,
+    pub max_sessions: usize,
 }
 
 impl std::fmt::Debug for ListenerRt {
@@ -132,6 +234,24 @@ pub fn compile(config: Config, previous: Option<&Runtime>) -> Runtime {
             }))
         })
         .collect();
+    // Endpoints that left the configuration drain: their live connections
+    // get the old pool's drain_timeout, new ones go elsewhere.
+    if let Some(prev) = previous {
+        for p in &prev.pools {
+            for e in &p.endpoints {
+                let kept = pools.iter().any(|np| {
+                    np.name == p.name
+                        && np
+                            .endpoints
+                            .iter()
+                            .any(|ne| Arc::ptr_eq(&ne.state, &e.state))
+                });
+                if !kept {
+                    e.state.start_drain(p.drain_timeout);
+                }
+            }
+        }
+    }
     let listeners = config
         .listeners
         .iter()
@@ -166,6 +286,27 @@ fn compile_listener(l: &ListenerCfg, pools: &[Arc<Pool>]) -> ListenerRt {
             },
         })
         .collect();
+    let tcp = l.tcp.as_ref().map(|t| TcpRt {
+        default_pool: t.default_pool.map(|i| pools[i].clone()),
+        sni: t
+            .sni
+            .iter()
+            .map(|s| SniRt {
+                name: s.name.clone(),
+                server_names: s.server_names.clone(),
+                alpn: s.alpn.iter().map(|a| a.as_bytes().to_vec()).collect(),
+                pool: pools[s.pool].clone(),
+            })
+            .collect(),
+        non_tls: t.non_tls,
+        peek_timeout: t.peek_timeout,
+        idle_timeout: t.idle_timeout,
+    });
+    let udp = l.udp.as_ref().map(|u| UdpRt {
+        pool: pools[u.pool].clone(),
+        session_timeout: u.session_timeout,
+        max_sessions: u.max_sessions,
+    });
     ListenerRt {
         name: l.name.clone(),
         protocol: l.protocol,
@@ -176,6 +317,10 @@ fn compile_listener(l: &ListenerCfg, pools: &[Arc<Pool>]) -> ListenerRt {
         router: Router::new(&l.routes),
         routes,
         http: http_builder(&l.limits),
+        admission: l.admission,
+        proxy_in: l.proxy_in.clone(),
+        tcp,
+        udp,
     }
 }
 

@@ -16,6 +16,7 @@ use std::task::{Poll, Waker};
 
 use tokio::net::TcpStream;
 
+use crate::config::Protocol;
 use crate::runtime::ListenerSlot;
 use crate::worker::WorkerCtx;
 
@@ -65,14 +66,8 @@ async fn handler(first: Accepted, handlers: Rc<Handlers>, worker: Rc<WorkerCtx>)
     loop {
         // Unconstrained: tokio's cooperative budget would otherwise be
         // charged on every socket readiness check (a measurable cost per
-        // request); hyper already yields after a bounded number of loops.
-        tokio::task::coop::unconstrained(crate::http::conn::serve(
-            conn.stream,
-            conn.peer,
-            conn.slot,
-            worker.clone(),
-        ))
-        .await;
+        // request); hyper and the relay yield when their sockets block.
+        tokio::task::coop::unconstrained(serve(conn, worker.clone())).await;
         {
             let mut idle = handlers.idle.borrow_mut();
             if idle.len() >= MAX_IDLE {
@@ -88,5 +83,45 @@ async fn handler(first: Accepted, handlers: Rc<Handlers>, worker: Rc<WorkerCtx>)
             }
         })
         .await;
+    }
+}
+
+/// Admission, socket options, the PROXY header, then the listener's protocol.
+async fn serve(conn: Accepted, worker: Rc<WorkerCtx>) {
+    let rt = conn.slot.rt.load_full();
+    let Some(_admitted) = conn.slot.admit(&rt.admission).await else {
+        tracing::warn!(listener = %rt.name, client = %conn.peer, limit = rt.admission.max_connections, "connection refused: max_connections reached");
+        return;
+    };
+    if let Some(idle) = rt.admission.tcp_keepalive {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(idle / 4 + std::time::Duration::from_secs(1));
+        let _ = socket2::SockRef::from(&conn.stream).set_tcp_keepalive(&ka);
+    }
+    match rt.protocol {
+        Protocol::Http => {
+            let mut client = conn.peer;
+            if rt.proxy_in.is_some() {
+                match crate::l4::tcp::accept_proxy_header(&conn.stream, conn.peer, &rt).await {
+                    Ok(c) => {
+                        if crate::l4::peek::consume(&conn.stream, c.header_len)
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        client = c.addr();
+                    }
+                    Err(e) => {
+                        tracing::info!(listener = %rt.name, client = %conn.peer, error = %e, "connection refused");
+                        return;
+                    }
+                }
+            }
+            crate::http::conn::serve(conn.stream, client, conn.slot, worker).await;
+        }
+        Protocol::Tcp => crate::l4::tcp::serve(conn.stream, conn.peer, rt, worker).await,
+        Protocol::Udp => {}
     }
 }

@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::config::{Config, ListenerCfg};
@@ -216,11 +215,7 @@ impl Server {
             .first()
             .and_then(|s| s.local_addr().ok())
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (stop, _) = watch::channel(false);
-        let slot = Arc::new(ListenerSlot {
-            rt: ArcSwap::new(rt),
-            stop,
-        });
+        let slot = Arc::new(ListenerSlot::new(rt));
         for (w, socket) in self.workers.iter().zip(sockets) {
             w.send(Cmd::Listen {
                 socket,

@@ -34,6 +34,9 @@ pub struct EndpointState {
     latency: PeakEwma,
     requests: AtomicU64,
     connect_failures: AtomicU64,
+    /// `now_ns()` after which connections to a removed endpoint are closed
+    /// (0 = not draining).
+    drain_deadline: AtomicU64,
 }
 
 impl Default for EndpointState {
@@ -44,6 +47,7 @@ impl Default for EndpointState {
             latency: PeakEwma::new(EWMA_DECAY),
             requests: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
+            drain_deadline: AtomicU64::new(0),
         }
     }
 }
@@ -84,6 +88,23 @@ impl EndpointState {
 
     pub fn latency_ns(&self, now: u64) -> f64 {
         self.latency.get(now)
+    }
+
+    /// The endpoint left the configuration: its live connections may run
+    /// for `timeout` more.
+    pub fn start_drain(&self, timeout: Duration) {
+        let deadline = now_ns()
+            .saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX))
+            .max(1);
+        self.drain_deadline.store(deadline, Ordering::Relaxed);
+    }
+
+    /// When draining ends (as a `now_ns()` value), if the endpoint is draining.
+    pub fn drain_deadline(&self) -> Option<u64> {
+        match self.drain_deadline.load(Ordering::Relaxed) {
+            0 => None,
+            d => Some(d),
+        }
     }
 
     pub fn requests(&self) -> u64 {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::balance::{self, Balancer, EndpointView, Member, Rng};
-use crate::config::{EndpointCfg, HashKey, PoolCfg};
+use crate::config::{EndpointCfg, HashKey, OnLimit, PoolCfg, ProxyVersion};
 
 use super::endpoint::{Endpoint, EndpointState, now_ns};
 
@@ -24,6 +24,15 @@ pub struct Pool {
     pub fail_timeout: Duration,
     /// Whether the balancer uses response latency (only then is it measured).
     pub tracks_latency: bool,
+    pub send_proxy: Option<ProxyVersion>,
+    pub forward_proxy_tlvs: bool,
+    /// Open connections allowed per endpoint (L4); 0 = no limit.
+    pub max_connections_per_endpoint: usize,
+    pub on_limit: OnLimit,
+    pub drain_timeout: Duration,
+    /// Woken when a connection to one of the endpoints closes (for
+    /// connections queued on `max_connections_per_endpoint`).
+    pub slot_freed: tokio::sync::Notify,
 }
 
 impl Pool {
@@ -60,6 +69,12 @@ impl Pool {
             max_idle_per_endpoint: cfg.max_idle_per_endpoint,
             fail_timeout: cfg.fail_timeout,
             tracks_latency: cfg.algorithm == balance::Algorithm::P2cEwma,
+            send_proxy: cfg.send_proxy,
+            forward_proxy_tlvs: cfg.forward_proxy_tlvs,
+            max_connections_per_endpoint: cfg.max_connections_per_endpoint,
+            on_limit: cfg.on_limit,
+            drain_timeout: cfg.drain_timeout,
+            slot_freed: tokio::sync::Notify::new(),
         }
     }
 
@@ -68,11 +83,24 @@ impl Pool {
     /// skipped, they are tried anyway (a pool never refuses traffic only
     /// because of passive marks — Envoy's "panic mode").
     pub fn pick(&self, key: Option<u64>, tried: &[usize], rng: &mut Rng) -> Option<usize> {
+        self.pick_with(key, tried, rng, 0)
+    }
+
+    /// [`pick`](Self::pick) that also skips endpoints with `limit` or more
+    /// open connections (0 = no limit): L4's `max_connections_per_endpoint`.
+    pub fn pick_with(
+        &self,
+        key: Option<u64>,
+        tried: &[usize],
+        rng: &mut Rng,
+        limit: usize,
+    ) -> Option<usize> {
         let now = Cell::new(None);
         let strict = View {
             pool: self,
             tried,
             skip_down: true,
+            limit,
             now: &now,
         };
         self.balancer.pick(&strict, key, rng).or_else(|| {
@@ -80,6 +108,7 @@ impl Pool {
                 pool: self,
                 tried,
                 skip_down: false,
+                limit,
                 now: &now,
             };
             self.balancer.pick(&relaxed, key, rng)
@@ -91,6 +120,8 @@ struct View<'a> {
     pool: &'a Pool,
     tried: &'a [usize],
     skip_down: bool,
+    /// Open-connection cap per endpoint (0 = none).
+    limit: usize,
     /// The clock, read at most once per pick and only if needed.
     now: &'a Cell<Option<u64>>,
 }
@@ -109,7 +140,9 @@ impl EndpointView for View<'_> {
     fn usable(&self, i: usize) -> bool {
         match self.pool.endpoints.get(i) {
             Some(e) => {
-                !self.tried.contains(&i) && (!self.skip_down || !e.state.is_down(|| self.now()))
+                !self.tried.contains(&i)
+                    && (!self.skip_down || !e.state.is_down(|| self.now()))
+                    && (self.limit == 0 || e.state.outstanding() < self.limit as u64)
             }
             None => false,
         }

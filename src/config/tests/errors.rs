@@ -640,7 +640,7 @@ fn hash_key() {
         12,
         12,
         "invalid hash_key \"header\" in pool \"api\"",
-        "did you mean \"header\"? use client_ip, path, header:NAME or cookie:NAME",
+        "did you mean \"header\"? use client_ip, client_ip_port, path, header:NAME or cookie:NAME",
     );
     let d = the_error(&pool_with("hash_key = \"path\""));
     check(
@@ -716,14 +716,88 @@ fn limits_out_of_range() {
 }
 
 #[test]
-fn protocol_other_than_http() {
-    let d = the_error(&listener_with("protocol = \"tcp\""));
+fn protocol_other_than_http_tcp_udp() {
+    let d = the_error(&listener_with("protocol = \"tpc\""));
     check(
         &d,
         5,
         12,
-        "unsupported protocol \"tcp\" in listener \"web\"",
-        "supported: http (remove `protocol` or write protocol = \"http\")",
+        "unsupported protocol \"tpc\" in listener \"web\"",
+        "did you mean \"tcp\"? supported: \"http\" (L7, the default), \"tcp\" and \"udp\" (L4)",
+    );
+}
+
+const L4_POOL: &str = "\n[[pool]]\nname = \"db\"\nendpoints = [{ address = \"127.0.0.1:5432\" }]\n";
+
+#[test]
+fn l4_listener_keys_follow_the_protocol() {
+    // A tcp listener with an HTTP route, and a udp listener with an SNI key.
+    let text = format!(
+        "[[listener]]\nname = \"pg\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\npool = \"db\"\n  [[listener.route]]\n  pool = \"db\"\n\
+[[listener]]\nname = \"dns\"\naddress = \"127.0.0.1:0\"\nprotocol = \"udp\"\npool = \"db\"\nnon_tls = \"refuse\"\n{L4_POOL}"
+    );
+    let e = errors(&text);
+    check(
+        &e[0],
+        6,
+        3,
+        "`route` is not a setting of tcp listeners (listener \"pg\")",
+        "tcp and udp listeners send everything to `pool` (tcp: or route TLS by SNI with [[listener.sni]]); HTTP routing needs protocol = \"http\"",
+    );
+    check(
+        &e[1],
+        13,
+        11,
+        "`non_tls` is not a setting of udp listeners (listener \"dns\")",
+        "`non_tls` does not apply to udp listeners; remove it",
+    );
+    assert_eq!(e.len(), 2, "{e:#?}");
+}
+
+#[test]
+fn l4_proxy_protocol_needs_trusted_peers() {
+    let text = format!(
+        "[[listener]]\nname = \"pg\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\npool = \"db\"\nproxy_protocol = \"v2\"\n{L4_POOL}"
+    );
+    check(
+        &the_error(&text),
+        6,
+        18,
+        "listener \"pg\" accepts the PROXY protocol but has no `trusted_proxies`",
+        "a PROXY header sets the client address, so only peers you trust may send one: add trusted_proxies = [\"10.0.0.0/8\"] (addresses or CIDR networks)",
+    );
+    let text = format!(
+        "[[listener]]\nname = \"pg\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\npool = \"db\"\nproxy_protocol = \"any\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n{L4_POOL}"
+    );
+    check(
+        &the_error(&text),
+        7,
+        20,
+        "invalid network \"10.0.0.0/33\" in `trusted_proxies` of listener \"pg\": prefix length \"33\" must be a number from 0 to 32",
+        "write an address or a network in CIDR form, e.g. \"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\"",
+    );
+}
+
+#[test]
+fn l4_sni_route_to_a_missing_pool_and_no_pool_at_all() {
+    let text = format!(
+        "[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n  [[listener.sni]]\n  server_name = \"*.example.com\"\n  pool = \"dbb\"\n\
+[[listener]]\nname = \"bare\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n{L4_POOL}"
+    );
+    let e = errors(&text);
+    check(
+        &e[0],
+        7,
+        10,
+        "sni route \"sni-1\" in listener \"tls\" uses pool \"dbb\", which does not exist",
+        "did you mean \"db\"? defined pools: \"db\"",
+    );
+    check(
+        &e[1],
+        8,
+        1,
+        "listener \"bare\" has no `pool` and no [[listener.sni]] routes",
+        "say where connections go: pool = \"NAME\", or route TLS connections by name with [[listener.sni]] sections",
     );
 }
 
