@@ -7,3 +7,5 @@ pub mod proxy_protocol;
 pub mod relay;
 pub mod sni;
 pub mod tcp;
+pub mod udp;
+pub mod udp_sessions;

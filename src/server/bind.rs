@@ -1,7 +1,7 @@
 //! Binding listening sockets: one per worker, in one `SO_REUSEPORT` group.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -31,6 +31,39 @@ pub fn bind_group(addr: SocketAddr, backlog: u32, n: usize) -> io::Result<Vec<Tc
                 .ok_or_else(|| io::Error::other("listening socket has no IP address"))?;
         }
         out.push(TcpListener::from(s));
+    }
+    Ok(out)
+}
+
+/// Binds `n` UDP sockets on `addr` in one `SO_REUSEPORT` group (the kernel
+/// keeps each flow on one socket); port 0 and the in-use probe as for TCP.
+pub fn bind_udp_group(addr: SocketAddr, n: usize) -> io::Result<Vec<UdpSocket>> {
+    let new = |reuse: bool| -> io::Result<Socket> {
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if reuse {
+            s.set_reuse_port(true)?;
+        }
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_nonblocking(true)?;
+        Ok(s)
+    };
+    if addr.port() != 0 {
+        new(false)?.bind(&addr.into())?;
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut at = addr;
+    for _ in 0..n.max(1) {
+        let s = new(true)?;
+        s.bind(&at.into())?;
+        if at.port() == 0 {
+            at = s
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("udp socket has no IP address"))?;
+        }
+        out.push(UdpSocket::from(s));
     }
     Ok(out)
 }

@@ -44,17 +44,34 @@ pub enum ServerError {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ListenerKey {
-    Addr(SocketAddr),
+    /// Address and whether it is UDP (a UDP and a TCP listener may share one).
+    Addr(SocketAddr, bool),
     /// Port-0 listeners are identified by name and IP (their port is the
     /// kernel's choice and stays across reloads).
-    Ephemeral(String, std::net::IpAddr),
+    Ephemeral(String, std::net::IpAddr, bool),
 }
 
 fn key_of(l: &ListenerCfg) -> ListenerKey {
+    let udp = l.protocol == crate::config::Protocol::Udp;
     if l.address.port() == 0 {
-        ListenerKey::Ephemeral(l.name.clone(), l.address.ip())
+        ListenerKey::Ephemeral(l.name.clone(), l.address.ip(), udp)
     } else {
-        ListenerKey::Addr(l.address)
+        ListenerKey::Addr(l.address, udp)
+    }
+}
+
+/// One listener's sockets, one per worker.
+enum Sockets {
+    Tcp(Vec<std::net::TcpListener>),
+    Udp(Vec<std::net::UdpSocket>),
+}
+
+impl Sockets {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Sockets::Tcp(v) => v.first().and_then(|s| s.local_addr().ok()),
+            Sockets::Udp(v) => v.first().and_then(|s| s.local_addr().ok()),
+        }
     }
 }
 
@@ -177,50 +194,51 @@ impl Server {
         &self,
         runtime: &Runtime,
         want: impl Fn(&ListenerKey) -> bool,
-    ) -> Result<
-        Vec<(
-            ListenerKey,
-            String,
-            Vec<std::net::TcpListener>,
-            Arc<ListenerRt>,
-        )>,
-        ServerError,
-    > {
+    ) -> Result<Vec<(ListenerKey, String, Sockets, Arc<ListenerRt>)>, ServerError> {
         let mut out = Vec::new();
         for (cfg, rt) in runtime.config.listeners.iter().zip(&runtime.listeners) {
             let key = key_of(cfg);
             if !want(&key) {
                 continue;
             }
-            let sockets = bind::bind_group(cfg.address, cfg.backlog, self.workers.len()).map_err(
-                |source| ServerError::Bind {
-                    listener: cfg.name.clone(),
-                    addr: cfg.address,
-                    source,
-                },
-            )?;
+            let n = self.workers.len();
+            let bound = if cfg.protocol == crate::config::Protocol::Udp {
+                bind::bind_udp_group(cfg.address, n).map(Sockets::Udp)
+            } else {
+                bind::bind_group(cfg.address, cfg.backlog, n).map(Sockets::Tcp)
+            };
+            let sockets = bound.map_err(|source| ServerError::Bind {
+                listener: cfg.name.clone(),
+                addr: cfg.address,
+                source,
+            })?;
             out.push((key, cfg.name.clone(), sockets, rt.clone()));
         }
         Ok(out)
     }
 
-    fn activate(
-        &mut self,
-        key: ListenerKey,
-        name: String,
-        sockets: Vec<std::net::TcpListener>,
-        rt: Arc<ListenerRt>,
-    ) {
+    fn activate(&mut self, key: ListenerKey, name: String, sockets: Sockets, rt: Arc<ListenerRt>) {
         let local_addr = sockets
-            .first()
-            .and_then(|s| s.local_addr().ok())
+            .local_addr()
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         let slot = Arc::new(ListenerSlot::new(rt));
-        for (w, socket) in self.workers.iter().zip(sockets) {
-            w.send(Cmd::Listen {
-                socket,
-                slot: slot.clone(),
-            });
+        match sockets {
+            Sockets::Tcp(list) => {
+                for (w, socket) in self.workers.iter().zip(list) {
+                    w.send(Cmd::Listen {
+                        socket,
+                        slot: slot.clone(),
+                    });
+                }
+            }
+            Sockets::Udp(list) => {
+                for (w, socket) in self.workers.iter().zip(list) {
+                    w.send(Cmd::ListenUdp {
+                        socket,
+                        slot: slot.clone(),
+                    });
+                }
+            }
         }
         tracing::info!(listener = %name, address = %local_addr, "listening");
         self.listeners.insert(

@@ -24,6 +24,11 @@ pub enum Cmd {
         socket: std::net::TcpListener,
         slot: Arc<ListenerSlot>,
     },
+    /// Serve datagrams on this socket (one of a UDP listener's group).
+    ListenUdp {
+        socket: std::net::UdpSocket,
+        slot: Arc<ListenerSlot>,
+    },
     /// Wait for open connections (closing gracefully) until `deadline`, then exit.
     Shutdown { deadline: std::time::Instant },
 }
@@ -90,6 +95,14 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
                     }
                     Err(e) => {
                         tracing::error!(worker = id, error = %e, "cannot register listening socket")
+                    }
+                },
+                Cmd::ListenUdp { socket, slot } => match tokio::net::UdpSocket::from_std(socket) {
+                    Ok(s) => {
+                        tokio::task::spawn_local(crate::l4::udp::serve(s, slot, ctx.clone()));
+                    }
+                    Err(e) => {
+                        tracing::error!(worker = id, error = %e, "cannot register udp socket")
                     }
                 },
                 Cmd::Shutdown { deadline } => {
