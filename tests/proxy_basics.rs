@@ -302,3 +302,79 @@ endpoints = [{ address = "{b}" }]
     assert_eq!(header(&h, "x-forwarded-host"), None, "{body}");
     assert_eq!(header(&h, "x-request-id"), None, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_pools_can_send_the_proxy_protocol_per_client() {
+    use switchyard::l4::proxy_protocol::{Parsed, parse};
+    // An upstream that reads a PROXY header, then answers every HTTP
+    // request on the connection with the source the header named.
+    let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = up.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = up.accept().await.unwrap();
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (source, mut rest) = loop {
+                    let n = s.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "closed before a PROXY header");
+                    buf.extend_from_slice(&chunk[..n]);
+                    match parse(&buf) {
+                        Parsed::Header { header, consumed } => {
+                            break (header.source.unwrap(), buf[consumed..].to_vec());
+                        }
+                        Parsed::NeedMore => continue,
+                        other => panic!("not a PROXY header: {other:?}"),
+                    }
+                };
+                loop {
+                    while !rest.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let n = s.read(&mut chunk).await.unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        rest.extend_from_slice(&chunk[..n]);
+                    }
+                    let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    rest.drain(..end);
+                    let body = source.to_string();
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    s.write_all(resp.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[up_addr],
+        "send_proxy_protocol = \"v1\"",
+    ));
+    // Two requests on one client connection: one upstream connection, the
+    // client's own address in its header.
+    let mut c1 = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    let me = c1.local_addr().unwrap();
+    for _ in 0..2 {
+        c1.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let resp = read_response(&mut c1).await;
+        assert!(resp.ends_with(&me.to_string()), "{resp}");
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Another client never reuses that connection: its own header.
+    let mut c2 = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    let other = c2.local_addr().unwrap();
+    c2.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let resp = read_response(&mut c2).await;
+    assert!(resp.ends_with(&other.to_string()), "{resp}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -8,7 +8,6 @@
 //! outstanding count, marks the client connection idle and writes the
 //! access-log line.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -25,7 +24,7 @@ use crate::upstream::conns::UpConn;
 
 /// Where the upstream connection goes back to after a complete response.
 pub struct ConnReturn {
-    pub addr: SocketAddr,
+    pub key: crate::upstream::conns::ConnKey,
     /// The connection; the body drives it while streaming.
     pub conn: UpConn,
     pub idle_timeout: Duration,
@@ -49,7 +48,7 @@ impl Finish {
             self.conn
                 .worker
                 .conns
-                .put(up.addr, up.conn, up.idle_timeout, up.max_idle, now);
+                .put(up.key, up.conn, up.idle_timeout, up.max_idle, now);
         }
         drop(self.inflight.take());
         self.conn.set_idle(now);

@@ -56,6 +56,9 @@ pub struct ConnState {
     pub listener: Arc<ListenerRt>,
     slot: Arc<ListenerSlot>,
     pub peer: SocketAddr,
+    /// The client socket, for `local_addr` (looked up only when needed: a
+    /// `getsockname` per connection would cost a syscall on every one).
+    fd: std::os::fd::RawFd,
     /// `peer`'s IP as header text (for X-Forwarded-For), made once.
     pub peer_ip: http::HeaderValue,
     pub worker: Rc<WorkerCtx>,
@@ -77,6 +80,17 @@ pub struct ConnState {
 impl ConnState {
     pub fn phase(&self) -> Phase {
         self.phase.get()
+    }
+
+    /// The address the client connected to.
+    pub fn local_addr(&self) -> SocketAddr {
+        // SAFETY: the descriptor belongs to this connection's socket, which
+        // lives as long as the connection is served; ManuallyDrop keeps the
+        // temporary from closing it.
+        let s = std::mem::ManuallyDrop::new(unsafe {
+            <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(self.fd)
+        });
+        s.local_addr().unwrap_or(self.peer)
     }
 
     /// Reload or shutdown made this connection's state stale: it must
@@ -216,6 +230,7 @@ pub async fn serve(
         closing: Cell::new(false),
         listener,
         slot,
+        fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
         peer,
         peer_ip: super::headers::ip_value(peer.ip()),
         worker,

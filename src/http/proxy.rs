@@ -34,7 +34,7 @@ use crate::config::HashKey;
 use crate::error::ProxyError;
 use crate::runtime::{ListenerRt, RouteRt};
 use crate::telemetry::AccessRecord;
-use crate::upstream::conns::Upstream;
+use crate::upstream::conns::{ConnKey, ProxyOut, Upstream};
 use crate::upstream::{Endpoint, InFlight, Pool};
 
 /// How many distinct endpoints one request may try to connect to.
@@ -189,7 +189,13 @@ async fn forward<'a>(
             // An HTTP/1.0 request without Host: name the endpoint.
             req.headers_mut().insert(header::HOST, v);
         }
-        let mut up = match checkout(st, ep, pool).await {
+        // With a PROXY header, a connection names its client: it is reused
+        // by that client only.
+        let conn_key = ConnKey {
+            endpoint: ep.addr,
+            client: pool.send_proxy.map(|_| st.peer),
+        };
+        let mut up = match checkout(st, ep, pool, conn_key).await {
             Ok(up) => up,
             Err(e) => {
                 tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %e, "connect failed; trying another endpoint");
@@ -241,7 +247,7 @@ async fn forward<'a>(
         let finish = Finish {
             conn: st.clone(),
             upstream: Some(ConnReturn {
-                addr: ep.addr,
+                key: conn_key,
                 conn: up.conn,
                 idle_timeout: pool.idle_timeout,
                 max_idle: pool.max_idle_per_endpoint,
@@ -257,10 +263,20 @@ async fn forward<'a>(
 }
 
 /// A ready connection to the endpoint: a cached one that is still usable, or a new one.
-async fn checkout(st: &ConnState, ep: &Endpoint, pool: &Pool) -> Result<Upstream, ProxyError> {
+async fn checkout(
+    st: &ConnState,
+    ep: &Endpoint,
+    pool: &Pool,
+    key: ConnKey,
+) -> Result<Upstream, ProxyError> {
+    let proxy = pool.send_proxy.map(|version| ProxyOut {
+        version,
+        source: st.peer,
+        destination: st.local_addr(),
+    });
     st.worker
         .conns
-        .checkout(ep.addr, &ep.label, pool.connect_timeout)
+        .checkout(key, &ep.label, pool.connect_timeout, proxy)
         .await
 }
 

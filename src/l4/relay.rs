@@ -61,6 +61,14 @@ struct Pipe {
 }
 
 impl Pipe {
+    /// A pipe for splicing; elsewhere than Linux there is none and the
+    /// relay keeps copying.
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> io::Result<Pipe> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    #[cfg(target_os = "linux")]
     fn new() -> io::Result<Pipe> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: pipe2 writes two descriptors into `fds` on success.
@@ -78,6 +86,12 @@ impl Pipe {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+fn splice(_from: RawFd, _to: RawFd, _len: usize) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(target_os = "linux")]
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     // SAFETY: plain syscall on descriptors owned by the caller; null offsets
     // (sockets and pipes have none).

@@ -108,7 +108,25 @@ struct Idle {
 /// Idle upstream connections of one worker, by endpoint address.
 #[derive(Default)]
 pub struct ConnCache {
-    idle: RefCell<rustc_hash::FxHashMap<SocketAddr, Vec<Idle>>>,
+    idle: RefCell<rustc_hash::FxHashMap<ConnKey, Vec<Idle>>>,
+}
+
+/// Which idle connections a request may reuse: those to the same endpoint,
+/// and, when the pool sends a PROXY header, opened for the same client
+/// (the header names the client of the connection, so it cannot serve
+/// another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub endpoint: SocketAddr,
+    pub client: Option<SocketAddr>,
+}
+
+/// A PROXY header to send on a new upstream connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyOut {
+    pub version: crate::config::ProxyVersion,
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
 }
 
 /// A connection checked out for one request.
@@ -124,9 +142,9 @@ impl ConnCache {
     /// closed. Expiry is enforced by [`sweep`](Self::sweep) (every second),
     /// not here: reading the clock on every request costs more than a
     /// connection kept up to a second past its idle timeout.
-    pub fn take(&self, addr: SocketAddr) -> Option<UpConn> {
+    pub fn take(&self, key: ConnKey) -> Option<UpConn> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&key)?;
         while let Some(c) = list.pop() {
             if !c.conn.is_closed() {
                 return Some(c.conn);
@@ -139,7 +157,7 @@ impl ConnCache {
     /// clock reading, shared with its other bookkeeping).
     pub fn put(
         &self,
-        addr: SocketAddr,
+        key: ConnKey,
         conn: UpConn,
         idle_timeout: Duration,
         max_idle: usize,
@@ -149,7 +167,7 @@ impl ConnCache {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
+        let list = idle.entry(key).or_default();
         if list.len() >= max_idle {
             list.remove(0);
         }
@@ -176,18 +194,19 @@ impl ConnCache {
     /// A ready cached connection to `addr`, or a new one.
     pub async fn checkout(
         &self,
-        addr: SocketAddr,
+        key: ConnKey,
         label: &str,
         timeout: Duration,
+        proxy: Option<ProxyOut>,
     ) -> Result<Upstream, ProxyError> {
-        while let Some(mut conn) = self.take(addr) {
+        while let Some(mut conn) = self.take(key) {
             if conn.ready().await {
                 return Ok(Upstream { conn, reused: true });
             }
         }
         // Boxed: the connect path is rare with keep-alive, and inlining its
         // large future would make every request's state bigger to move.
-        let mut conn = Box::pin(connect(addr, label, timeout)).await?;
+        let mut conn = Box::pin(connect(key.endpoint, label, timeout, proxy)).await?;
         if !conn.ready().await {
             return Err(ProxyError::Connect {
                 endpoint: label.to_owned(),
@@ -201,11 +220,13 @@ impl ConnCache {
     }
 }
 
-/// Opens a new upstream connection (TCP + HTTP/1.1 handshake).
+/// Opens a new upstream connection (TCP, the PROXY header if any, HTTP/1.1
+/// handshake).
 pub async fn connect(
     addr: SocketAddr,
     label: &str,
     timeout: Duration,
+    proxy: Option<ProxyOut>,
 ) -> Result<UpConn, ProxyError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
@@ -223,6 +244,25 @@ pub async fn connect(
         }
     };
     let _ = stream.set_nodelay(true);
+    if let Some(p) = proxy {
+        use crate::l4::proxy_protocol as pp;
+        let header = match p.version {
+            crate::config::ProxyVersion::V1 => pp::encode_v1(p.source, p.destination),
+            crate::config::ProxyVersion::V2 => pp::encode_v2(
+                pp::Command::Proxy,
+                pp::Transport::Stream,
+                Some(p.source),
+                Some(p.destination),
+                &[],
+            ),
+        };
+        crate::l4::relay::write_all(&stream, &header)
+            .await
+            .map_err(|e| ProxyError::Connect {
+                endpoint: label.to_owned(),
+                reason: format!("sending the PROXY header: {e}"),
+            })?;
+    }
     let (sender, driver) = http1::Builder::new()
         .handshake(TcpIo(stream))
         .await
