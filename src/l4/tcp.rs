@@ -126,6 +126,9 @@ pub async fn serve(
     listener: Arc<ListenerRt>,
     worker: Rc<WorkerCtx>,
 ) {
+    // Counted for graceful shutdown: the worker waits for open connections
+    // up to `shutdown_timeout`.
+    let _active = worker.track();
     let Some(tcp) = listener.tcp.as_ref() else {
         return;
     };
@@ -269,7 +272,7 @@ async fn connect(
         };
         let ep = &pool.endpoints[i];
         let slot = Slot {
-            _inflight: InFlight::start(&ep.state),
+            inflight: Some(InFlight::start(&ep.state)),
             pool: pool.clone(),
         };
         match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(ep.addr)).await {
@@ -294,12 +297,15 @@ async fn connect(
 
 /// An open connection counted on its endpoint; frees a queued slot when dropped.
 pub struct Slot {
-    _inflight: InFlight,
+    inflight: Option<InFlight>,
     pool: Arc<Pool>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        // Lower the endpoint's count *before* waking a queued connection,
+        // or it may look again, still find the endpoint full, and sleep on.
+        drop(self.inflight.take());
         if self.pool.max_connections_per_endpoint > 0 {
             self.pool.slot_freed.notify_one();
         }
@@ -342,7 +348,7 @@ async fn relay_until_done(
     upstream: &TcpStream,
     idle: Duration,
     endpoint: &crate::upstream::EndpointState,
-    worker: &WorkerCtx,
+    worker: &Rc<WorkerCtx>,
 ) -> (u64, u64, &'static str) {
     let (sent, received) = (Activity::default(), Activity::default());
     let up = relay::pump(client, upstream, &worker.bufs, &sent);
@@ -355,8 +361,19 @@ async fn relay_until_done(
     let tick = (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
     let timer = tokio::time::sleep(tick);
     tokio::pin!(timer);
+    // A reload wakes every connection of the worker once (no cost per
+    // poll): it may have started this endpoint's drain.
+    let reload = worker.closing();
+    tokio::pin!(reload);
     let mut last_bytes = 0u64;
     let mut idle_for = Duration::ZERO;
+    let next_wake = |now: tokio::time::Instant| {
+        let at = now + tick;
+        match endpoint.drain_deadline() {
+            Some(d) => at.min(now + Duration::from_nanos(d.saturating_sub(now_ns()))),
+            None => at,
+        }
+    };
     let reason = loop {
         if up_done && down_done {
             break "closed";
@@ -371,6 +388,13 @@ async fn relay_until_done(
                 Ok(_) => down_done = true,
                 Err(_) => break "client or upstream error",
             },
+            _ = &mut reload => {
+                reload.set(worker.closing());
+                let at = next_wake(tokio::time::Instant::now());
+                if at < timer.deadline() {
+                    timer.as_mut().reset(at);
+                }
+            }
             _ = &mut timer => {
                 if let Some(deadline) = endpoint.drain_deadline()
                     && now_ns() >= deadline
@@ -387,7 +411,7 @@ async fn relay_until_done(
                     last_bytes = bytes;
                     idle_for = Duration::ZERO;
                 }
-                timer.as_mut().reset(tokio::time::Instant::now() + tick);
+                timer.as_mut().reset(next_wake(tokio::time::Instant::now()));
             }
         }
     };

@@ -86,6 +86,10 @@ pub async fn serve(socket: UdpSocket, slot: Arc<ListenerSlot>, worker: Rc<Worker
             _ = sweep.tick() => {
                 let now = now_ns();
                 let mut t = table.borrow_mut();
+                // A reload may have changed the limits of this kept listener.
+                if let Some(u) = slot.rt.load().udp.as_ref() {
+                    t.set_limits(nanos(u.session_timeout), u.max_sessions);
+                }
                 drop(t.expire(now));
                 // Flows of endpoints that left the configuration move once
                 // their drain time is over.
@@ -106,6 +110,23 @@ async fn forward(
 ) -> bool {
     let now = now_ns();
     let mut lookup = table.borrow_mut().lookup(client, now);
+    if let Lookup::Existing(_) = lookup {
+        // A flow on an endpoint whose drain time is over moves now, not at
+        // the next sweep.
+        let mut t = table.borrow_mut();
+        let drained = t.get_mut(&client).is_some_and(|s| {
+            s.state
+                .pool
+                .endpoints
+                .get(s.endpoint)
+                .and_then(|e| e.state.drain_deadline())
+                .is_some_and(|d| now >= d)
+        });
+        if drained {
+            drop(t.remove_client(&client));
+            lookup = t.lookup(client, now);
+        }
+    }
     if lookup == Lookup::Full {
         drop(table.borrow_mut().expire(now));
         lookup = table.borrow_mut().lookup(client, now);
@@ -127,6 +148,9 @@ async fn forward(
             let Some(udp) = rt.udp.as_ref() else {
                 return true;
             };
+            table
+                .borrow_mut()
+                .set_limits(nanos(udp.session_timeout), udp.max_sessions);
             let pool = udp.pool.clone();
             let key = pool.hash_key.as_ref().and_then(|k| match k {
                 HashKey::ClientIp => Some(client_key(client, false)),

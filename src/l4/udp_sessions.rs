@@ -52,6 +52,12 @@ impl<S> SessionTable<S> {
         }
     }
 
+    /// New limits (after a reload); live sessions are kept.
+    pub fn set_limits(&mut self, timeout_ns: u64, max: usize) {
+        self.timeout_ns = timeout_ns;
+        self.max = max.max(1);
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }
@@ -105,6 +111,11 @@ impl<S> SessionTable<S> {
     /// The session of `client`, if any.
     pub fn get_mut(&mut self, client: &SocketAddr) -> Option<&mut Session<S>> {
         self.sessions.get_mut(client)
+    }
+
+    /// Removes the session of `client`, if any.
+    pub fn remove_client(&mut self, client: &SocketAddr) -> Option<Session<S>> {
+        self.sessions.remove(client)
     }
 
     /// A reply reached `client` at `now`: the flow is alive.

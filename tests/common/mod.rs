@@ -436,3 +436,4 @@ pub fn held_dead_addr() -> (socket2::Socket, SocketAddr) {
     let addr = s.local_addr().unwrap().as_socket().unwrap();
     (s, addr)
 }
+pub mod l4;
