@@ -114,14 +114,7 @@ async fn forward(
         // A flow on an endpoint whose drain time is over moves now, not at
         // the next sweep.
         let mut t = table.borrow_mut();
-        let drained = t.get_mut(&client).is_some_and(|s| {
-            s.state
-                .pool
-                .endpoints
-                .get(s.endpoint)
-                .and_then(|e| e.state.drain_deadline())
-                .is_some_and(|d| now >= d)
-        });
+        let drained = t.get_mut(&client).is_some_and(|s| drain_over(s, now));
         if drained {
             drop(t.remove_client(&client));
             lookup = t.lookup(client, now);
@@ -233,13 +226,16 @@ impl SessionTable<Flow> {
         &mut self,
         now: u64,
     ) -> Vec<(SocketAddr, super::udp_sessions::Session<Flow>)> {
-        self.remove_where(|s| {
-            s.state
-                .pool
-                .endpoints
-                .get(s.endpoint)
-                .and_then(|e| e.state.drain_deadline())
-                .is_some_and(|d| now >= d)
-        })
+        self.remove_where(|s| drain_over(s, now))
     }
+}
+
+/// Whether a flow's endpoint left the configuration and its drain time is over.
+fn drain_over(s: &super::udp_sessions::Session<Flow>, now: u64) -> bool {
+    s.state
+        .pool
+        .endpoints
+        .get(s.endpoint)
+        .and_then(|e| e.state.drain_deadline())
+        .is_some_and(|d| now >= d)
 }
