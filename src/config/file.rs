@@ -115,6 +115,8 @@ pub struct FileListener {
     pub queue_timeout: Option<Spanned<String>>,
     /// TCP keep-alive probes after this idle time; default `"0s"` (off).
     pub tcp_keepalive: Option<Spanned<String>>,
+    /// TCP_NODELAY on both sides; default true.
+    pub tcp_nodelay: Option<Spanned<bool>>,
     /// Accept a PROXY protocol header: `"v1"`, `"v2"` or `"any"`.
     pub proxy_protocol: Option<Spanned<String>>,
     /// Peers allowed to send a PROXY header (`"10.0.0.0/8"`, `"::1"`);
@@ -294,6 +296,7 @@ pub(crate) mod keys {
         "on_limit",
         "queue_timeout",
         "tcp_keepalive",
+        "tcp_nodelay",
         "proxy_protocol",
         "trusted_proxies",
         "max_sessions",
@@ -358,6 +361,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "on_limit" => "on_limit = \"refuse\"",
         "queue_timeout" => "queue_timeout = \"5s\"",
         "tcp_keepalive" => "tcp_keepalive = \"60s\"",
+        "tcp_nodelay" => "tcp_nodelay = false",
         "proxy_protocol" => "proxy_protocol = \"v2\"",
         "trusted_proxies" => "trusted_proxies = [\"10.0.0.0/8\"]",
         "max_sessions" => "max_sessions = 65536",

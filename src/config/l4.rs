@@ -86,6 +86,7 @@ pub(super) fn check_protocol_keys(
         ("on_limit", f.on_limit.as_ref().map(Spanned::span)),
         ("queue_timeout", f.queue_timeout.as_ref().map(Spanned::span)),
         ("tcp_keepalive", f.tcp_keepalive.as_ref().map(Spanned::span)),
+        ("tcp_nodelay", f.tcp_nodelay.as_ref().map(Spanned::span)),
         (
             "proxy_protocol",
             f.proxy_protocol.as_ref().map(Spanned::span),
@@ -114,6 +115,7 @@ pub(super) fn check_protocol_keys(
             "on_limit",
             "queue_timeout",
             "tcp_keepalive",
+            "tcp_nodelay",
             "proxy_protocol",
             "trusted_proxies",
             "backlog",
@@ -127,6 +129,7 @@ pub(super) fn check_protocol_keys(
             "on_limit",
             "queue_timeout",
             "tcp_keepalive",
+            "tcp_nodelay",
             "proxy_protocol",
             "trusted_proxies",
             "backlog",
@@ -181,6 +184,7 @@ pub(super) fn admission(v: &mut V<'_, '_>, f: &FileListener, ctx: &str) -> Admis
         max_connections: usize::try_from(max).unwrap_or(0),
         on_limit: on_limit(v, &f.on_limit, &f.queue_timeout, ctx),
         tcp_keepalive: (!keepalive.is_zero()).then_some(keepalive),
+        tcp_nodelay: f.tcp_nodelay.as_ref().is_none_or(|n| *n.get_ref()),
     }
 }
 

@@ -80,6 +80,9 @@ pub struct Admission {
     pub on_limit: OnLimit,
     /// TCP keep-alive probes on accepted connections after this idle time.
     pub tcp_keepalive: Option<Duration>,
+    /// TCP_NODELAY on accepted connections (and, on TCP listeners, on the
+    /// upstream side too): small writes leave at once.
+    pub tcp_nodelay: bool,
 }
 
 impl Default for Admission {
@@ -88,6 +91,7 @@ impl Default for Admission {
             max_connections: 0,
             on_limit: OnLimit::Refuse,
             tcp_keepalive: None,
+            tcp_nodelay: true,
         }
     }
 }

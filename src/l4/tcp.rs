@@ -151,7 +151,14 @@ pub async fn serve(
             return;
         }
     };
-    let (upstream, ep_index, _inflight) = match connect(&pool, &client, &worker).await {
+    let (upstream, ep_index, _inflight) = match connect(
+        &pool,
+        &client,
+        &worker,
+        listener.admission.tcp_nodelay,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(e) => {
             tracing::warn!(listener = %listener.name, client = %client.addr(), pool = %pool.name, error = %e, "connection closed");
@@ -234,6 +241,7 @@ async fn connect(
     pool: &Arc<Pool>,
     client: &Client,
     worker: &WorkerCtx,
+    nodelay: bool,
 ) -> Result<(TcpStream, usize, Slot), Refused> {
     let key = pool.hash_key.as_ref().and_then(|k| match k {
         HashKey::ClientIp => Some(client_key(client.addr(), false)),
@@ -277,7 +285,7 @@ async fn connect(
         };
         match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(ep.addr)).await {
             Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
+                let _ = s.set_nodelay(nodelay);
                 ep.state.responded();
                 return Ok((s, i, slot));
             }

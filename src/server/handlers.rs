@@ -93,6 +93,10 @@ async fn serve(conn: Accepted, worker: Rc<WorkerCtx>) {
         tracing::warn!(listener = %rt.name, client = %conn.peer, limit = rt.admission.max_connections, "connection refused: max_connections reached");
         return;
     };
+    if !rt.admission.tcp_nodelay {
+        // On by default: inherited from the listening socket.
+        let _ = conn.stream.set_nodelay(false);
+    }
     if let Some(idle) = rt.admission.tcp_keepalive {
         let ka = socket2::TcpKeepalive::new()
             .with_time(idle)

@@ -819,3 +819,18 @@ fn global_settings() {
         "use a level (error, warn, info, debug, trace) or a tracing filter such as \"info,switchyard=debug\"",
     );
 }
+
+#[test]
+fn l4_admission_settings_reach_the_model() {
+    let text = format!(
+        "[[listener]]\nname = \"pg\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\npool = \"db\"\n\
+max_connections = 10\non_limit = \"queue\"\nqueue_timeout = \"2s\"\ntcp_keepalive = \"30s\"\ntcp_nodelay = false\n{L4_POOL}"
+    );
+    let c = crate::config::load_str("t.toml", &text).unwrap().config;
+    let a = c.listeners[0].admission;
+    assert_eq!(a.max_connections, 10);
+    assert_eq!(a.on_limit, crate::config::OnLimit::Queue(std::time::Duration::from_secs(2)));
+    assert_eq!(a.tcp_keepalive, Some(std::time::Duration::from_secs(30)));
+    assert!(!a.tcp_nodelay);
+    assert_eq!(c.listeners[0].timeouts.idle, std::time::Duration::from_secs(600), "tcp idle default is 10m");
+}
