@@ -829,8 +829,15 @@ max_connections = 10\non_limit = \"queue\"\nqueue_timeout = \"2s\"\ntcp_keepaliv
     let c = crate::config::load_str("t.toml", &text).unwrap().config;
     let a = c.listeners[0].admission;
     assert_eq!(a.max_connections, 10);
-    assert_eq!(a.on_limit, crate::config::OnLimit::Queue(std::time::Duration::from_secs(2)));
+    assert_eq!(
+        a.on_limit,
+        crate::config::OnLimit::Queue(std::time::Duration::from_secs(2))
+    );
     assert_eq!(a.tcp_keepalive, Some(std::time::Duration::from_secs(30)));
     assert!(!a.tcp_nodelay);
-    assert_eq!(c.listeners[0].timeouts.idle, std::time::Duration::from_secs(600), "tcp idle default is 10m");
+    assert_eq!(
+        c.listeners[0].timeouts.idle,
+        std::time::Duration::from_secs(600),
+        "tcp idle default is 10m"
+    );
 }
