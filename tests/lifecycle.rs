@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
+use switchyard::demo::BackendHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -420,31 +421,61 @@ async fn sighup_reloads_the_file_and_a_broken_file_keeps_the_running_config() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_finishes_the_in_flight_request_and_refuses_new_connections() {
+/// The binary running with `shutdown_timeout`, and a request for
+/// `/slow?ms=slow_ms` that has reached backend `a`.
+struct InFlight {
+    a: BackendHandle,
+    _b: BackendHandle,
+    _file: TempConfig,
+    proxy: Child,
+    addr: SocketAddr,
+    s: TcpStream,
+}
+
+async fn slow_request_in_flight(shutdown_timeout: &str, slow_ms: u64) -> InFlight {
     let (a, b) = (backend("a"), backend("b"));
     let file = TempConfig::new(
         "switchyard.toml",
-        &binary_config(a.addr, b.addr, "a", "10s"),
+        &binary_config(a.addr, b.addr, "a", shutdown_timeout),
     );
     let mut proxy = Child::spawn(&["run", "-c", file.path.to_str().unwrap()]);
     let addr = proxy.listening("web").await;
-
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+    s.write_all(format!("GET /slow?ms={slow_ms} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
         .await
         .unwrap();
-    let in_flight = tokio::spawn(async move {
-        let r = read_response(&mut s).await;
-        let closed = wait_closed(&mut s, Duration::from_secs(5)).await;
-        (r, closed)
-    });
     eventually(
         "the slow request reaches the backend",
         Duration::from_secs(5),
         || a.hits() == 1,
     )
     .await;
+    InFlight {
+        a,
+        _b: b,
+        _file: file,
+        proxy,
+        addr,
+        s,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_in_flight_request_and_refuses_new_connections() {
+    // Bound whole: the backends and the config file must live to the end.
+    let InFlight {
+        a: _a,
+        _b,
+        _file,
+        mut proxy,
+        addr,
+        mut s,
+    } = slow_request_in_flight("10s", 1500).await;
+    let in_flight = tokio::spawn(async move {
+        let r = read_response(&mut s).await;
+        let closed = wait_closed(&mut s, Duration::from_secs(5)).await;
+        (r, closed)
+    });
 
     // See `signals_sent_as_soon_as_the_proxy_listens_are_handled`.
     proxy.signal_handlers_installed().await;
@@ -487,24 +518,15 @@ async fn sigterm_finishes_the_in_flight_request_and_refuses_new_connections() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_timeout_cuts_requests_that_outlive_it() {
-    let (a, b) = (backend("a"), backend("b"));
-    let file = TempConfig::new(
-        "switchyard.toml",
-        &binary_config(a.addr, b.addr, "a", "300ms"),
-    );
-    let mut proxy = Child::spawn(&["run", "-c", file.path.to_str().unwrap()]);
-    let addr = proxy.listening("web").await;
-
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /slow?ms=5000 HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    eventually(
-        "the slow request reaches the backend",
-        Duration::from_secs(5),
-        || a.hits() == 1,
-    )
-    .await;
+    // Bound whole: the backends and the config file must live to the end.
+    let InFlight {
+        a: _a,
+        _b,
+        _file,
+        mut proxy,
+        addr: _,
+        mut s,
+    } = slow_request_in_flight("300ms", 5000).await;
 
     // See `signals_sent_as_soon_as_the_proxy_listens_are_handled`.
     proxy.signal_handlers_installed().await;
