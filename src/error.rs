@@ -27,6 +27,8 @@ pub enum ProxyError {
     BadRequest(&'static str),
     #[error("method {0} is not supported by this proxy")]
     MethodNotAllowed(&'static str),
+    #[error("WebSocket version not supported (only 13)")]
+    WebSocketVersion,
     #[error("request target longer than {limit} bytes")]
     UriTooLong { limit: usize },
     #[error("no route matches this request")]
@@ -49,7 +51,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_)
             | ProxyError::MethodNotAllowed(_)
-            | ProxyError::UriTooLong { .. } => Side::Downstream,
+            | ProxyError::UriTooLong { .. }
+            | ProxyError::WebSocketVersion => Side::Downstream,
             ProxyError::NoRoute | ProxyError::NoEndpoint { .. } => Side::Internal,
             ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
@@ -73,6 +76,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ProxyError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoEndpoint { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. }
@@ -95,6 +99,7 @@ impl ProxyError {
             ProxyError::BadRequest(why) => return format!("400 bad request: {why}\n"),
             ProxyError::MethodNotAllowed(m) => return format!("405 method {m} is not supported\n"),
             ProxyError::UriTooLong { .. } => "request target too long",
+            ProxyError::WebSocketVersion => "WebSocket version 13 required",
             ProxyError::NoRoute => "no route for this request",
             ProxyError::NoEndpoint { .. } => "no usable upstream endpoint",
             ProxyError::Connect { .. } | ProxyError::ConnectTimeout { .. } => {

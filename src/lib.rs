@@ -16,5 +16,6 @@ pub mod net;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 pub mod worker;

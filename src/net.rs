@@ -1,5 +1,5 @@
-//! Socket I/O shared by the data paths: hyper's `Read`/`Write` over a tokio
-//! `TcpStream`, with writes issued as `send`/`sendmsg`.
+//! Socket I/O shared by the data paths: [`Stream`] (plain TCP or TLS) as
+//! hyper and tokio see it, with plain TCP writes issued as `send`/`sendmsg`.
 //!
 //! tokio (through std) writes to sockets with `write`/`writev`, which take
 //! the VFS path (file-position lock, iovec import, per-file hooks) on every
@@ -49,8 +49,8 @@ pub fn poll_send_vectored(
 }
 
 /// Reads into hyper's buffer through tokio (`recv(2)` underneath).
-pub fn poll_read_into(
-    stream: &mut TcpStream,
+pub fn poll_read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
     cx: &mut Context<'_>,
     buf: &mut ReadBufCursor<'_>,
     mut observe: impl FnMut(&[u8]),
@@ -68,26 +68,69 @@ pub fn poll_read_into(
     Poll::Ready(Ok(()))
 }
 
-/// A TCP stream as hyper sees it (used for upstream connections).
-pub struct TcpIo(pub TcpStream);
+/// A connection as the HTTP layers see it: plain TCP, or TLS on either side.
+/// Implements hyper's `Read`/`Write` (HTTP/1 and HTTP/2 servers, HTTP/1
+/// client) and tokio's `AsyncRead`/`AsyncWrite` (the h2 client, tunnels).
+/// Plain TCP writes use `send`/`sendmsg` (see the module docs).
+pub enum Stream {
+    Tcp(TcpStream),
+    /// Accepted from a client, TLS terminated here.
+    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Opened to an upstream, TLS originated here.
+    ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
 
-impl Read for TcpIo {
+impl Stream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::ServerTls(s) => s.get_ref().0,
+            Stream::ClientTls(s) => s.get_ref().0,
+        }
+    }
+
+    /// The ALPN protocol TLS negotiated, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tcp(_) => None,
+            Stream::ServerTls(s) => s.get_ref().1.alpn_protocol(),
+            Stream::ClientTls(s) => s.get_ref().1.alpn_protocol(),
+        }
+    }
+
+    /// Reads into hyper's buffer, showing the bytes to `observe` first.
+    pub fn poll_read_observed(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBufCursor<'_>,
+        observe: impl FnMut(&[u8]),
+    ) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => poll_read_into(s, cx, buf, observe),
+            Stream::ServerTls(s) => poll_read_into(s.as_mut(), cx, buf, observe),
+            Stream::ClientTls(s) => poll_read_into(s.as_mut(), cx, buf, observe),
+        }
+    }
+}
+
+impl Read for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        poll_read_into(&mut self.get_mut().0, cx, &mut buf, |_| {})
+        self.get_mut().poll_read_observed(cx, &mut buf, |_| {})
     }
 }
 
-impl Write for TcpIo {
+impl Write for Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        poll_send(&self.0, cx, buf)
+        AsyncWrite::poll_write(self, cx, buf)
     }
 
     fn poll_write_vectored(
@@ -95,18 +138,79 @@ impl Write for TcpIo {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        poll_send_vectored(&self.0, cx, bufs)
+        AsyncWrite::poll_write_vectored(self, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
         true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(self, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+        AsyncWrite::poll_shutdown(self, cx)
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => poll_send(s, cx, buf),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => poll_send_vectored(s, cx, bufs),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            // `send` leaves nothing buffered in user space.
+            Stream::Tcp(_) => Poll::Ready(Ok(())),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }

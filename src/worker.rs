@@ -23,6 +23,8 @@ pub struct WorkerCtx {
     pub id: usize,
     /// Idle upstream connections of this worker.
     pub conns: ConnCache,
+    /// Upstream HTTP/2 connections of this worker (shared by requests).
+    pub h2: crate::upstream::h2::H2Pool,
     pub rng: RefCell<Rng>,
     /// Copy buffers of the L4 relay.
     pub bufs: crate::l4::relay::BufPool,
@@ -40,6 +42,7 @@ impl WorkerCtx {
         WorkerCtx {
             id,
             conns: ConnCache::default(),
+            h2: crate::upstream::h2::H2Pool::default(),
             rng: RefCell::new(Rng::from_entropy()),
             bufs: crate::l4::relay::BufPool::default(),
             active: Cell::new(0),

@@ -124,6 +124,70 @@ pub struct FileListener {
     pub trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
     /// UDP: flows tracked at once, 1..=10000000; default 65536.
     pub max_sessions: Option<Spanned<i64>>,
+    /// HTTP: `[listener.tls]`, TLS termination.
+    pub tls: Option<Spanned<FileListenerTls>>,
+    /// HTTP: accept HTTP/2 (ALPN `h2` with TLS, prior-knowledge h2c
+    /// without); default true with `tls`, false without.
+    pub http2: Option<Spanned<bool>>,
+    /// HTTP/2: streams open at once per client connection, 1..=10000;
+    /// default 100.
+    pub h2_max_concurrent_streams: Option<Spanned<i64>>,
+    /// HTTP/2: streams a client may reset before the proxy sees them
+    /// (Rapid Reset defence), 1..=10000; default 20.
+    pub h2_max_pending_resets: Option<Spanned<i64>>,
+    /// HTTP: redirect every request to `https://` on this port, 1..=65535.
+    pub https_redirect: Option<Spanned<i64>>,
+    /// HTTP: idle timeout of an upgraded (WebSocket) connection; default `"1h"`.
+    pub tunnel_idle_timeout: Option<Spanned<String>>,
+}
+
+/// `[listener.tls]`: TLS termination on an HTTP listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileListenerTls {
+    /// Required: `[{ cert = "a.pem", key = "a.key" }, ...]`; the first is
+    /// the default certificate.
+    pub certificates: Option<Spanned<Vec<Spanned<FileCert>>>>,
+    /// `"1.2"` (default) or `"1.3"`.
+    pub min_version: Option<Spanned<String>>,
+    /// Stateless session resumption; default true.
+    pub session_tickets: Option<Spanned<bool>>,
+    /// PEM CA file: ask clients for certificates signed by it (mTLS).
+    pub client_ca: Option<Spanned<String>>,
+    /// With `client_ca`: `"required"` (default) or `"optional"`.
+    pub client_auth: Option<Spanned<String>>,
+    /// `Strict-Transport-Security` value, e.g. `"max-age=31536000"`.
+    pub hsts: Option<Spanned<String>>,
+}
+
+/// `{ cert = "a.pem", key = "a.key", server_names = ["a.example.com"] }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCert {
+    /// Required: PEM certificate chain, leaf first.
+    pub cert: Option<Spanned<String>>,
+    /// Required: PEM private key.
+    pub key: Option<Spanned<String>>,
+    /// SNI names served; default: the certificate's DNS names.
+    pub server_names: Option<Spanned<OneOrMany>>,
+}
+
+/// `[pool.tls]`: TLS to the pool's endpoints.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePoolTls {
+    /// PEM CA file to verify endpoints; default: the system trust roots.
+    pub ca: Option<Spanned<String>>,
+    /// Name sent as SNI and verified; default: the endpoint's host.
+    pub server_name: Option<Spanned<String>>,
+    /// Send SNI; default true.
+    pub sni: Option<Spanned<bool>>,
+    /// PEM client certificate chain (mTLS to endpoints); needs `client_key`.
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM client private key.
+    pub client_key: Option<Spanned<String>>,
+    /// Accept any endpoint certificate (warned at every load); default false.
+    pub insecure_skip_verify: Option<Spanned<bool>>,
 }
 
 /// `[[listener.sni]]`: a TLS passthrough route of a TCP listener.
@@ -229,6 +293,11 @@ pub struct FilePool {
     /// TCP: how long connections to a removed or disabled endpoint may live
     /// on; default `"30s"`.
     pub drain_timeout: Option<Spanned<String>>,
+    /// HTTP version to endpoints: `"1.1"` (default), `"2"`, or `"auto"`
+    /// (with `tls`: ALPN decides).
+    pub http_version: Option<Spanned<String>>,
+    /// `[pool.tls]`: TLS to the endpoints.
+    pub tls: Option<Spanned<FilePoolTls>>,
 }
 
 /// `{ address = "backend.internal:8080", weight = 3 }`: `host:port`
@@ -300,6 +369,38 @@ pub(crate) mod keys {
         "proxy_protocol",
         "trusted_proxies",
         "max_sessions",
+        "tls",
+        "http2",
+        "h2_max_concurrent_streams",
+        "h2_max_pending_resets",
+        "https_redirect",
+        "tunnel_idle_timeout",
+    ];
+    // Unknown keys in these tables are reported from serde's own list;
+    // this copy is kept in step with the schema by a test.
+    #[allow(dead_code)]
+    pub const LISTENER_TLS: &[&str] = &[
+        "certificates",
+        "min_version",
+        "session_tickets",
+        "client_ca",
+        "client_auth",
+        "hsts",
+    ];
+    // Unknown keys in these tables are reported from serde's own list;
+    // this copy is kept in step with the schema by a test.
+    #[allow(dead_code)]
+    pub const CERT: &[&str] = &["cert", "key", "server_names"];
+    // Unknown keys in these tables are reported from serde's own list;
+    // this copy is kept in step with the schema by a test.
+    #[allow(dead_code)]
+    pub const POOL_TLS: &[&str] = &[
+        "ca",
+        "server_name",
+        "sni",
+        "client_cert",
+        "client_key",
+        "insecure_skip_verify",
     ];
     pub const SNI: &[&str] = &["name", "server_name", "alpn", "pool"];
     pub const ROUTE: &[&str] = &[
@@ -332,6 +433,8 @@ pub(crate) mod keys {
         "on_limit",
         "queue_timeout",
         "drain_timeout",
+        "http_version",
+        "tls",
     ];
 }
 
@@ -371,6 +474,26 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "proxy_protocol_tlvs" => "proxy_protocol_tlvs = \"forward\"",
         "max_connections_per_endpoint" => "max_connections_per_endpoint = 100",
         "drain_timeout" => "drain_timeout = \"30s\"",
+        "tls" => "[listener.tls] (or [pool.tls]) as a table below the section",
+        "http2" => "http2 = true",
+        "h2_max_concurrent_streams" => "h2_max_concurrent_streams = 100",
+        "h2_max_pending_resets" => "h2_max_pending_resets = 20",
+        "https_redirect" => "https_redirect = 443",
+        "tunnel_idle_timeout" => "tunnel_idle_timeout = \"1h\"",
+        "certificates" => "certificates = [{ cert = \"site.pem\", key = \"site.key\" }]",
+        "cert" => "cert = \"/etc/switchyard/site.pem\"",
+        "key" => "key = \"/etc/switchyard/site.key\"",
+        "server_names" => "server_names = [\"example.com\", \"*.example.com\"]",
+        "min_version" => "min_version = \"1.2\"",
+        "session_tickets" => "session_tickets = true",
+        "client_ca" => "client_ca = \"/etc/switchyard/clients-ca.pem\"",
+        "client_auth" => "client_auth = \"required\"",
+        "hsts" => "hsts = \"max-age=31536000; includeSubDomains\"",
+        "ca" => "ca = \"/etc/switchyard/upstream-ca.pem\"",
+        "client_cert" => "client_cert = \"/etc/switchyard/client.pem\"",
+        "client_key" => "client_key = \"/etc/switchyard/client.key\"",
+        "insecure_skip_verify" => "insecure_skip_verify = false",
+        "http_version" => "http_version = \"2\"",
         "host" => "host = \"api.example.com\" or host = [\"a.example.com\", \"*.example.org\"]",
         "path" => "path = \"/exact\"",
         "path_prefix" => "path_prefix = \"/api/\"",

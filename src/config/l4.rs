@@ -28,6 +28,12 @@ const HTTP_ONLY: &[&str] = &[
     "request_header_timeout",
     "forwarded",
     "request_id",
+    "tls",
+    "http2",
+    "h2_max_concurrent_streams",
+    "h2_max_pending_resets",
+    "https_redirect",
+    "tunnel_idle_timeout",
 ];
 
 /// The listener's protocol (`http` when absent or invalid).
@@ -97,6 +103,24 @@ pub(super) fn check_protocol_keys(
         ),
         ("max_sessions", f.max_sessions.as_ref().map(Spanned::span)),
         ("backlog", f.backlog.as_ref().map(Spanned::span)),
+        ("tls", f.tls.as_ref().map(Spanned::span)),
+        ("http2", f.http2.as_ref().map(Spanned::span)),
+        (
+            "h2_max_concurrent_streams",
+            f.h2_max_concurrent_streams.as_ref().map(Spanned::span),
+        ),
+        (
+            "h2_max_pending_resets",
+            f.h2_max_pending_resets.as_ref().map(Spanned::span),
+        ),
+        (
+            "https_redirect",
+            f.https_redirect.as_ref().map(Spanned::span),
+        ),
+        (
+            "tunnel_idle_timeout",
+            f.tunnel_idle_timeout.as_ref().map(Spanned::span),
+        ),
     ]
     .into_iter()
     .filter_map(|(k, s)| s.map(|s| (k, s)))
@@ -119,6 +143,12 @@ pub(super) fn check_protocol_keys(
             "proxy_protocol",
             "trusted_proxies",
             "backlog",
+            "tls",
+            "http2",
+            "h2_max_concurrent_streams",
+            "h2_max_pending_resets",
+            "https_redirect",
+            "tunnel_idle_timeout",
         ],
         Protocol::Tcp => &[
             "pool",

@@ -23,6 +23,7 @@ mod pool;
 mod route;
 mod suggest;
 mod syntax;
+mod tls;
 mod validate;
 
 #[cfg(test)]

@@ -69,6 +69,110 @@ pub struct ListenerCfg {
     pub tcp: Option<TcpCfg>,
     /// Datagram-proxy settings (`protocol = "udp"`).
     pub udp: Option<UdpCfg>,
+    /// TLS termination (HTTP listeners).
+    pub tls: Option<TlsServerCfg>,
+    /// HTTP/2 from clients: ALPN `h2` on TLS listeners, prior-knowledge
+    /// h2c on plain ones.
+    pub http2: bool,
+    /// Safety limits on HTTP/2 client connections.
+    pub h2: H2Limits,
+    /// Answer every request with a redirect to `https://` on this port
+    /// (an HTTP→HTTPS redirect listener) instead of proxying it.
+    pub https_redirect: Option<u16>,
+    /// Idle timeout of an upgraded (WebSocket) connection after `101`.
+    pub tunnel_idle_timeout: Duration,
+}
+
+/// TLS termination on a listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsServerCfg {
+    /// Certificates chosen by SNI; the first is the default (no SNI, or a
+    /// name no certificate covers).
+    pub certificates: Vec<CertCfg>,
+    /// Oldest protocol version offered (1.2 or 1.3; newer is always on).
+    pub min_version: TlsVersion,
+    /// Stateless session resumption (tickets, keys rotated every 6 hours).
+    pub session_tickets: bool,
+    /// Client certificates (mTLS).
+    pub client_auth: Option<ClientAuthCfg>,
+    /// `Strict-Transport-Security` value added to every response.
+    pub hsts: Option<String>,
+}
+
+/// One certificate of a TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertCfg {
+    /// PEM file: the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1; ECDSA, RSA, Ed25519).
+    pub key: PathBuf,
+    /// SNI names this certificate serves (exact or `*.example.com`); empty:
+    /// the DNS names of the certificate's subjectAltName extension.
+    pub server_names: Vec<HostMatch>,
+}
+
+/// TLS protocol versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+/// Verifying client certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuthCfg {
+    /// PEM file with the CA certificates client certificates must chain to.
+    pub ca: PathBuf,
+    /// Refuse the handshake without a client certificate (else optional).
+    pub required: bool,
+}
+
+/// HTTP/2 server safety limits (per client connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Limits {
+    /// Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_streams: u32,
+    /// Streams reset by the client before the proxy saw them (Rapid Reset,
+    /// CVE-2023-44487); beyond it the connection ends with GOAWAY
+    /// ENHANCE_YOUR_CALM.
+    pub max_pending_resets: usize,
+}
+
+impl Default for H2Limits {
+    fn default() -> Self {
+        H2Limits {
+            max_concurrent_streams: 100,
+            max_pending_resets: 20,
+        }
+    }
+}
+
+/// TLS from the proxy to a pool's endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsClientCfg {
+    /// PEM file of CA certificates to verify endpoints against; `None`: the
+    /// system's trust roots.
+    pub ca: Option<PathBuf>,
+    /// The name sent as SNI and verified in the endpoint's certificate;
+    /// `None`: the endpoint's host name (or its IP address, without SNI).
+    pub server_name: Option<String>,
+    /// Send SNI (default true).
+    pub send_sni: bool,
+    /// Client certificate and key (PEM) presented to endpoints (mTLS).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Accept any endpoint certificate (logged as a warning at every load).
+    pub insecure_skip_verify: bool,
+}
+
+/// The HTTP version spoken to a pool's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamHttp {
+    /// HTTP/1.1 (default).
+    Http1,
+    /// HTTP/2: over TLS by ALPN, or h2c with prior knowledge on plain TCP.
+    Http2,
+    /// Over TLS: whatever ALPN picks (h2 preferred); plain TCP: HTTP/1.1.
+    Auto,
 }
 
 /// How many connections a listener takes, and what happens beyond.
@@ -373,6 +477,10 @@ pub struct PoolCfg {
     pub on_limit: OnLimit,
     /// How long connections to a removed or disabled endpoint may live on.
     pub drain_timeout: Duration,
+    /// TLS to the endpoints.
+    pub tls: Option<TlsClientCfg>,
+    /// The HTTP version spoken to the endpoints.
+    pub http_version: UpstreamHttp,
 }
 
 /// A PROXY protocol version to send.

@@ -360,6 +360,7 @@ fn describe(section: Section, root: &Spanned<DeValue<'_>>, path: &[Seg]) -> (Str
                 "query" => (format!("query condition #{n} in {desc}"), Kind::Condition),
                 "split" => (format!("split entry #{n} in {desc}"), Kind::Split),
                 "sni" => (format!("sni route #{n} in {desc}"), Kind::Other),
+                "certificates" => (format!("certificate #{n} in {desc}"), Kind::Other),
                 "endpoints" => (format!("endpoint #{n} in {desc}"), Kind::Endpoint),
                 _ => (format!("`{k}` item #{n} in {desc}"), Kind::Other),
             };
@@ -597,6 +598,12 @@ mod tests {
         assert_eq!(fields::<FileRoute>(), keys::ROUTE);
         assert_eq!(fields::<FilePool>(), keys::POOL);
         assert_eq!(fields::<crate::config::file::FileSni>(), keys::SNI);
+        assert_eq!(
+            fields::<crate::config::file::FileListenerTls>(),
+            keys::LISTENER_TLS
+        );
+        assert_eq!(fields::<crate::config::file::FileCert>(), keys::CERT);
+        assert_eq!(fields::<crate::config::file::FilePoolTls>(), keys::POOL_TLS);
     }
 
     #[test]

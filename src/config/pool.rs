@@ -143,6 +143,7 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         "use 0 (no reuse) to 10000 idle connections per endpoint; the default is 32",
     );
     let l4 = super::l4::pool_l4(v, f, ctx);
+    let (tls, http_version) = super::tls::pool(v, f, ctx);
     let cfg = PoolCfg {
         name: f
             .name
@@ -162,6 +163,8 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         max_connections_per_endpoint: l4.max_connections_per_endpoint,
         on_limit: l4.on_limit,
         drain_timeout: l4.drain_timeout,
+        tls,
+        http_version,
     };
     if algorithm == Some(Algorithm::RoundRobin)
         && let Some(list) = &f.endpoints

@@ -108,6 +108,15 @@ impl V<'_, '_> {
         self.rep.warning(span, message, help);
     }
 
+    /// The directory of the config file, for relative paths in it (`None`
+    /// for a bare file name: the current directory).
+    pub(super) fn base_dir(&self) -> Option<std::path::PathBuf> {
+        std::path::Path::new(&self.rep.file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf)
+    }
+
     pub(super) fn line_of(&self, span: &Range<usize>) -> usize {
         self.rep.line_of(span.start)
     }
@@ -362,9 +371,7 @@ impl V<'_, '_> {
             u.session_timeout = timeouts.idle;
             u
         });
-        if protocol == Protocol::Udp && proxy_in.is_some() {
-            // Reported by check_protocol_keys; nothing to build.
-        }
+        let tls = super::tls::listener(self, f, protocol, &ctx);
         ListenerCfg {
             name: name.unwrap_or_default(),
             address,
@@ -379,6 +386,11 @@ impl V<'_, '_> {
             proxy_in,
             tcp,
             udp,
+            tls: tls.tls,
+            http2: tls.http2,
+            h2: tls.h2,
+            https_redirect: tls.https_redirect,
+            tunnel_idle_timeout: tls.tunnel_idle_timeout,
         }
     }
 

@@ -60,8 +60,14 @@ impl Finish {
 
 enum Kind {
     Full(Option<Bytes>),
+    /// From an HTTP/1.1 upstream connection (driven by this body).
     Upstream(Incoming),
+    /// From an upstream HTTP/2 stream (its connection has its own task).
+    H2(crate::upstream::h2::H2Body),
 }
+
+/// A body error: the upstream connection or stream failed mid-body.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A response body: generated or streamed from upstream.
 pub struct ProxyBody {
@@ -90,6 +96,15 @@ impl ProxyBody {
         }
     }
 
+    /// The body of an upstream HTTP/2 stream, streamed.
+    pub fn h2(body: crate::upstream::h2::H2Body, finish: Finish) -> ProxyBody {
+        ProxyBody {
+            kind: Kind::H2(body),
+            finish: Some(finish),
+            sent: 0,
+        }
+    }
+
     fn done(&mut self, complete: bool) {
         if let Some(f) = self.finish.take() {
             f.run(complete, self.sent);
@@ -99,12 +114,12 @@ impl ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         let polled = match &mut this.kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
@@ -113,8 +128,13 @@ impl Body for ProxyBody {
                 if let Some(up) = this.finish.as_mut().and_then(|f| f.upstream.as_mut()) {
                     up.conn.drive(cx);
                 }
-                Pin::new(inc).poll_frame(cx)
+                Pin::new(inc)
+                    .poll_frame(cx)
+                    .map(|f| f.map(|r| r.map_err(BodyError::from)))
             }
+            Kind::H2(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BodyError::from))),
         };
         match &polled {
             Poll::Ready(None) => this.done(true),
@@ -133,6 +153,7 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
             Kind::Upstream(inc) => inc.is_end_stream(),
+            Kind::H2(b) => b.is_end_stream(),
         }
     }
 
@@ -141,6 +162,7 @@ impl Body for ProxyBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Upstream(inc) => inc.size_hint(),
+            Kind::H2(b) => b.size_hint(),
         }
     }
 }

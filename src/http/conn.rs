@@ -28,13 +28,16 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use hyper::rt::{Read, ReadBufCursor, Write};
-use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::framing::Framing;
+use crate::net::Stream;
 use crate::runtime::{ListenerRt, ListenerSlot};
 use crate::worker::WorkerCtx;
+
+/// The HTTP/2 connection preface a prior-knowledge (h2c) client starts with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// How long a keep-alive connection must be idle before it is parked.
 pub const PARK_AFTER: Duration = Duration::from_millis(250);
@@ -75,11 +78,27 @@ pub struct ConnState {
     /// (reload, shutdown): responses then carry `Connection: close`.
     closing: Cell<bool>,
     pub framing: RefCell<Framing>,
+    /// Requests being served (several at once on HTTP/2).
+    streams: Cell<usize>,
+    /// The connection speaks HTTP/2 (no HTTP/1 framing to follow).
+    h2: Cell<bool>,
+    /// `https` on TLS connections, else `http` (X-Forwarded-Proto).
+    pub scheme: &'static str,
+    /// The verified client certificate (mTLS), as upstream headers.
+    pub identity: Option<Box<super::tls_info::IdentityHeaders>>,
+    /// The upstream side of an upgrade the proxy answered with `101`: the
+    /// connection becomes a tunnel once the response is written.
+    pub upgrade: RefCell<Option<super::tunnel::UpstreamSide>>,
 }
 
 impl ConnState {
     pub fn phase(&self) -> Phase {
         self.phase.get()
+    }
+
+    /// Whether the connection speaks HTTP/2.
+    pub fn is_h2(&self) -> bool {
+        self.h2.get()
     }
 
     /// The address the client connected to.
@@ -107,13 +126,20 @@ impl ConnState {
         self.closing.get()
     }
 
-    /// The request is being served.
+    /// A request is being served.
     pub fn set_busy(&self) {
+        self.streams.set(self.streams.get() + 1);
         self.phase.set(Phase::Busy);
     }
 
-    /// The response ended at `now`: the keep-alive idle timeout starts.
+    /// A response ended at `now`; when it was the last one in progress, the
+    /// keep-alive idle timeout starts.
     pub fn set_idle(&self, now: Instant) {
+        let n = self.streams.get().saturating_sub(1);
+        self.streams.set(n);
+        if n > 0 {
+            return;
+        }
         self.phase.set(Phase::Idle);
         self.idle_since.set(now);
         self.deadline.set(now + self.listener.timeouts.idle);
@@ -121,7 +147,9 @@ impl ConnState {
 
     /// Bytes arrived from the client.
     fn on_read(&self, bytes: &[u8]) {
-        if bytes.is_empty() {
+        if bytes.is_empty() || self.h2.get() {
+            // HTTP/2 frames its own messages; its idle time is counted in
+            // streams, not bytes (pings and window updates are not requests).
             return;
         }
         if self.phase.get() == Phase::Idle {
@@ -133,13 +161,13 @@ impl ConnState {
     }
 }
 
-/// The client socket as hyper sees it, observing every byte read.
+/// The client connection as hyper sees it, observing every byte read.
 pub struct ClientIo {
-    stream: TcpStream,
+    pub(super) stream: Stream,
     state: Rc<ConnState>,
-    /// Bytes hyper had read but not parsed when the connection was parked
-    /// (already seen by the framing tracker), replayed first.
-    replay: Bytes,
+    /// Bytes read before hyper took over (parking, protocol detection),
+    /// already seen by the framing tracker, replayed first.
+    pub(super) replay: Bytes,
 }
 
 impl Read for ClientIo {
@@ -162,7 +190,8 @@ impl Read for ClientIo {
             return Poll::Ready(Ok(()));
         }
         let state = &this.state;
-        crate::net::poll_read_into(&mut this.stream, cx, &mut buf, |bytes| state.on_read(bytes))
+        this.stream
+            .poll_read_observed(cx, &mut buf, |bytes| state.on_read(bytes))
     }
 }
 
@@ -172,7 +201,7 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        crate::net::poll_send(&self.stream, cx, buf)
+        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.get_mut().stream), cx, buf)
     }
 
     fn poll_write_vectored(
@@ -180,19 +209,19 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        crate::net::poll_send_vectored(&self.stream, cx, bufs)
+        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut self.get_mut().stream), cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
         true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.get_mut().stream), cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.get_mut().stream), cx)
     }
 }
 
@@ -200,11 +229,15 @@ impl Write for ClientIo {
 enum Active {
     /// Parked: the socket is handed back, open and idle.
     Parked(ClientIo),
+    /// Upgraded (`101` sent): the connection is now a tunnel.
+    Upgraded(ClientIo, Bytes, super::tunnel::UpstreamSide),
     /// The connection is over (client closed, error, timeout, close signal).
     Done,
 }
 
-/// Serves one accepted client connection to completion.
+/// Serves one accepted client connection to completion: the TLS handshake
+/// when the listener terminates TLS, then HTTP/2 (ALPN `h2`, or the h2c
+/// preface on plain listeners with `http2`) or HTTP/1.1.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -218,6 +251,37 @@ pub async fn serve(
     let closing = worker.closing();
     tokio::pin!(closing);
     let listener = slot.rt.load_full();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let (stream, identity) = match &listener.acceptor {
+        None => (Stream::Tcp(stream), None),
+        Some(acceptor) => {
+            // The handshake shares the request-header budget: a client
+            // that stalls in it is a slowloris too.
+            let hs =
+                tokio::time::timeout(listener.timeouts.request_header, acceptor.accept(stream))
+                    .await;
+            match hs {
+                Ok(Ok(s)) => {
+                    let identity = if listener.client_identity {
+                        super::tls_info::IdentityHeaders::of(s.get_ref().1).map(Box::new)
+                    } else {
+                        None
+                    };
+                    (Stream::ServerTls(Box::new(s)), identity)
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
+    let is_tls = matches!(stream, Stream::ServerTls(_));
+    let alpn_h2 = stream.alpn() == Some(b"h2");
     let now = Instant::now();
     let state = Rc::new(ConnState {
         framing: RefCell::new(Framing::new(listener.limits.max_header_bytes)),
@@ -228,9 +292,14 @@ pub async fn serve(
         park: Cell::new(false),
         parked: Cell::new(false),
         closing: Cell::new(false),
+        streams: Cell::new(0),
+        h2: Cell::new(alpn_h2),
+        scheme: if is_tls { "https" } else { "http" },
+        identity,
+        upgrade: RefCell::new(None),
         listener,
         slot,
-        fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
+        fd,
         peer,
         peer_ip: super::headers::ip_value(peer.ip()),
         worker,
@@ -242,11 +311,25 @@ pub async fn serve(
         state: state.clone(),
         replay: Bytes::new(),
     };
+    if !is_tls && state.listener.http2 {
+        match sniff_h2c(&mut io, &state).await {
+            Some(h2) => state.h2.set(h2),
+            None => return,
+        }
+    }
+    if state.h2.get() {
+        super::serve_h2::serve(io, &state, closing.as_mut()).await;
+        return;
+    }
     let timer = tokio::time::sleep_until(state.deadline.get().min(now + PARK_AFTER));
     tokio::pin!(timer);
     loop {
         io = match drive(io, &state, timer.as_mut(), closing.as_mut()).await {
             Active::Parked(io) => io,
+            Active::Upgraded(io, client_buf, upstream) => {
+                super::tunnel::run(io.stream, client_buf, upstream, &state).await;
+                return;
+            }
             Active::Done => return,
         };
         // Parked: nothing of hyper is held until the client sends again.
@@ -260,7 +343,7 @@ pub async fn serve(
         loop {
             tokio::select! {
                 biased;
-                ready = io.stream.readable() => {
+                ready = io.stream.tcp().readable() => {
                     if ready.is_err() {
                         return;
                     }
@@ -285,7 +368,38 @@ pub async fn serve(
     }
 }
 
-/// Runs hyper over the connection until it ends or is parked.
+/// On a plain listener that accepts h2c: reads until the first bytes tell
+/// the HTTP/2 preface from an HTTP/1 request. The bytes read are replayed
+/// to whichever server takes the connection. `None`: the client closed or
+/// stalled.
+async fn sniff_h2c(io: &mut ClientIo, state: &ConnState) -> Option<bool> {
+    let mut buf = bytes::BytesMut::with_capacity(H2_PREFACE.len());
+    let deadline = state.deadline.get();
+    loop {
+        let read = tokio::time::timeout_at(deadline, async {
+            tokio::io::AsyncReadExt::read_buf(&mut io.stream, &mut buf).await
+        })
+        .await;
+        match read {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return None,
+        }
+        let n = buf.len().min(H2_PREFACE.len());
+        if buf[..n] != H2_PREFACE[..n] {
+            // HTTP/1: these bytes start a request; the framing guard must
+            // see them as hyper will.
+            state.on_read(&buf);
+            io.replay = buf.freeze();
+            return Some(false);
+        }
+        if n == H2_PREFACE.len() {
+            io.replay = buf.freeze();
+            return Some(true);
+        }
+    }
+}
+
+/// Runs hyper over the connection until it ends, is parked or upgraded.
 async fn drive(
     io: ClientIo,
     state: &Rc<ConnState>,
@@ -308,6 +422,12 @@ async fn drive(
             biased;
             res = conn.as_mut() => {
                 return match res {
+                    Ok(parts) if state.upgrade.borrow().is_some() => {
+                        match state.upgrade.borrow_mut().take() {
+                            Some(up) => Active::Upgraded(parts.io, parts.read_buf, up),
+                            None => Active::Done,
+                        }
+                    }
                     Ok(parts) if state.parked.get() && !state.closing.get() => {
                         let mut io = parts.io;
                         // An empty buffer still pins hyper's whole read
@@ -333,7 +453,9 @@ async fn drive(
                     if phase == Phase::Idle && state.closing.get() {
                         return Active::Done;
                     }
-                    if phase == Phase::Idle && !state.park.get() && now >= state.idle_since.get() + PARK_AFTER {
+                    // TLS connections are not parked: their buffers live in
+                    // rustls, which may hold bytes the socket no longer shows.
+                    if phase == Phase::Idle && !state.park.get() && state.scheme == "http" && now >= state.idle_since.get() + PARK_AFTER {
                         // hyper sees end-of-stream at its next read (the
                         // loop polls it right away) and hands the socket back.
                         state.park.set(true);
@@ -354,5 +476,19 @@ async fn drive(
                 // Otherwise the response in progress says `Connection: close`.
             }
         }
+    }
+}
+
+impl ConnState {
+    /// For the HTTP/2 driver: the connection's idle deadline, when no
+    /// stream is open.
+    pub(super) fn idle_deadline(&self) -> Option<Instant> {
+        (self.streams.get() == 0).then(|| self.deadline.get())
+    }
+
+    /// For the HTTP/2 driver: whether a reload or shutdown made this
+    /// connection stale (it then says GOAWAY).
+    pub(super) fn stale(&self) -> bool {
+        self.check_stale()
     }
 }

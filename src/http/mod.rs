@@ -1,8 +1,29 @@
-//! L7: the HTTP/1.1 server side, routing, and forwarding to upstreams.
+//! L7: the HTTP/1.1 and HTTP/2 server side, routing, and forwarding to
+//! upstreams.
 
 pub mod body;
 pub mod conn;
 pub mod framing;
+pub mod grpc;
 pub mod headers;
 pub mod proxy;
 pub mod router;
+mod serve_h2;
+pub mod tls_info;
+pub mod tunnel;
+pub mod upgrade;
+
+/// Runs hyper's HTTP/2 stream tasks on the worker's own event loop
+/// (`spawn_local`): request handling holds worker-local state (`Rc`), and a
+/// stream never leaves the thread its connection lives on.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: std::future::Future + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}

@@ -27,14 +27,16 @@ use hyper::body::Incoming;
 use super::body::{ConnReturn, Finish, ProxyBody};
 use super::conn::ConnState;
 use super::framing::Verdict;
-use super::headers;
 use super::router::{self, RequestView};
+use super::{grpc, headers, upgrade};
 use crate::balance::{client_key, hash_bytes};
-use crate::config::HashKey;
+use crate::config::{HashKey, UpstreamHttp};
 use crate::error::ProxyError;
 use crate::runtime::{ListenerRt, RouteRt};
 use crate::telemetry::AccessRecord;
-use crate::upstream::conns::{ConnKey, ProxyOut, Upstream};
+use crate::upstream::connect::{self, Target};
+use crate::upstream::conns::{self, ConnKey, ProxyOut};
+use crate::upstream::h2::{H2Body, H2SendError, H2Stream};
 use crate::upstream::{Endpoint, InFlight, Pool};
 
 /// How many distinct endpoints one request may try to connect to.
@@ -52,11 +54,38 @@ struct Ctx<'a> {
     pool: Option<&'a Pool>,
     endpoint: Option<&'a Endpoint>,
     request_id: Option<HeaderValue>,
+    /// A gRPC call: errors are answered as gRPC statuses.
+    grpc: bool,
+}
+
+/// Marks the connection busy for one request; if the request is dropped
+/// before a response body takes over (an HTTP/2 stream reset by the
+/// client), the connection is marked idle again on drop.
+struct Busy(Option<Rc<ConnState>>);
+
+impl Busy {
+    fn start(st: &Rc<ConnState>) -> Busy {
+        st.set_busy();
+        Busy(Some(st.clone()))
+    }
+
+    /// The response body's `Finish` now ends the request.
+    fn handed_over(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(st) = self.0.take() {
+            st.set_idle(tokio::time::Instant::now());
+        }
+    }
 }
 
 /// The hyper service entry point: never fails, errors become responses.
 pub async fn handle(st: Rc<ConnState>, req: Request<Incoming>) -> Response<ProxyBody> {
-    st.set_busy();
+    let busy = Busy::start(&st);
     let mut ctx = Ctx {
         start: st.listener.access_log.then(Instant::now),
         method: req.method().clone(),
@@ -66,17 +95,81 @@ pub async fn handle(st: Rc<ConnState>, req: Request<Incoming>) -> Response<Proxy
         pool: None,
         endpoint: None,
         request_id: None,
+        grpc: false,
     };
-    let mut resp = match forward(&st, req, &mut ctx).await {
-        Ok(resp) => resp,
-        Err(e) => error_response(&st, e, &ctx),
+    let mut resp = match st.listener.https_redirect {
+        Some(port) => redirect(&st, &req, port),
+        None => match forward(&st, req, &mut ctx).await {
+            Ok(resp) => resp,
+            Err(e) => error_response(&st, e, &ctx),
+        },
     };
-    if st.is_closing() {
-        // Reload or shutdown: finish this request, then close.
+    busy.handed_over();
+    if let Some(hsts) = &st.listener.hsts {
+        resp.headers_mut()
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert_with(|| hsts.clone());
+    }
+    if st.is_closing() && !st.is_h2() {
+        // Reload or shutdown: finish this request, then close (HTTP/2
+        // connections say GOAWAY instead).
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
+}
+
+/// An HTTP→HTTPS redirect listener's answer: `308 Permanent Redirect` (the
+/// method and body are kept on the retry) to the same host and target on
+/// `https://`, port `port`.
+fn redirect(st: &Rc<ConnState>, req: &Request<Incoming>, port: u16) -> Response<ProxyBody> {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.host().to_owned())
+        .or_else(|| {
+            let h = req.headers().get(header::HOST)?.to_str().ok()?;
+            valid_host(h.as_bytes()).then(|| strip_port(h).to_owned())
+        });
+    let finish = Finish {
+        conn: st.clone(),
+        upstream: None,
+        inflight: None,
+        log: None,
+    };
+    let Some(host) = host else {
+        let mut resp = Response::new(ProxyBody::full(
+            "400 bad request: missing Host header\n",
+            Some(finish),
+        ));
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        return resp;
+    };
+    // The asterisk-form target of `OPTIONS *` is not a path (appended, it
+    // would make `https://host*`): point at the server's root instead.
+    let pq = match req.uri().path_and_query().map(PathAndQuery::as_str) {
+        Some(pq) if pq.starts_with('/') => pq,
+        _ => "/",
+    };
+    let location = if port == 443 {
+        format!("https://{host}{pq}")
+    } else {
+        format!("https://{host}:{port}{pq}")
+    };
+    let mut resp = Response::new(ProxyBody::full("", Some(finish)));
+    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(v) = HeaderValue::try_from(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// `host` of `host:port` (IPv6 literals keep their brackets).
+fn strip_port(h: &str) -> &str {
+    match h.rfind(':') {
+        Some(i) if !h[i..].contains(']') => &h[..i],
+        _ => h,
+    }
 }
 
 async fn forward<'a>(
@@ -86,19 +179,22 @@ async fn forward<'a>(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let listener: &'a ListenerRt = &st.listener;
     let (mut parts, body) = req.into_parts();
+    // gRPC is HTTP/2 only (gRPC-Web over HTTP/1.1 is plain HTTP to us).
+    ctx.grpc = st.is_h2() && grpc::is_grpc(&parts.headers);
 
-    // 1. Request check.
-    let verdict = st.framing.borrow_mut().next_verdict();
+    // 1. Request check (HTTP/2 frames its own messages: no smuggling there).
     if parts.method == Method::CONNECT {
         return Err(ProxyError::MethodNotAllowed("CONNECT"));
     }
-    match verdict {
-        Some(Verdict::Ok) => {}
-        Some(Verdict::Reject(why)) => return Err(ProxyError::BadRequest(why)),
-        Some(Verdict::Lost) | None => {
-            return Err(ProxyError::BadRequest(
-                "request framing could not be verified",
-            ));
+    if !st.is_h2() {
+        match st.framing.borrow_mut().next_verdict() {
+            Some(Verdict::Ok) => {}
+            Some(Verdict::Reject(why)) => return Err(ProxyError::BadRequest(why)),
+            Some(Verdict::Lost) | None => {
+                return Err(ProxyError::BadRequest(
+                    "request framing could not be verified",
+                ));
+            }
         }
     }
     let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len())
@@ -108,6 +204,7 @@ async fn forward<'a>(
             limit: listener.limits.max_uri_bytes,
         });
     }
+    let websocket = !st.is_h2() && upgrade::is_websocket(&parts)?;
     let (host_value, host_from_uri) = request_host(&parts.uri, &parts.headers, parts.version)?;
     ctx.host.clone_from(&host_value);
     let host_raw = host_value
@@ -115,6 +212,10 @@ async fn forward<'a>(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     let host = router::normalize_host(host_raw);
+    // Client-sent X-Client-Cert-* headers never pass, on any listener: only
+    // a verified certificate (mTLS) sets them, before routing so routes can
+    // match the identity.
+    super::tls_info::apply(&mut parts.headers, st.identity.as_deref());
 
     // 2. Route.
     let view = RequestView {
@@ -132,6 +233,10 @@ async fn forward<'a>(
         .hash_key
         .as_ref()
         .and_then(|k| hash_key(k, st.peer, &parts));
+    let response_timeout = match ctx.grpc.then(|| grpc::timeout(&parts.headers)).flatten() {
+        Some(t) => t.min(pool.response_timeout),
+        None => pool.response_timeout,
+    };
 
     // 3. Upstream request.
     let pq = parts
@@ -142,14 +247,24 @@ async fn forward<'a>(
     parts.uri = Uri::from(pq);
     // Room for the forwarding headers: one growth of the map, not several.
     parts.headers.reserve(4);
+    // `TE: trailers` survives only towards HTTP/2 upstreams (gRPC needs it).
+    let te_trailers = pool.http_version != UpstreamHttp::Http1
+        && parts.headers.get(header::TE).is_some_and(|v| {
+            v.as_bytes()
+                .windows(8)
+                .any(|w| w.eq_ignore_ascii_case(b"trailers"))
+        });
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::EXPECT);
+    if websocket {
+        upgrade::restore_headers(&mut parts.headers);
+    }
     let fw = listener.forwarding;
     headers::add_forwarding(
         &mut parts.headers,
         fw,
         &st.peer_ip,
-        "http",
+        st.scheme,
         host_value.clone(),
     );
     if fw.request_id {
@@ -170,6 +285,7 @@ async fn forward<'a>(
     let mut tried: [usize; MAX_CONNECT_ATTEMPTS] = [usize::MAX; MAX_CONNECT_ATTEMPTS];
     let mut attempts = 0;
     let mut last_err: Option<ProxyError> = None;
+    let mut resends = 0;
     loop {
         let no_endpoint = || ProxyError::NoEndpoint {
             pool: pool.name.clone(),
@@ -194,9 +310,33 @@ async fn forward<'a>(
         let conn_key = ConnKey {
             endpoint: ep.addr,
             client: pool.send_proxy.map(|_| st.peer),
+            tls: pool.tls_key(),
         };
-        let mut up = match checkout(st, ep, pool, conn_key).await {
-            Ok(up) => up,
+        let target = Target {
+            addr: ep.addr,
+            label: &ep.label,
+            timeout: pool.connect_timeout,
+            proxy: pool.send_proxy.map(|version| ProxyOut {
+                version,
+                source: st.peer,
+                destination: st.local_addr(),
+            }),
+            tls: pool.tls.as_deref(),
+        };
+        let checked_out = if websocket {
+            Box::pin(connect::connect(target)).await.map(Conn::Fresh)
+        } else if pool.http_version == UpstreamHttp::Http1 {
+            st.worker
+                .conns
+                .checkout(conn_key, target)
+                .await
+                .map(Conn::H1)
+        } else {
+            // Boxed: keeps the HTTP/1.1 request path's state small.
+            Box::pin(checkout(st, pool, conn_key, target)).await
+        };
+        let conn = match checked_out {
+            Ok(c) => c,
             Err(e) => {
                 tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %e, "connect failed; trying another endpoint");
                 ep.state.connect_failed(pool.fail_timeout);
@@ -208,26 +348,87 @@ async fn forward<'a>(
         };
         let inflight = InFlight::start(&ep.state);
         let sent_at = pool.tracks_latency.then(Instant::now);
-        let resp = match tokio::time::timeout(pool.response_timeout, up.conn.send(req)).await {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(mut e)) => match e.take_message() {
-                // Nothing was written: a cached connection went stale.
-                Some(back) if up.reused => {
-                    req = back;
-                    continue;
+        let timed_out = || ProxyError::ResponseTimeout {
+            endpoint: ep.label.clone(),
+            after: response_timeout,
+        };
+        let (rparts, body, upstream) = match conn {
+            Conn::H1(mut up) => {
+                match tokio::time::timeout(response_timeout, up.conn.send(req)).await {
+                    Ok(Ok(resp)) => {
+                        let (p, b) = resp.into_parts();
+                        let back = ConnReturn {
+                            key: conn_key,
+                            conn: up.conn,
+                            idle_timeout: pool.idle_timeout,
+                            max_idle: pool.max_idle_per_endpoint,
+                        };
+                        (p, Upstream::H1(b), Some(back))
+                    }
+                    Ok(Err(mut e)) => match e.take_message() {
+                        // Nothing was written: a cached connection went stale.
+                        Some(back) if up.reused => {
+                            req = back;
+                            continue;
+                        }
+                        _ => {
+                            return Err(ProxyError::UpstreamFailed {
+                                endpoint: ep.label.clone(),
+                                reason: e.error().to_string(),
+                            });
+                        }
+                    },
+                    Err(_) => return Err(timed_out()),
                 }
-                _ => {
-                    return Err(ProxyError::UpstreamFailed {
-                        endpoint: ep.label.clone(),
-                        reason: e.error().to_string(),
-                    });
+            }
+            Conn::H2(stream) => {
+                to_h2(&mut req, pool, te_trailers);
+                match tokio::time::timeout(response_timeout, stream.try_send(req)).await {
+                    Ok(Ok(resp)) => {
+                        let (p, b) = resp.into_parts();
+                        (p, Upstream::H2(b), None)
+                    }
+                    // Nothing was sent: the connection was unusable (it
+                    // closed or went away since it was picked); another
+                    // connection gets the request.
+                    Ok(Err(H2SendError {
+                        request: Some(back),
+                        error,
+                    })) if resends < MAX_H2_RESENDS => {
+                        tracing::debug!(endpoint = %ep.label, %error, "request not processed upstream; sending it again");
+                        resends += 1;
+                        req = back;
+                        continue;
+                    }
+                    Ok(Err(e)) => return Err(e.error),
+                    Err(_) => return Err(timed_out()),
                 }
-            },
-            Err(_) => {
-                return Err(ProxyError::ResponseTimeout {
-                    endpoint: ep.label.clone(),
-                    after: pool.response_timeout,
-                });
+            }
+            Conn::Fresh(stream) => {
+                // Boxed: upgrades are rare, and their large future would
+                // otherwise grow every request's state.
+                let (resp, side) =
+                    Box::pin(upgrade::exchange(stream, &ep.label, req, response_timeout)).await?;
+                let upgraded = side.is_some();
+                if let Some(side) = side {
+                    *st.upgrade.borrow_mut() = Some(side);
+                }
+                let (mut p, b) = resp.into_parts();
+                if upgraded {
+                    headers::strip_hop_by_hop(&mut p.headers);
+                    upgrade::restore_headers(&mut p.headers);
+                    ep.state.responded();
+                    let finish = Finish {
+                        conn: st.clone(),
+                        upstream: None,
+                        inflight: Some(inflight),
+                        log: listener
+                            .access_log
+                            .then(|| access_record(st, ctx, p.status)),
+                    };
+                    return Ok(Response::from_parts(p, ProxyBody::upstream(b, finish)));
+                }
+                (p, Upstream::H1(b), None)
             }
         };
         ep.state.responded();
@@ -236,48 +437,117 @@ async fn forward<'a>(
         }
 
         // 5. Response.
-        let (mut rparts, rbody) = resp.into_parts();
+        let mut rparts = rparts;
         headers::strip_hop_by_hop(&mut rparts.headers);
-        if client_version == Version::HTTP_10 {
-            rparts.version = Version::HTTP_10;
-        }
+        rparts.version = if client_version == Version::HTTP_10 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
         let log = listener
             .access_log
             .then(|| access_record(st, ctx, rparts.status));
         let finish = Finish {
             conn: st.clone(),
-            upstream: Some(ConnReturn {
-                key: conn_key,
-                conn: up.conn,
-                idle_timeout: pool.idle_timeout,
-                max_idle: pool.max_idle_per_endpoint,
-            }),
+            upstream,
             inflight: Some(inflight),
             log,
         };
-        return Ok(Response::from_parts(
-            rparts,
-            ProxyBody::upstream(rbody, finish),
-        ));
+        let body = match body {
+            Upstream::H1(b) => ProxyBody::upstream(b, finish),
+            Upstream::H2(b) => ProxyBody::h2(b, finish),
+        };
+        return Ok(Response::from_parts(rparts, body));
     }
 }
 
-/// A ready connection to the endpoint: a cached one that is still usable, or a new one.
+/// How often a request the upstream did not process (an HTTP/2 stream
+/// refused, or beyond a GOAWAY; a connection found unusable) is sent again.
+const MAX_H2_RESENDS: usize = 2;
+
+/// Local cap on the streams of one upstream HTTP/2 connection (the
+/// endpoint's SETTINGS_MAX_CONCURRENT_STREAMS usually binds first).
+const H2_MAX_STREAMS: usize = 1000;
+
+/// An upstream connection ready for one request.
+enum Conn {
+    H1(crate::upstream::Upstream),
+    H2(H2Stream),
+    /// A new transport for an upgrade (never pooled).
+    Fresh(crate::net::Stream),
+}
+
+/// A response body from upstream, by protocol.
+enum Upstream {
+    H1(Incoming),
+    H2(H2Body),
+}
+
+/// For HTTP/2 and `auto` pools, a connection for the request: an HTTP/2
+/// stream slot or a cached HTTP/1.1 connection when there is one, else a
+/// new connection (with `auto`, ALPN decides its protocol).
 async fn checkout(
     st: &ConnState,
-    ep: &Endpoint,
     pool: &Pool,
     key: ConnKey,
-) -> Result<Upstream, ProxyError> {
-    let proxy = pool.send_proxy.map(|version| ProxyOut {
-        version,
-        source: st.peer,
-        destination: st.local_addr(),
-    });
-    st.worker
-        .conns
-        .checkout(key, &ep.label, pool.connect_timeout, proxy)
-        .await
+    target: Target<'_>,
+) -> Result<Conn, ProxyError> {
+    let version = pool.http_version;
+    if let Some(s) = st.worker.h2.get(key, H2_MAX_STREAMS) {
+        return Ok(Conn::H2(s));
+    }
+    if version == UpstreamHttp::Auto {
+        while let Some(mut conn) = st.worker.conns.take(key) {
+            if conn.ready().await {
+                return Ok(Conn::H1(crate::upstream::Upstream { conn, reused: true }));
+            }
+        }
+    }
+    let stream = Box::pin(connect::connect(target)).await?;
+    if version == UpstreamHttp::Http2 || stream.alpn() == Some(b"h2") {
+        let s = st
+            .worker
+            .h2
+            .handshake(key, stream, target.label, H2_MAX_STREAMS)
+            .await?;
+        return Ok(Conn::H2(s));
+    }
+    let mut conn = conns::handshake(stream, target.label).await?;
+    if !conn.ready().await {
+        return Err(ProxyError::Connect {
+            endpoint: target.label.to_owned(),
+            reason: "closed during handshake".into(),
+        });
+    }
+    Ok(Conn::H1(crate::upstream::Upstream {
+        conn,
+        reused: false,
+    }))
+}
+
+/// Turns the HTTP/1.1-shaped upstream request into an HTTP/2 one: absolute
+/// URI (`:scheme`, `:authority` from Host), no Host header, and `te:
+/// trailers` kept when the client sent it (gRPC needs it).
+fn to_h2(req: &mut Request<Incoming>, pool: &Pool, te_trailers: bool) {
+    let scheme = if pool.tls.is_some() { "https" } else { "http" };
+    let authority = req
+        .headers_mut()
+        .remove(header::HOST)
+        .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok());
+    if let Some(authority) = authority {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = http::uri::Scheme::try_from(scheme).ok();
+        parts.authority = Some(authority);
+        parts.path_and_query = req.uri().path_and_query().cloned();
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    *req.version_mut() = Version::HTTP_2;
+    if te_trailers {
+        req.headers_mut()
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
 }
 
 /// The request's host and whether it came from an absolute-form URI (which
@@ -436,6 +706,13 @@ fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Respons
         inflight: None,
         log,
     };
+    if ctx.grpc {
+        // Answer as a gRPC server would: 200, status in a trailers-only
+        // response.
+        let mut resp = Response::new(ProxyBody::full("", Some(finish)));
+        grpc::error_headers(resp.headers_mut(), &err);
+        return resp;
+    }
     let mut resp = Response::new(ProxyBody::full(err.body(), Some(finish)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -443,7 +720,13 @@ fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Respons
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    if err.must_close() {
+    if matches!(err, ProxyError::WebSocketVersion) {
+        h.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+    }
+    if err.must_close() && !st.is_h2() {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp

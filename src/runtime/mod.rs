@@ -16,7 +16,7 @@ use tokio::sync::{Notify, watch};
 use crate::balance::Rng;
 use crate::config::{
     Admission, Config, Forwarding, Global, HostMatch, HttpLimits, ListenerCfg, ListenerTimeouts,
-    NonTls, OnLimit, Protocol, ProxyIn, RouteAction,
+    NonTls, OnLimit, Protocol, ProxyIn, RouteAction, UpstreamHttp,
 };
 use crate::http::router::Router;
 use crate::upstream::{EndpointState, Pool};
@@ -124,6 +124,40 @@ pub struct ListenerRt {
     pub tcp: Option<TcpRt>,
     /// Datagram-proxy state (`protocol = "udp"`).
     pub udp: Option<UdpRt>,
+    /// TLS termination: certificates, resumption, client verification.
+    pub tls: Option<Arc<crate::tls::server::ServerTls>>,
+    /// Accepts TLS connections with `tls`'s configuration.
+    pub acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// Whether clients may speak HTTP/2 (ALPN `h2`, or h2c prior knowledge).
+    pub http2: bool,
+    /// The HTTP/2 server settings (limits from the config).
+    pub h2: hyper::server::conn::http2::Builder<crate::http::LocalExec>,
+    /// Redirect every request to `https://` on this port.
+    pub https_redirect: Option<u16>,
+    /// `Strict-Transport-Security` added to responses.
+    pub hsts: Option<http::HeaderValue>,
+    /// Idle timeout of upgraded (WebSocket) connections.
+    pub tunnel_idle_timeout: std::time::Duration,
+    /// Clients present certificates (mTLS): the verified identity is passed
+    /// upstream in `X-Client-Cert-*` headers (client-sent ones are removed
+    /// on every listener).
+    pub client_identity: bool,
+}
+
+/// Why a configuration could not be compiled (files read at compile time
+/// changed since validation).
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("listener {listener:?}: {source}")]
+    ListenerTls {
+        listener: String,
+        source: crate::tls::TlsError,
+    },
+    #[error("pool {pool:?}: {source}")]
+    PoolTls {
+        pool: String,
+        source: crate::tls::TlsError,
+    },
 }
 
 /// A compiled TCP listener.
@@ -212,8 +246,9 @@ impl Target {
 }
 
 /// Compiles `config`; endpoint state is reused from `previous` where the
-/// same pool still has the same endpoint.
-pub fn compile(config: Config, previous: Option<&Runtime>) -> Runtime {
+/// same pool still has the same endpoint, and TLS session-ticket keys where
+/// the same listener still terminates TLS.
+pub fn compile(config: Config, previous: Option<&Runtime>) -> Result<Runtime, CompileError> {
     let mut old_states: HashMap<(&str, &str), Arc<EndpointState>> = HashMap::new();
     if let Some(prev) = previous {
         for p in &prev.pools {
@@ -222,18 +257,30 @@ pub fn compile(config: Config, previous: Option<&Runtime>) -> Runtime {
             }
         }
     }
-    let pools: Vec<Arc<Pool>> = config
-        .pools
-        .iter()
-        .map(|pc| {
-            Arc::new(Pool::new(pc, |e| {
-                old_states
-                    .get(&(pc.name.as_str(), e.address.as_str()))
-                    .cloned()
-                    .unwrap_or_default()
-            }))
-        })
-        .collect();
+    let mut pools: Vec<Arc<Pool>> = Vec::with_capacity(config.pools.len());
+    for pc in &config.pools {
+        let mut pool = Pool::new(pc, |e| {
+            old_states
+                .get(&(pc.name.as_str(), e.address.as_str()))
+                .cloned()
+                .unwrap_or_default()
+        });
+        if let Some(t) = &pc.tls {
+            let alpn: &[&[u8]] = match pc.http_version {
+                UpstreamHttp::Http1 => &[b"http/1.1"],
+                UpstreamHttp::Http2 => &[b"h2"],
+                UpstreamHttp::Auto => &[b"h2", b"http/1.1"],
+            };
+            let tls = crate::tls::client::ClientTls::build(t, alpn).map_err(|source| {
+                CompileError::PoolTls {
+                    pool: pc.name.clone(),
+                    source,
+                }
+            })?;
+            pool.tls = Some(Arc::new(tls));
+        }
+        pools.push(Arc::new(pool));
+    }
     // Endpoints that left the configuration drain: their live connections
     // get the old pool's drain_timeout, new ones go elsewhere.
     if let Some(prev) = previous {
@@ -252,19 +299,46 @@ pub fn compile(config: Config, previous: Option<&Runtime>) -> Runtime {
             }
         }
     }
-    let listeners = config
-        .listeners
-        .iter()
-        .map(|l| Arc::new(compile_listener(l, &pools)))
-        .collect();
-    Runtime {
+    let mut listeners = Vec::with_capacity(config.listeners.len());
+    for l in &config.listeners {
+        let old_tls = previous.and_then(|p| {
+            p.listeners
+                .iter()
+                .find(|o| o.name == l.name)
+                .and_then(|o| o.tls.as_deref())
+        });
+        listeners.push(Arc::new(compile_listener(l, &pools, old_tls)?));
+    }
+    Ok(Runtime {
         config,
         listeners,
         pools,
-    }
+    })
 }
 
-fn compile_listener(l: &ListenerCfg, pools: &[Arc<Pool>]) -> ListenerRt {
+fn compile_listener(
+    l: &ListenerCfg,
+    pools: &[Arc<Pool>],
+    old_tls: Option<&crate::tls::server::ServerTls>,
+) -> Result<ListenerRt, CompileError> {
+    let tls = match &l.tls {
+        None => None,
+        Some(t) => {
+            let alpn: &[&[u8]] = if l.http2 {
+                &[b"h2", b"http/1.1"]
+            } else {
+                &[b"http/1.1"]
+            };
+            let built =
+                crate::tls::server::ServerTls::build(t, alpn, old_tls).map_err(|source| {
+                    CompileError::ListenerTls {
+                        listener: l.name.clone(),
+                        source,
+                    }
+                })?;
+            Some(Arc::new(built))
+        }
+    };
     let routes = l
         .routes
         .iter()
@@ -307,7 +381,7 @@ fn compile_listener(l: &ListenerCfg, pools: &[Arc<Pool>]) -> ListenerRt {
         session_timeout: u.session_timeout,
         max_sessions: u.max_sessions,
     });
-    ListenerRt {
+    Ok(ListenerRt {
         name: l.name.clone(),
         protocol: l.protocol,
         access_log: l.access_log,
@@ -321,7 +395,32 @@ fn compile_listener(l: &ListenerCfg, pools: &[Arc<Pool>]) -> ListenerRt {
         proxy_in: l.proxy_in.clone(),
         tcp,
         udp,
-    }
+        acceptor: tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone())),
+        client_identity: l.tls.as_ref().is_some_and(|t| t.client_auth.is_some()),
+        hsts: l
+            .tls
+            .as_ref()
+            .and_then(|t| t.hsts.as_deref())
+            .and_then(|h| http::HeaderValue::from_str(h).ok()),
+        tls,
+        http2: l.http2,
+        h2: h2_builder(l),
+        https_redirect: l.https_redirect,
+        tunnel_idle_timeout: l.tunnel_idle_timeout,
+    })
+}
+
+/// The HTTP/2 server settings of a listener: its stream and header limits,
+/// the Rapid Reset cap, and no server push.
+fn h2_builder(l: &ListenerCfg) -> hyper::server::conn::http2::Builder<crate::http::LocalExec> {
+    let mut b = hyper::server::conn::http2::Builder::new(crate::http::LocalExec);
+    b.max_concurrent_streams(l.h2.max_concurrent_streams)
+        .max_pending_accept_reset_streams(l.h2.max_pending_resets)
+        .max_header_list_size(u32::try_from(l.limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_local_error_reset_streams(Some(1024));
+    b
 }
 
 fn http_builder(limits: &HttpLimits) -> hyper::server::conn::http1::Builder {

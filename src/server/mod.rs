@@ -40,6 +40,8 @@ pub enum ServerError {
     Spawn(std::io::Error),
     #[error("cannot start the control event loop: {0}")]
     Control(std::io::Error),
+    #[error(transparent)]
+    Compile(#[from] runtime::CompileError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -100,7 +102,7 @@ pub struct ReloadSummary {
 impl Server {
     /// Binds every listener and starts the workers.
     pub fn start(config: Config) -> Result<Server, ServerError> {
-        let runtime = Arc::new(runtime::compile(config, None));
+        let runtime = Arc::new(runtime::compile(config, None)?);
         let (close, _) = watch::channel(0u64);
         let n = runtime.global().workers.max(1);
         let workers = (0..n)
@@ -141,7 +143,7 @@ impl Server {
                 "changing the number of workers needs a restart; keeping the running workers"
             );
         }
-        let new = Arc::new(runtime::compile(config, Some(&self.current)));
+        let new = Arc::new(runtime::compile(config, Some(&self.current))?);
         let existing: Vec<ListenerKey> = self.listeners.keys().cloned().collect();
         let bound = self.bind_new(&new, |k| !existing.contains(k))?;
         let mut summary = ReloadSummary::default();
@@ -171,6 +173,25 @@ impl Server {
         self.close.send_modify(|g| *g += 1);
         tracing::info!(added = ?summary.added, removed = ?summary.removed, kept = ?summary.kept, "configuration reloaded");
         Ok(summary)
+    }
+
+    /// Re-reads the certificate files of TLS listeners that changed on disk
+    /// (called every few seconds by the control loop). New handshakes get
+    /// the new certificates; live connections keep theirs. A bad new file
+    /// keeps the old certificate and logs why.
+    pub fn check_certificates(&self) {
+        for l in &self.current.listeners {
+            let Some(tls) = &l.tls else { continue };
+            match tls.reload_if_changed() {
+                Ok(true) => tracing::info!(listener = %l.name, "certificates reloaded from disk"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(
+                    listener = %l.name,
+                    error = %e,
+                    "certificate files changed but cannot be loaded; keeping the previous certificates"
+                ),
+            }
+        }
     }
 
     /// Stops accepting, lets open requests finish for up to `timeout`, then

@@ -49,8 +49,13 @@ impl Signals {
             mut int,
         } = self;
         control.block_on(async {
+            // Certificate files are polled: cheap (a stat per file), and it
+            // works wherever they live (no inotify on some mounts).
+            let mut certs = tokio::time::interval(CERT_POLL);
+            certs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
+                    _ = certs.tick() => server.check_certificates(),
                     _ = hup.recv() => reload(&mut server, source.as_ref()),
                     _ = term.recv() => break,
                     _ = int.recv() => break,
@@ -67,6 +72,9 @@ impl Signals {
         Ok(())
     }
 }
+
+/// How often certificate files are checked for changes.
+const CERT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn reload(server: &mut Server, source: Option<&PathBuf>) {
     let Some(path) = source else {

@@ -15,6 +15,9 @@ use crate::runtime::ListenerSlot;
 use crate::worker::WorkerCtx;
 
 /// How often idle upstream connections are swept.
+/// How long an upstream HTTP/2 connection may carry no stream.
+const H2_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Commands from the control side.
@@ -84,6 +87,10 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
             loop {
                 tick.tick().await;
                 sweeper.conns.sweep();
+                // Upstream HTTP/2 connections with no stream for a minute
+                // close (they are shared, so one per endpoint stays warm
+                // while there is traffic).
+                sweeper.h2.sweep(H2_IDLE);
                 crate::alloc::release_free_memory();
             }
         });

@@ -23,16 +23,18 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::connect::Target;
 use crate::error::ProxyError;
-use crate::net::TcpIo;
+use crate::net::Stream;
+
+pub use super::connect::ProxyOut;
 
 /// The sending half of an upstream connection.
 pub type Sender = http1::SendRequest<Incoming>;
 
-type Driver = Pin<Box<http1::Connection<TcpIo, Incoming>>>;
+type Driver = Pin<Box<http1::Connection<Stream, Incoming>>>;
 
 /// One upstream connection: hyper's request handle and its I/O driver.
 pub struct UpConn {
@@ -119,14 +121,9 @@ pub struct ConnCache {
 pub struct ConnKey {
     pub endpoint: SocketAddr,
     pub client: Option<SocketAddr>,
-}
-
-/// A PROXY header to send on a new upstream connection.
-#[derive(Debug, Clone, Copy)]
-pub struct ProxyOut {
-    pub version: crate::config::ProxyVersion,
-    pub source: SocketAddr,
-    pub destination: SocketAddr,
+    /// The TLS settings the connection was made with (their address; 0 =
+    /// plain TCP): pools with different TLS settings never share one.
+    pub tls: usize,
 }
 
 /// A connection checked out for one request.
@@ -191,14 +188,8 @@ impl ConnCache {
         self.idle.borrow().values().map(Vec::len).sum()
     }
 
-    /// A ready cached connection to `addr`, or a new one.
-    pub async fn checkout(
-        &self,
-        key: ConnKey,
-        label: &str,
-        timeout: Duration,
-        proxy: Option<ProxyOut>,
-    ) -> Result<Upstream, ProxyError> {
+    /// A ready cached connection to `target`, or a new one.
+    pub async fn checkout(&self, key: ConnKey, target: Target<'_>) -> Result<Upstream, ProxyError> {
         while let Some(mut conn) = self.take(key) {
             if conn.ready().await {
                 return Ok(Upstream { conn, reused: true });
@@ -206,10 +197,10 @@ impl ConnCache {
         }
         // Boxed: the connect path is rare with keep-alive, and inlining its
         // large future would make every request's state bigger to move.
-        let mut conn = Box::pin(connect(key.endpoint, label, timeout, proxy)).await?;
+        let mut conn = Box::pin(connect(target)).await?;
         if !conn.ready().await {
             return Err(ProxyError::Connect {
-                endpoint: label.to_owned(),
+                endpoint: target.label.to_owned(),
                 reason: "closed during handshake".into(),
             });
         }
@@ -220,56 +211,22 @@ impl ConnCache {
     }
 }
 
-/// Opens a new upstream connection (TCP, the PROXY header if any, HTTP/1.1
-/// handshake).
-pub async fn connect(
-    addr: SocketAddr,
-    label: &str,
-    timeout: Duration,
-    proxy: Option<ProxyOut>,
-) -> Result<UpConn, ProxyError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return Err(ProxyError::Connect {
-                endpoint: label.to_owned(),
-                reason: e.to_string(),
-            });
-        }
-        Err(_) => {
-            return Err(ProxyError::ConnectTimeout {
-                endpoint: label.to_owned(),
-                after: timeout,
-            });
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    if let Some(p) = proxy {
-        use crate::l4::proxy_protocol as pp;
-        let header = match p.version {
-            crate::config::ProxyVersion::V1 => pp::encode_v1(p.source, p.destination),
-            crate::config::ProxyVersion::V2 => pp::encode_v2(
-                pp::Command::Proxy,
-                pp::Transport::Stream,
-                Some(p.source),
-                Some(p.destination),
-                &[],
-            ),
-        };
-        crate::l4::relay::write_all(&stream, &header)
+/// Opens a new upstream HTTP/1.1 connection (transport, then handshake).
+pub async fn connect(target: Target<'_>) -> Result<UpConn, ProxyError> {
+    let stream = super::connect::connect(target).await?;
+    handshake(stream, target.label).await
+}
+
+/// Starts HTTP/1.1 on a connected transport to the endpoint `label`.
+pub async fn handshake(stream: Stream, label: &str) -> Result<UpConn, ProxyError> {
+    let (sender, driver) =
+        http1::Builder::new()
+            .handshake(stream)
             .await
             .map_err(|e| ProxyError::Connect {
                 endpoint: label.to_owned(),
-                reason: format!("sending the PROXY header: {e}"),
+                reason: e.to_string(),
             })?;
-    }
-    let (sender, driver) = http1::Builder::new()
-        .handshake(TcpIo(stream))
-        .await
-        .map_err(|e| ProxyError::Connect {
-            endpoint: label.to_owned(),
-            reason: e.to_string(),
-        })?;
     Ok(UpConn {
         sender,
         driver: Some(Box::pin(driver)),

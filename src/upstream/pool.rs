@@ -33,9 +33,24 @@ pub struct Pool {
     /// Woken when a connection to one of the endpoints closes (for
     /// connections queued on `max_connections_per_endpoint`).
     pub slot_freed: tokio::sync::Notify,
+    /// TLS to the endpoints (set by the runtime compiler, which loads files).
+    pub tls: Option<Arc<crate::tls::client::ClientTls>>,
+    /// The HTTP version spoken to the endpoints.
+    pub http_version: crate::config::UpstreamHttp,
 }
 
 impl Pool {
+    /// Identifies the pool's TLS settings in connection-cache keys.
+    pub fn tls_key(&self) -> usize {
+        self.tls.as_ref().map_or(0, |t| Arc::as_ptr(t) as usize)
+    }
+
+    /// Whether requests go to the endpoints over HTTP/2 (TLS connections
+    /// decide by ALPN when `auto`).
+    pub fn wants_h2(&self) -> bool {
+        self.http_version == crate::config::UpstreamHttp::Http2
+    }
+
     /// Compiles a pool; `state_for` supplies each endpoint's live state
     /// (carried over from the previous runtime on reload).
     pub fn new(
@@ -75,6 +90,8 @@ impl Pool {
             on_limit: cfg.on_limit,
             drain_timeout: cfg.drain_timeout,
             slot_freed: tokio::sync::Notify::new(),
+            tls: None,
+            http_version: cfg.http_version,
         }
     }
 

@@ -98,8 +98,15 @@ impl Proxy {
     }
 }
 
+/// Makes ring the process's rustls crypto provider (reqwest is built
+/// without one of its own); idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A plain HTTP/1.1 client (no system proxy).
 pub fn client() -> reqwest::Client {
+    install_crypto();
     reqwest::Client::builder()
         .no_proxy()
         .http1_only()
@@ -436,4 +443,6 @@ pub fn held_dead_addr() -> (socket2::Socket, SocketAddr) {
     let addr = s.local_addr().unwrap().as_socket().unwrap();
     (s, addr)
 }
+pub mod h2;
 pub mod l4;
+pub mod tls;

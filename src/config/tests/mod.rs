@@ -3,6 +3,7 @@
 //! at once" in `warnings.rs`.
 
 mod errors;
+mod tls;
 mod warnings;
 
 use std::io;

@@ -1,0 +1,215 @@
+//! The TLS, HTTP/2 and upgrade settings: what loads, and each error with
+//! its exact position and help.
+
+use super::{MINIMAL, check, errors, load, the_error};
+use crate::config::{Severity, TlsVersion, UpstreamHttp};
+
+/// The example certificate shipped in `examples/certs`.
+fn cert(file: &str) -> String {
+    format!("{}/examples/certs/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// MINIMAL with `extra` after the listener's address (line 4), so `extra`
+/// starts on line 5.
+fn listener_with(extra: &str) -> String {
+    MINIMAL.replacen(
+        "address = \"127.0.0.1:0\"\n",
+        &format!("address = \"127.0.0.1:0\"\n{extra}\n"),
+        1,
+    )
+}
+
+fn tls_table(extra: &str) -> String {
+    listener_with(&format!(
+        "  [listener.tls]\n  certificates = [{{ cert = \"{}\", key = \"{}\" }}]\n{extra}",
+        cert("site.pem"),
+        cert("site.key")
+    ))
+}
+
+#[test]
+fn a_full_tls_listener_and_pool_load() {
+    let text = format!(
+        "{}\n  [pool.tls]\n  ca = \"{}\"\n  server_name = \"api.internal\"\n",
+        tls_table(
+            "  min_version = \"1.3\"\n  client_ca = \"CA\"\n  client_auth = \"optional\"\n  hsts = \"max-age=60\"",
+        )
+        .replace("\"CA\"", &format!("\"{}\"", cert("ca.pem")))
+        .replace(
+            "endpoints = [",
+            "http_version = \"2\"\nendpoints = ["
+        ),
+        cert("ca.pem")
+    );
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let l = &loaded.config.listeners[0];
+    let tls = l.tls.as_ref().expect("tls");
+    assert_eq!(tls.min_version, TlsVersion::V1_3);
+    assert!(tls.session_tickets);
+    assert_eq!(tls.hsts.as_deref(), Some("max-age=60"));
+    assert!(tls.client_auth.as_ref().is_some_and(|c| !c.required));
+    assert!(l.http2, "http2 defaults to on with tls");
+    assert_eq!(l.h2.max_concurrent_streams, 100);
+    let p = &loaded.config.pools[0];
+    assert_eq!(p.http_version, UpstreamHttp::Http2);
+    let up = p.tls.as_ref().expect("pool tls");
+    assert_eq!(up.server_name.as_deref(), Some("api.internal"));
+    assert!(up.send_sni && !up.insecure_skip_verify);
+}
+
+#[test]
+fn http2_is_off_by_default_without_tls() {
+    let loaded = load(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!loaded.config.listeners[0].http2);
+    assert!(loaded.config.listeners[0].tls.is_none());
+}
+
+#[test]
+fn a_missing_certificate_file_is_an_error_at_cert() {
+    let text = listener_with(
+        "  [listener.tls]\n  certificates = [{ cert = \"/nonexistent/site.pem\", key = \"/nonexistent/site.key\" }]",
+    );
+    let d = the_error(&text);
+    assert_eq!((d.line, d.col), (6, 28), "{}", d.render());
+    assert!(
+        d.message.contains("/nonexistent/site.pem"),
+        "{}",
+        d.render()
+    );
+}
+
+#[test]
+fn a_key_that_is_not_the_certificates_is_an_error_at_key() {
+    // The CA certificate with the site's key: they do not match.
+    let text = listener_with(&format!(
+        "  [listener.tls]\n  certificates = [{{ cert = \"{}\", key = \"{}\" }}]",
+        cert("ca.pem"),
+        cert("site.key")
+    ));
+    let d = the_error(&text);
+    let key_col = text
+        .lines()
+        .nth(5)
+        .and_then(|l| l.find("key = "))
+        .map(|c| c + 7);
+    assert_eq!((d.line, Some(d.col)), (6, key_col), "{}", d.render());
+    assert!(d.message.contains("does not match"), "{}", d.render());
+}
+
+#[test]
+fn tls_without_certificates() {
+    let d = the_error(&listener_with("  [listener.tls]\n  hsts = \"max-age=1\""));
+    assert_eq!(d.line, 5, "{}", d.render());
+    assert!(
+        d.message.contains("has no `certificates`"),
+        "{}",
+        d.render()
+    );
+}
+
+#[test]
+fn old_tls_versions_are_refused() {
+    let d = the_error(&tls_table("  min_version = \"1.1\""));
+    check(
+        &d,
+        7,
+        17,
+        "unsupported min_version \"1.1\" in [listener.tls] of listener \"web\"",
+        "TLS 1.0 and 1.1 are not supported (insecure): use \"1.2\" or \"1.3\"",
+    );
+}
+
+#[test]
+fn client_auth_needs_client_ca() {
+    let d = the_error(&tls_table("  client_auth = \"optional\""));
+    check(
+        &d,
+        7,
+        17,
+        "`client_auth` in [listener.tls] of listener \"web\" needs `client_ca`",
+        "add client_ca = \"clients-ca.pem\" (the CA that signs client certificates)",
+    );
+}
+
+#[test]
+fn a_redirect_listener_cannot_terminate_tls() {
+    let text = tls_table("").replace(
+        "address = \"127.0.0.1:0\"\n",
+        "address = \"127.0.0.1:0\"\nhttps_redirect = 443\n",
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].message
+            .contains("both terminates TLS and redirects to HTTPS"),
+        "{}",
+        e[0].render()
+    );
+}
+
+#[test]
+fn tls_is_refused_on_tcp_listeners() {
+    let text = format!(
+        "[[listener]]\nname = \"t\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\npool = \"p\"\n  [listener.tls]\n  certificates = [{{ cert = \"{}\", key = \"{}\" }}]\n[[pool]]\nname = \"p\"\nendpoints = [{{ address = \"127.0.0.1:9001\" }}]\n",
+        cert("site.pem"),
+        cert("site.key")
+    );
+    let d = the_error(&text);
+    assert_eq!(d.line, 6, "{}", d.render());
+    assert_eq!(
+        d.message,
+        "`tls` is not a setting of tcp listeners (listener \"t\")"
+    );
+}
+
+#[test]
+fn unknown_http_version_suggests() {
+    let text = MINIMAL.replace("endpoints = [", "http_version = \"2.1\"\nendpoints = [");
+    let d = the_error(&text);
+    assert_eq!(d.line, 10, "{}", d.render());
+    assert_eq!(d.message, "unknown http_version \"2.1\" in pool \"api\"");
+    assert!(d.help.as_deref().is_some_and(|h| h.contains("\"2\"")));
+}
+
+#[test]
+fn unknown_key_in_the_tls_table_suggests() {
+    let d = the_error(&tls_table("  session_ticket = true"));
+    assert_eq!((d.line, d.col), (7, 3), "{}", d.render());
+    assert!(
+        d.message.contains("unknown key `session_ticket`"),
+        "{}",
+        d.render()
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `session_tickets`?"));
+}
+
+#[test]
+fn a_client_cert_needs_its_key() {
+    let text = format!(
+        "{MINIMAL}  [pool.tls]\n  client_cert = \"{}\"\n",
+        cert("site.pem")
+    );
+    let d = the_error(&text);
+    assert_eq!(d.line, 12, "{}", d.render());
+    assert_eq!(
+        d.message,
+        "`client_cert` in [pool.tls] of pool \"api\" needs `client_key`"
+    );
+}
+
+#[test]
+fn skipping_upstream_verification_warns() {
+    let text = format!("{MINIMAL}  [pool.tls]\n  insecure_skip_verify = true\n");
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<_> = loaded
+        .warnings
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(w[0].line, 12);
+    assert!(
+        w[0].message
+            .contains("does not verify endpoint certificates")
+    );
+}

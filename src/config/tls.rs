@@ -1,0 +1,423 @@
+//! Validation of the TLS and HTTP/2 settings: `[listener.tls]`, the
+//! listener's `http2`/`h2_*`/`https_redirect`/`tunnel_idle_timeout` keys,
+//! and a pool's `[pool.tls]` and `http_version`.
+//!
+//! Certificate, key and CA files are read here, at load: a file that is
+//! missing, unreadable, not PEM, or a key that does not match its
+//! certificate is reported at the key that names it (so `switchyard check`
+//! catches it, and a reload with a bad certificate keeps the old config).
+//! Relative paths are resolved against the config file's directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::file::{FileCert, FileListener, FileListenerTls, FilePool, FilePoolTls, OneOrMany};
+use super::model::{
+    CertCfg, ClientAuthCfg, H2Limits, Protocol, TlsClientCfg, TlsServerCfg, TlsVersion,
+    UpstreamHttp,
+};
+use super::route::host_pattern;
+use super::suggest::did_you_mean;
+use super::validate::V;
+
+/// The TLS/HTTP/2 part of a listener.
+pub(super) struct ListenerTls {
+    pub tls: Option<TlsServerCfg>,
+    pub http2: bool,
+    pub h2: H2Limits,
+    pub https_redirect: Option<u16>,
+    pub tunnel_idle_timeout: Duration,
+}
+
+/// Validates the listener's TLS and HTTP/2 keys (HTTP listeners only: on
+/// others they are reported by `check_protocol_keys`).
+pub(super) fn listener(
+    v: &mut V<'_, '_>,
+    f: &FileListener,
+    protocol: Protocol,
+    ctx: &str,
+) -> ListenerTls {
+    let tls = match (&f.tls, protocol) {
+        (Some(t), Protocol::Http) => server(v, t, ctx),
+        _ => None,
+    };
+    let http2 = f.http2.as_ref().map_or(f.tls.is_some(), |h| *h.get_ref());
+    let h2 = H2Limits {
+        max_concurrent_streams: u32::try_from(v.int(
+            &f.h2_max_concurrent_streams,
+            "h2_max_concurrent_streams",
+            ctx,
+            1..=10_000,
+            100,
+            "allow 1 to 10000 concurrent streams per client connection; the default is 100",
+        ))
+        .unwrap_or(100),
+        max_pending_resets: usize::try_from(v.int(
+            &f.h2_max_pending_resets,
+            "h2_max_pending_resets",
+            ctx,
+            1..=10_000,
+            20,
+            "use 1 to 10000; the default, 20, stops Rapid Reset floods early",
+        ))
+        .unwrap_or(20),
+    };
+    let https_redirect = f.https_redirect.as_ref().and_then(|p| {
+        let port = v.int(
+            &Some(p.clone()),
+            "https_redirect",
+            ctx,
+            1..=65535,
+            443,
+            "name the HTTPS port to redirect to, e.g. https_redirect = 443",
+        );
+        if let Some(t) = &f.tls {
+            v.error(
+                t.span(),
+                format!("{ctx} both terminates TLS and redirects to HTTPS"),
+                "a redirect listener is the plain-HTTP one: remove `https_redirect` here, or \
+                 remove [listener.tls] and keep this listener as the redirect",
+            );
+        }
+        u16::try_from(port).ok()
+    });
+    let tunnel_idle_timeout = v.duration(
+        &f.tunnel_idle_timeout,
+        "tunnel_idle_timeout",
+        ctx,
+        "1h",
+        false,
+    );
+    ListenerTls {
+        tls,
+        http2,
+        h2,
+        https_redirect,
+        tunnel_idle_timeout,
+    }
+}
+
+/// `[listener.tls]`.
+fn server(v: &mut V<'_, '_>, t: &Spanned<FileListenerTls>, ctx: &str) -> Option<TlsServerCfg> {
+    let f = t.get_ref();
+    let ctx = format!("[listener.tls] of {ctx}");
+    let mut certificates = Vec::new();
+    match &f.certificates {
+        None => {
+            if v.report_missing(&t.span(), &["certificates"]) {
+                v.error(
+                    t.span(),
+                    format!("{ctx} has no `certificates`"),
+                    "add certificates = [{ cert = \"site.pem\", key = \"site.key\" }] (the first \
+                     one is the default certificate)",
+                );
+            }
+        }
+        Some(list) if list.get_ref().is_empty() => v.error(
+            list.span(),
+            format!("`certificates` in {ctx} is empty"),
+            "add at least one { cert = \"...\", key = \"...\" }",
+        ),
+        Some(list) => {
+            for (i, c) in list.get_ref().iter().enumerate() {
+                if let Some(cfg) = certificate(v, c, i, &ctx) {
+                    certificates.push(cfg);
+                }
+            }
+        }
+    }
+    let min_version = match f.min_version.as_ref() {
+        None => TlsVersion::V1_2,
+        Some(m) => match m.get_ref().as_str() {
+            "1.2" => TlsVersion::V1_2,
+            "1.3" => TlsVersion::V1_3,
+            other => {
+                let help = if matches!(other, "1.0" | "1.1" | "1" | "ssl3") {
+                    "TLS 1.0 and 1.1 are not supported (insecure): use \"1.2\" or \"1.3\""
+                } else {
+                    "use \"1.2\" (TLS 1.2 and 1.3, the default) or \"1.3\" (TLS 1.3 only)"
+                };
+                v.error(
+                    m.span(),
+                    format!("unsupported min_version {other:?} in {ctx}"),
+                    help,
+                );
+                TlsVersion::V1_2
+            }
+        },
+    };
+    let client_auth = match (&f.client_ca, &f.client_auth) {
+        (None, Some(a)) => {
+            v.error(
+                a.span(),
+                format!("`client_auth` in {ctx} needs `client_ca`"),
+                "add client_ca = \"clients-ca.pem\" (the CA that signs client certificates)",
+            );
+            None
+        }
+        (None, None) => None,
+        (Some(ca), auth) => {
+            let required = match auth {
+                None => true,
+                Some(a) => match a.get_ref().as_str() {
+                    "required" => true,
+                    "optional" => false,
+                    other => {
+                        v.error(
+                            a.span(),
+                            format!("unknown client_auth {other:?} in {ctx}"),
+                            "use \"required\" (refuse clients without a valid certificate) or \
+                             \"optional\" (verify one when offered)",
+                        );
+                        true
+                    }
+                },
+            };
+            let path = resolve_path(v, ca.get_ref());
+            if let Err(e) = crate::tls::certs::load_roots(&path) {
+                v.error(
+                    ca.span(),
+                    format!("bad `client_ca` in {ctx}: {e}"),
+                    "point client_ca at a readable PEM file of CA certificates",
+                );
+            }
+            Some(ClientAuthCfg { ca: path, required })
+        }
+    };
+    let hsts = f.hsts.as_ref().and_then(|h| {
+        let value = h.get_ref();
+        let ok = http::HeaderValue::from_str(value).is_ok()
+            && value.to_ascii_lowercase().contains("max-age=");
+        if ok {
+            Some(value.clone())
+        } else {
+            v.error(
+                h.span(),
+                format!("invalid `hsts` in {ctx}"),
+                "write a Strict-Transport-Security value, e.g. hsts = \"max-age=31536000; \
+                 includeSubDomains\"",
+            );
+            None
+        }
+    });
+    Some(TlsServerCfg {
+        certificates,
+        min_version,
+        session_tickets: f.session_tickets.as_ref().is_none_or(|s| *s.get_ref()),
+        client_auth,
+        hsts,
+    })
+}
+
+/// One `{ cert, key, server_names }` entry; its files are loaded to check them.
+fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) -> Option<CertCfg> {
+    let f = c.get_ref();
+    let ctx = format!("certificate #{} in {ctx}", i + 1);
+    let mut missing = false;
+    for (key, val) in [("cert", &f.cert), ("key", &f.key)] {
+        if val.is_none() && v.report_missing(&c.span(), &[key]) {
+            v.error(
+                c.span(),
+                format!("{ctx} has no `{key}`"),
+                "write it like: { cert = \"site.pem\", key = \"site.key\" }",
+            );
+        }
+        missing |= val.is_none();
+    }
+    let mut server_names = Vec::new();
+    if let Some(names) = &f.server_names {
+        let list: Vec<Spanned<String>> = match names.get_ref() {
+            OneOrMany::One(s) => vec![Spanned::new(names.span(), s.clone())],
+            OneOrMany::Many(m) => m.clone(),
+        };
+        for n in list {
+            match host_pattern(n.get_ref()) {
+                Ok(m) => server_names.push(m),
+                Err((what, help)) => v.error(
+                    n.span(),
+                    format!("invalid server name {:?} in {ctx}: {what}", n.get_ref()),
+                    help,
+                ),
+            }
+        }
+    }
+    if missing {
+        return None;
+    }
+    let (cert_s, key_s) = (f.cert.as_ref()?, f.key.as_ref()?);
+    let cert = resolve_path(v, cert_s.get_ref());
+    let key = resolve_path(v, key_s.get_ref());
+    match crate::tls::certs::load_certified_key(&cert, &key) {
+        Ok(ck) => {
+            if server_names.is_empty() && i > 0 {
+                // Only the default certificate may serve no name of its own.
+                let names = ck
+                    .end_entity_cert()
+                    .ok()
+                    .and_then(|c| crate::tls::certs::dns_names(c).ok())
+                    .unwrap_or_default();
+                if names.is_empty() {
+                    v.error(
+                        cert_s.span(),
+                        format!("{ctx}: the certificate has no DNS names to select it by SNI"),
+                        "add server_names = [\"example.com\"], or use a certificate with DNS \
+                         names in its subjectAltName",
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            let span = if e.is_key_error() {
+                key_s.span()
+            } else {
+                cert_s.span()
+            };
+            v.error(
+                span,
+                format!("{ctx}: {e}"),
+                "point `cert` at the PEM certificate chain (leaf first) and `key` at its \
+                 private key (PKCS#8, PKCS#1 or SEC1 PEM)",
+            );
+        }
+    }
+    Some(CertCfg {
+        cert,
+        key,
+        server_names,
+    })
+}
+
+/// The TLS/HTTP-version part of a pool.
+pub(super) fn pool(
+    v: &mut V<'_, '_>,
+    f: &FilePool,
+    ctx: &str,
+) -> (Option<TlsClientCfg>, UpstreamHttp) {
+    let tls = f.tls.as_ref().and_then(|t| client(v, t, ctx));
+    let http_version = match f.http_version.as_ref() {
+        None => UpstreamHttp::Http1,
+        Some(h) => match h.get_ref().as_str() {
+            "1.1" | "1" | "http/1.1" => UpstreamHttp::Http1,
+            "2" | "2.0" | "h2" | "h2c" => UpstreamHttp::Http2,
+            "auto" => {
+                if f.tls.is_none() {
+                    v.warning(
+                        h.span(),
+                        format!("http_version = \"auto\" in {ctx} without [pool.tls] is HTTP/1.1"),
+                        "\"auto\" lets TLS ALPN choose; for h2c (HTTP/2 without TLS) write \
+                         http_version = \"2\"",
+                    );
+                }
+                UpstreamHttp::Auto
+            }
+            other => {
+                let hint = did_you_mean(other, &["1.1", "2", "auto"])
+                    .map(|s| format!("did you mean {s:?}? "))
+                    .unwrap_or_default();
+                v.error(
+                    h.span(),
+                    format!("unknown http_version {other:?} in {ctx}"),
+                    format!("{hint}use \"1.1\" (default), \"2\" or \"auto\""),
+                );
+                UpstreamHttp::Http1
+            }
+        },
+    };
+    (tls, http_version)
+}
+
+/// `[pool.tls]`.
+fn client(v: &mut V<'_, '_>, t: &Spanned<FilePoolTls>, ctx: &str) -> Option<TlsClientCfg> {
+    let f = t.get_ref();
+    let ctx = format!("[pool.tls] of {ctx}");
+    let ca = f.ca.as_ref().map(|ca| {
+        let path = resolve_path(v, ca.get_ref());
+        if let Err(e) = crate::tls::certs::load_roots(&path) {
+            v.error(
+                ca.span(),
+                format!("bad `ca` in {ctx}: {e}"),
+                "point ca at a readable PEM file of CA certificates, or remove it to use the \
+                 system's trust roots",
+            );
+        }
+        path
+    });
+    let server_name = f.server_name.as_ref().and_then(|n| {
+        let name = n.get_ref();
+        match rustls::pki_types::ServerName::try_from(name.as_str()) {
+            Ok(_) => Some(name.clone()),
+            Err(_) => {
+                v.error(
+                    n.span(),
+                    format!("invalid server_name {name:?} in {ctx}"),
+                    "write a DNS name (e.g. \"api.internal\") or an IP address",
+                );
+                None
+            }
+        }
+    });
+    let client_cert = match (&f.client_cert, &f.client_key) {
+        (Some(c), Some(k)) => {
+            let (cp, kp) = (resolve_path(v, c.get_ref()), resolve_path(v, k.get_ref()));
+            if let Err(e) = crate::tls::certs::load_certified_key(&cp, &kp) {
+                let span = if e.is_key_error() { k.span() } else { c.span() };
+                v.error(
+                    span,
+                    format!("bad client certificate in {ctx}: {e}"),
+                    "point client_cert at a PEM chain and client_key at its private key",
+                );
+            }
+            Some((cp, kp))
+        }
+        (Some(c), None) => {
+            v.error(
+                c.span(),
+                format!("`client_cert` in {ctx} needs `client_key`"),
+                "add client_key = \"client.key\"",
+            );
+            None
+        }
+        (None, Some(k)) => {
+            v.error(
+                k.span(),
+                format!("`client_key` in {ctx} needs `client_cert`"),
+                "add client_cert = \"client.pem\"",
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    let insecure = f
+        .insecure_skip_verify
+        .as_ref()
+        .is_some_and(|s| *s.get_ref());
+    if let (true, Some(s)) = (insecure, &f.insecure_skip_verify) {
+        v.warning(
+            s.span(),
+            format!("{ctx} does not verify endpoint certificates"),
+            "anyone on the path to the endpoints can read and change the traffic; use `ca` \
+             with the endpoints' CA instead",
+        );
+    }
+    Some(TlsClientCfg {
+        ca,
+        server_name,
+        send_sni: f.sni.as_ref().is_none_or(|s| *s.get_ref()),
+        client_cert,
+        insecure_skip_verify: insecure,
+    })
+}
+
+/// A path from the config, relative to the config file's directory.
+fn resolve_path(v: &V<'_, '_>, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    match v.base_dir() {
+        Some(dir) => dir.join(path),
+        None => path.to_path_buf(),
+    }
+}

@@ -1,0 +1,198 @@
+//! HTTP/1.1 Upgrade (WebSocket): validating the handshake and running it
+//! against an upstream.
+//!
+//! A WebSocket upgrade is checked as RFC 6455 §4.2.1 asks (GET, HTTP/1.1,
+//! one well-formed `Sec-WebSocket-Key`, version 13, else 400 or 426) and
+//! forwarded on a fresh upstream connection of its own (never a pooled
+//! one: it will not come back). When the upstream answers `101`, hyper
+//! hands both connections back and they become a tunnel (`tunnel`);
+//! any other answer is relayed as a normal response. Upgrades to anything
+//! else (`h2c`, `TLS/1.0`) are not honoured: the request is forwarded
+//! without its `Upgrade` header, as a plain request.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+use super::tunnel::UpstreamSide;
+use crate::error::ProxyError;
+use crate::net::Stream;
+
+static SEC_WEBSOCKET_KEY: header::HeaderName = header::SEC_WEBSOCKET_KEY;
+static SEC_WEBSOCKET_VERSION: header::HeaderName = header::SEC_WEBSOCKET_VERSION;
+
+/// Whether the request asks for a WebSocket upgrade; an invalid WebSocket
+/// handshake is an error.
+pub fn is_websocket(parts: &http::request::Parts) -> Result<bool, ProxyError> {
+    // One header lookup for the common case (no Upgrade header).
+    let Some(upgrade) = parts.headers.get(header::UPGRADE) else {
+        return Ok(false);
+    };
+    let wants_upgrade = parts.headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+    });
+    let websocket = upgrade
+        .as_bytes()
+        .split(|b| *b == b',')
+        .next()
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"));
+    if !wants_upgrade || !websocket {
+        return Ok(false);
+    }
+    if parts.method != Method::GET {
+        return Err(ProxyError::BadRequest("a WebSocket upgrade must be a GET"));
+    }
+    if parts.version != Version::HTTP_11 {
+        return Err(ProxyError::BadRequest("a WebSocket upgrade needs HTTP/1.1"));
+    }
+    let mut keys = parts.headers.get_all(&SEC_WEBSOCKET_KEY).iter();
+    let key_ok = match (keys.next(), keys.next()) {
+        (Some(k), None) => valid_key(k.as_bytes()),
+        _ => false,
+    };
+    if !key_ok {
+        return Err(ProxyError::BadRequest("invalid Sec-WebSocket-Key"));
+    }
+    if parts
+        .headers
+        .get(&SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes().trim_ascii() != b"13")
+    {
+        return Err(ProxyError::WebSocketVersion);
+    }
+    Ok(true)
+}
+
+/// A `Sec-WebSocket-Key`: 16 bytes in base64 (22 characters and `==`).
+fn valid_key(k: &[u8]) -> bool {
+    k.len() == 24
+        && k.ends_with(b"==")
+        && k[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+/// Restores the upgrade headers that hop-by-hop stripping removed.
+pub fn restore_headers(headers: &mut http::HeaderMap) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+}
+
+/// Sends the upgrade request on `stream`, a new connection to the endpoint
+/// `label`, and waits (up to `timeout`) for the response head. With `101`
+/// the upstream side of the tunnel comes back too.
+pub async fn exchange(
+    stream: Stream,
+    label: &str,
+    req: Request<Incoming>,
+    timeout: Duration,
+) -> Result<(Response<Incoming>, Option<UpstreamSide>), ProxyError> {
+    let failed = |reason: String| ProxyError::UpstreamFailed {
+        endpoint: label.to_owned(),
+        reason,
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(stream)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let mut conn = Box::pin(conn.without_shutdown());
+    // The connection future may finish first (on `101` it completes as
+    // soon as the head is read): keep its result, it must not be polled
+    // again.
+    let mut finished = None;
+    let exchange = async {
+        let sent = sender.send_request(req);
+        tokio::pin!(sent);
+        tokio::select! {
+            resp = sent.as_mut() => resp.map_err(|e| failed(e.to_string())),
+            done = conn.as_mut() => match done {
+                Err(e) => Err(failed(e.to_string())),
+                // The connection ended (or upgraded) with the response
+                // head read: the response future now resolves.
+                Ok(parts) => {
+                    finished = Some(parts);
+                    sent.await.map_err(|e| failed(e.to_string()))
+                }
+            },
+        }
+    };
+    let resp = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| ProxyError::ResponseTimeout {
+            endpoint: label.to_owned(),
+            after: timeout,
+        })??;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // Not upgraded: the connection carries the response body; drive it
+        // on its own (it is not reused).
+        if finished.is_none() {
+            tokio::task::spawn_local(async move {
+                let _ = conn.await;
+            });
+        }
+        return Ok((resp, None));
+    }
+    let parts = match finished {
+        Some(parts) => parts,
+        None => conn.await.map_err(|e| failed(e.to_string()))?,
+    };
+    Ok((
+        resp,
+        Some(UpstreamSide {
+            io: parts.io,
+            buf: parts.read_buf,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)], method: Method) -> http::request::Parts {
+        let mut b = Request::builder().method(method).uri("/ws");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).map(|r| r.into_parts().0).expect("request")
+    }
+
+    const OK: &[(&str, &str)] = &[
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "13"),
+    ];
+
+    #[test]
+    fn websocket_handshakes() {
+        assert!(matches!(is_websocket(&parts(OK, Method::GET)), Ok(true)));
+        assert!(matches!(
+            is_websocket(&parts(OK, Method::POST)),
+            Err(ProxyError::BadRequest(_))
+        ));
+        let mut v12 = OK.to_vec();
+        v12[3] = ("sec-websocket-version", "12");
+        assert!(matches!(
+            is_websocket(&parts(&v12, Method::GET)),
+            Err(ProxyError::WebSocketVersion)
+        ));
+        let mut bad_key = OK.to_vec();
+        bad_key[2] = ("sec-websocket-key", "short");
+        assert!(matches!(
+            is_websocket(&parts(&bad_key, Method::GET)),
+            Err(ProxyError::BadRequest(_))
+        ));
+        // Not an upgrade, or an upgrade to something else: plain requests.
+        assert!(matches!(is_websocket(&parts(&[], Method::GET)), Ok(false)));
+        let h2c = [
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+        ];
+        assert!(matches!(is_websocket(&parts(&h2c, Method::GET)), Ok(false)));
+    }
+}

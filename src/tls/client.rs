@@ -1,0 +1,155 @@
+//! TLS from the proxy to a pool's endpoints: the `rustls::ClientConfig`
+//! built from a `TlsClientCfg`, and the server name each connection verifies
+//! (and sends as SNI).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::SingleCertAndKey;
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use super::certs::{load_certified_key, load_roots};
+use super::{TlsError, provider};
+use crate::config::model::TlsClientCfg;
+
+/// A pool's upstream TLS.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// Hand to `tokio_rustls::TlsConnector::from`.
+    pub config: Arc<rustls::ClientConfig>,
+    /// The configured name to verify (and send as SNI) instead of the
+    /// endpoint's host.
+    pub server_name: Option<String>,
+    /// Whether SNI is sent (also set in `config.enable_sni`).
+    pub send_sni: bool,
+}
+
+impl ClientTls {
+    /// Builds a pool's upstream TLS, offering `alpn` in order of preference.
+    /// Trust roots come from `cfg.ca`, else from the system store.
+    pub fn build(cfg: &TlsClientCfg, alpn: &[&[u8]]) -> Result<ClientTls, TlsError> {
+        let provider = provider();
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+
+        let builder = if cfg.insecure_skip_verify {
+            tracing::warn!(
+                "TLS verification of upstream certificates is disabled \
+                 (insecure_skip_verify): any certificate is accepted, so the \
+                 connection is open to interception"
+            );
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
+                    algorithms: provider.signature_verification_algorithms,
+                }))
+        } else {
+            let roots = match &cfg.ca {
+                Some(ca) => load_roots(ca)?,
+                None => system_roots()?,
+            };
+            builder.with_root_certificates(roots)
+        };
+
+        let mut config = match &cfg.client_cert {
+            // What `with_client_auth_cert` does, with errors naming the files.
+            Some((cert, key)) => builder.with_client_cert_resolver(Arc::new(
+                SingleCertAndKey::from(load_certified_key(cert, key)?),
+            )),
+            None => builder.with_no_client_auth(),
+        };
+        config.enable_sni = cfg.send_sni;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        // Resumption: rustls's default in-memory session cache.
+
+        Ok(ClientTls {
+            config: Arc::new(config),
+            server_name: cfg.server_name.clone(),
+            send_sni: cfg.send_sni,
+        })
+    }
+
+    /// The name a connection to `endpoint_host` verifies: the configured
+    /// `server_name` if any, else the endpoint's host name or IP address
+    /// (`[::1]` brackets stripped). rustls sends no SNI for IP addresses.
+    pub fn server_name_for(&self, endpoint_host: &str) -> Result<ServerName<'static>, TlsError> {
+        let name = self.server_name.as_deref().unwrap_or(endpoint_host);
+        let bare = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(name);
+        ServerName::try_from(bare.to_string()).map_err(|e| TlsError::ServerName {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The system's trust roots; certificates that fail to load are skipped
+/// with a warning, none at all is an error.
+fn system_roots() -> Result<rustls::RootCertStore, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        tracing::warn!(error = %err, "cannot load some system CA certificates");
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (_added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::warn!(
+            ignored,
+            "system CA certificates that cannot be parsed were skipped"
+        );
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoRoots(
+            "the system trust store is empty or unreadable; set the pool's TLS `ca`".into(),
+        ));
+    }
+    Ok(roots)
+}
+
+/// `insecure_skip_verify`: any certificate chain and name is accepted, but
+/// the handshake signatures are still checked, so the peer must hold the key
+/// of the certificate it presents.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

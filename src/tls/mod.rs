@@ -1,0 +1,125 @@
+//! TLS: turns the validated configuration's certificate, key and CA settings
+//! (`config::model::{TlsServerCfg, TlsClientCfg}`) into rustls
+//! configurations, so that listeners and upstream pools never touch PEM
+//! files or rustls builders themselves.
+//!
+//! - [`certs`]: PEM loading (chains, keys, trust roots), key/certificate
+//!   matching, certificate DNS names, and file change detection.
+//! - [`server`]: TLS termination: the SNI certificate resolver and the
+//!   `rustls::ServerConfig` of a listener, with certificate hot reload.
+//! - [`client`]: TLS to upstream endpoints: the `rustls::ClientConfig` of a
+//!   pool (trust roots, client certificate, SNI, optional no-verify mode).
+//! - [`identity`](mod@identity): what routing and upstream headers learn about a verified
+//!   client certificate (subject, SANs, fingerprint).
+//!
+//! The crypto provider is always `rustls::crypto::ring::default_provider()`,
+//! passed explicitly: nothing here depends on a process-wide default.
+//! Every error names the file it is about, in a sentence an operator can act on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub mod certs;
+pub mod client;
+pub mod identity;
+pub mod server;
+
+#[cfg(test)]
+mod tests;
+
+pub use certs::{FileStamps, dns_names, load_certified_key, load_chain, load_key, load_roots};
+pub use client::ClientTls;
+pub use identity::{ClientIdentity, identity};
+pub use server::{ServerTls, SniResolver};
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read at all.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    /// A file is not well-formed PEM.
+    #[error("invalid PEM in {}: {reason}", path.display())]
+    Pem { path: PathBuf, reason: String },
+    /// A private key file could not be read (same message as `Read`).
+    #[error("cannot read {}: {reason}", path.display())]
+    KeyRead { path: PathBuf, reason: String },
+    /// A private key file is not well-formed PEM (same message as `Pem`).
+    #[error("invalid PEM in {}: {reason}", path.display())]
+    KeyPem { path: PathBuf, reason: String },
+    /// A certificate file holds no `CERTIFICATE` section.
+    #[error("{} contains no PEM certificate", path.display())]
+    NoCertificate { path: PathBuf },
+    /// A key file holds no usable private key section.
+    #[error(
+        "{} contains no private key (expected PKCS#8, PKCS#1 or SEC1 PEM)",
+        path.display()
+    )]
+    NoPrivateKey { path: PathBuf },
+    /// The key could not be loaded by the crypto provider (or is encrypted).
+    #[error("unsupported key type in {}: {reason}", path.display())]
+    UnsupportedKey { path: PathBuf, reason: String },
+    /// The key is not the one the leaf certificate was issued for.
+    #[error(
+        "the private key in {} does not match the certificate in {}",
+        key.display(),
+        cert.display()
+    )]
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    /// The leaf certificate of a file cannot be parsed as X.509.
+    #[error("invalid certificate in {}: {reason}", path.display())]
+    Certificate { path: PathBuf, reason: String },
+    /// A certificate (not from a file) cannot be parsed as X.509.
+    #[error("invalid certificate: {0}")]
+    CertificateDer(String),
+    /// A certificate without `server_names` and without DNS SANs: no SNI
+    /// name would ever select it.
+    #[error(
+        "{}: certificate has no DNS names in subjectAltName; set server_names",
+        path.display()
+    )]
+    NoDnsNames { path: PathBuf },
+    /// A CA file that yields no usable trust anchor.
+    #[error("invalid CA file {}: {reason}", path.display())]
+    Ca { path: PathBuf, reason: String },
+    /// No trust roots at all (system store empty or unreadable).
+    #[error("no trusted CA certificates: {0}")]
+    NoRoots(String),
+    /// A TLS listener without certificates.
+    #[error("no certificates configured for TLS")]
+    NoCertificates,
+    /// An upstream name that is neither a DNS name nor an IP address.
+    #[error("invalid TLS server name {name:?}: {reason}")]
+    ServerName { name: String, reason: String },
+    /// Anything else rustls refused.
+    #[error("TLS configuration error: {0}")]
+    Rustls(String),
+}
+
+impl TlsError {
+    /// Whether the error is about a private key file (unreadable, no key,
+    /// unsupported or encrypted key, or not the certificate's key) rather
+    /// than a certificate or CA file: where a config diagnostic points.
+    pub fn is_key_error(&self) -> bool {
+        matches!(
+            self,
+            TlsError::KeyRead { .. }
+                | TlsError::KeyPem { .. }
+                | TlsError::NoPrivateKey { .. }
+                | TlsError::UnsupportedKey { .. }
+                | TlsError::KeyMismatch { .. }
+        )
+    }
+}
+
+/// The crypto provider of every configuration built here.
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+pub(crate) fn read_error(path: &Path, err: &std::io::Error) -> TlsError {
+    TlsError::Read {
+        path: path.to_path_buf(),
+        reason: err.to_string(),
+    }
+}

@@ -1,0 +1,300 @@
+//! TLS termination on a listener: the certificate chosen by SNI, and the
+//! `rustls::ServerConfig` built from a `TlsServerCfg`.
+//!
+//! Certificates can be replaced on disk while the listener runs:
+//! [`ServerTls::reload_if_changed`] swaps the resolver's certificate store
+//! atomically (connections in progress keep the keys they already hold).
+//! A configuration reload builds a new [`ServerTls`] from the previous one,
+//! keeping its session-ticket keys so clients can still resume.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::sign::CertifiedKey;
+
+use super::certs::{FileStamps, dns_names, load_certified_key, load_roots};
+use super::{TlsError, provider};
+use crate::config::model::{CertCfg, ClientAuthCfg, HostMatch, TlsServerCfg, TlsVersion};
+
+/// Sessions remembered for stateful resumption (TLS 1.2 session IDs, and
+/// TLS 1.3 when tickets are off).
+const SESSION_CACHE_SIZE: usize = 10_000;
+
+/// The certificates of a listener, indexed by the names they serve.
+#[derive(Debug)]
+struct CertStore {
+    /// Lower-case name → certificate.
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// `*.example.com` stored as `.example.com`: matches exactly one more
+    /// label (RFC 6125 §6.4.3), so `a.example.com` but neither
+    /// `a.b.example.com` nor `example.com`.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// The first certificate: no SNI, or a name nothing else covers.
+    default: Arc<CertifiedKey>,
+}
+
+impl CertStore {
+    /// Loads every certificate; the first error (naming its file) wins.
+    fn load(certificates: &[CertCfg]) -> Result<CertStore, TlsError> {
+        let mut exact = HashMap::new();
+        let mut wildcard = HashMap::new();
+        let mut default = None;
+        for cert_cfg in certificates {
+            let key = load_certified_key(&cert_cfg.cert, &cert_cfg.key)?;
+            for name in names_of(cert_cfg, &key)? {
+                // Earlier certificates win on duplicate names.
+                match name {
+                    Name::Exact(n) => exact.entry(n),
+                    Name::Wildcard(suffix) => wildcard.entry(suffix),
+                }
+                .or_insert_with(|| key.clone());
+            }
+            default.get_or_insert(key);
+        }
+        let default = default.ok_or(TlsError::NoCertificates)?;
+        Ok(CertStore {
+            exact,
+            wildcard,
+            default,
+        })
+    }
+
+    fn lookup(&self, sni: Option<&str>) -> &Arc<CertifiedKey> {
+        let Some(sni) = sni else {
+            return &self.default;
+        };
+        let name = sni.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(key) = self.exact.get(&name) {
+            return key;
+        }
+        // One label for the `*`: the rest, dot included, is the wildcard key.
+        if let Some(dot) = name.find('.').filter(|&i| i > 0)
+            && let Some(key) = self.wildcard.get(&name[dot..])
+        {
+            return key;
+        }
+        &self.default
+    }
+}
+
+enum Name {
+    Exact(String),
+    /// The suffix with its leading dot.
+    Wildcard(String),
+}
+
+/// The names a certificate serves: its configured `server_names`, else the
+/// DNS names of its subjectAltName extension.
+fn names_of(cert_cfg: &CertCfg, key: &CertifiedKey) -> Result<Vec<Name>, TlsError> {
+    if !cert_cfg.server_names.is_empty() {
+        return Ok(cert_cfg
+            .server_names
+            .iter()
+            .map(|m| match m {
+                HostMatch::Exact(n) => Name::Exact(n.to_ascii_lowercase()),
+                HostMatch::Suffix(s) => {
+                    let s = s.to_ascii_lowercase();
+                    Name::Wildcard(if s.starts_with('.') {
+                        s
+                    } else {
+                        format!(".{s}")
+                    })
+                }
+            })
+            .collect());
+    }
+    let leaf = key.end_entity_cert().map_err(|_| TlsError::NoCertificate {
+        path: cert_cfg.cert.clone(),
+    })?;
+    let sans = dns_names(leaf).map_err(|e| TlsError::Certificate {
+        path: cert_cfg.cert.clone(),
+        reason: match e {
+            TlsError::CertificateDer(reason) => reason,
+            other => other.to_string(),
+        },
+    })?;
+    if sans.is_empty() {
+        return Err(TlsError::NoDnsNames {
+            path: cert_cfg.cert.clone(),
+        });
+    }
+    Ok(sans
+        .into_iter()
+        .map(|n| match n.strip_prefix('*') {
+            Some(suffix) => Name::Wildcard(suffix.to_string()),
+            None => Name::Exact(n),
+        })
+        .collect())
+}
+
+/// Picks a listener's certificate by SNI: exact name, then a wildcard for
+/// the name minus its first label, then the default (first) certificate.
+#[derive(Debug)]
+pub struct SniResolver {
+    store: ArcSwap<CertStore>,
+}
+
+impl SniResolver {
+    /// The certificate served for this SNI (`None`: the client sent none).
+    pub fn lookup(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
+        self.store.load().lookup(sni).clone()
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.lookup(client_hello.server_name()))
+    }
+}
+
+/// A listener's TLS: the rustls configuration and what reloads need.
+pub struct ServerTls {
+    /// Hand to `tokio_rustls::TlsAcceptor::from`.
+    pub config: Arc<rustls::ServerConfig>,
+    resolver: Arc<SniResolver>,
+    certificates: Vec<CertCfg>,
+    /// Shared with the next `ServerTls` of a configuration reload.
+    ticketer: Option<Arc<dyn ProducesTickets>>,
+    /// The client-auth settings and the CA file's bytes: tickets are only
+    /// carried over when these are unchanged (a resumed session skips
+    /// client-certificate verification).
+    client_auth: Option<(ClientAuthCfg, Vec<u8>)>,
+    /// The certificate and key files as last loaded successfully; the lock
+    /// also serialises reloads.
+    stamps: Mutex<FileStamps>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("certificates", &self.certificates)
+            .field("session_tickets", &self.ticketer.is_some())
+            .field("client_auth", &self.client_auth.as_ref().map(|(c, _)| c))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// Builds a listener's TLS from its configuration, offering `alpn` in
+    /// order of preference (e.g. `[b"h2", b"http/1.1"]`). `previous` is the
+    /// listener's TLS before a configuration reload, if any: its ticket keys
+    /// are reused so resumption survives the reload.
+    pub fn build(
+        cfg: &TlsServerCfg,
+        alpn: &[&[u8]],
+        previous: Option<&ServerTls>,
+    ) -> Result<ServerTls, TlsError> {
+        let provider = provider();
+        // Stamps first: a file rewritten while it is being loaded will be
+        // seen as changed by the next check.
+        let stamps = FileStamps::new(cert_files(&cfg.certificates));
+        let resolver = Arc::new(SniResolver {
+            store: ArcSwap::from_pointee(CertStore::load(&cfg.certificates)?),
+        });
+
+        // Cipher suites: the ring provider's defaults, all AEAD (AES-GCM
+        // and ChaCha20-Poly1305; TLS 1.2 only with ECDHE): no CBC, no RSA
+        // key exchange.
+        let versions: &[&'static rustls::SupportedProtocolVersion] = match cfg.min_version {
+            TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            TlsVersion::V1_3 => &[&rustls::version::TLS13],
+        };
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+
+        let (builder, client_auth) = match &cfg.client_auth {
+            Some(auth) => {
+                let ca_bytes =
+                    std::fs::read(&auth.ca).map_err(|e| super::read_error(&auth.ca, &e))?;
+                let roots = Arc::new(load_roots(&auth.ca)?);
+                let mut verifier =
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider);
+                if !auth.required {
+                    verifier = verifier.allow_unauthenticated();
+                }
+                let verifier = verifier.build().map_err(|e| TlsError::Ca {
+                    path: auth.ca.clone(),
+                    reason: e.to_string(),
+                })?;
+                (
+                    builder.with_client_cert_verifier(verifier),
+                    Some((auth.clone(), ca_bytes)),
+                )
+            }
+            None => (builder.with_no_client_auth(), None),
+        };
+        let mut config = builder.with_cert_resolver(resolver.clone());
+
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        // Server preference for cipher suites (and ALPN order is ours too).
+        config.ignore_client_order = true;
+        // No 0-RTT: early data is replayable.
+        config.max_early_data_size = 0;
+        config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+
+        let ticketer = if cfg.session_tickets {
+            let reusable = previous
+                .filter(|p| p.client_auth == client_auth)
+                .and_then(|p| p.ticketer.clone());
+            let ticketer = match reusable {
+                Some(t) => t,
+                // Keys are random and rotated every 6 hours.
+                None => rustls::crypto::ring::Ticketer::new()
+                    .map_err(|e| TlsError::Rustls(e.to_string()))?,
+            };
+            config.ticketer = ticketer.clone();
+            Some(ticketer)
+        } else {
+            None
+        };
+
+        Ok(ServerTls {
+            config: Arc::new(config),
+            resolver,
+            certificates: cfg.certificates.clone(),
+            ticketer,
+            client_auth,
+            stamps: Mutex::new(stamps),
+        })
+    }
+
+    /// Reloads every certificate if any certificate or key file changed
+    /// since the last successful load, and swaps them in: `Ok(true)` when
+    /// swapped, `Ok(false)` when nothing changed. On error the certificates
+    /// in use stay, and the next call tries again.
+    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        let mut stamps = self
+            .stamps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !stamps.changed() {
+            return Ok(false);
+        }
+        let fresh = FileStamps::new(self.files());
+        let store = CertStore::load(&self.certificates)?;
+        self.resolver.store.store(Arc::new(store));
+        *stamps = fresh;
+        Ok(true)
+    }
+
+    /// The certificate and key files, in configuration order.
+    pub fn files(&self) -> Vec<PathBuf> {
+        cert_files(&self.certificates)
+    }
+
+    /// The SNI resolver (shared with `config`).
+    pub fn resolver(&self) -> &Arc<SniResolver> {
+        &self.resolver
+    }
+}
+
+fn cert_files(certificates: &[CertCfg]) -> Vec<PathBuf> {
+    certificates
+        .iter()
+        .flat_map(|c| [c.cert.clone(), c.key.clone()])
+        .collect()
+}

@@ -1,0 +1,330 @@
+//! The SNI resolver, `ServerTls::build`, hot reload, and real handshakes.
+
+use super::*;
+use crate::config::model::ClientAuthCfg;
+use crate::tls::TlsError;
+use crate::tls::server::ServerTls;
+
+const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// Three certificates: `a` (default) for a.test by SAN, `b` for b.test and
+/// *.b.test by SAN, `c` configured for c.test and *.wild.test (its SANs
+/// also name ignored.test, which the configured names replace).
+struct Three {
+    dir: TempDir,
+    a: Pem,
+    b: Pem,
+    c: Pem,
+}
+
+fn three() -> Three {
+    let dir = TempDir::new();
+    Three {
+        a: p256(&["a.test"]),
+        b: self_signed(&rcgen::PKCS_ECDSA_P384_SHA384, &["B.test", "*.b.test"]),
+        c: self_signed(
+            &rcgen::PKCS_ED25519,
+            &["ignored.test", "c.test", "*.wild.test"],
+        ),
+        dir,
+    }
+}
+
+impl Three {
+    fn cfg(&self) -> TlsServerCfg {
+        server_cfg(vec![
+            cert_cfg(&self.dir, "a", &self.a, &[]),
+            cert_cfg(&self.dir, "b", &self.b, &[]),
+            cert_cfg(&self.dir, "c", &self.c, &["C.test", "*.wild.test"]),
+        ])
+    }
+}
+
+fn served(tls: &ServerTls, sni: Option<&str>) -> CertificateDer<'static> {
+    tls.resolver().lookup(sni).cert[0].clone()
+}
+
+#[test]
+fn sni_selects_exact_then_wildcard_then_default() {
+    let t = three();
+    let tls = ServerTls::build(&t.cfg(), ALPN, None).expect("build");
+    assert_eq!(served(&tls, Some("a.test")), t.a.der);
+    assert_eq!(served(&tls, Some("b.test")), t.b.der);
+    assert_eq!(served(&tls, Some("B.TEST")), t.b.der);
+    assert_eq!(served(&tls, Some("x.b.test")), t.b.der);
+    assert_eq!(served(&tls, Some("c.test")), t.c.der);
+    assert_eq!(served(&tls, Some("x.wild.test")), t.c.der);
+    // Configured server_names replace the certificate's own SANs.
+    assert_eq!(served(&tls, Some("ignored.test")), t.a.der);
+    // No SNI, or a name nothing covers: the first certificate.
+    assert_eq!(served(&tls, None), t.a.der);
+    assert_eq!(served(&tls, Some("other.test")), t.a.der);
+}
+
+#[test]
+fn wildcards_cover_exactly_one_label() {
+    let t = three();
+    let tls = ServerTls::build(&t.cfg(), ALPN, None).expect("build");
+    assert_eq!(served(&tls, Some("x.wild.test")), t.c.der);
+    assert_eq!(served(&tls, Some("x.y.wild.test")), t.a.der);
+    assert_eq!(served(&tls, Some("wild.test")), t.a.der);
+    assert_eq!(served(&tls, Some(".wild.test")), t.a.der);
+    assert_eq!(served(&tls, Some("y.x.b.test")), t.a.der);
+}
+
+#[test]
+fn earlier_certificates_win_duplicate_names() {
+    let dir = TempDir::new();
+    let first = p256(&["dup.test", "*.dup.test"]);
+    let second = p256(&["dup.test", "*.dup.test", "only.test"]);
+    let cfg = server_cfg(vec![
+        cert_cfg(&dir, "first", &first, &[]),
+        cert_cfg(&dir, "second", &second, &[]),
+    ]);
+    let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
+    assert_eq!(served(&tls, Some("dup.test")), first.der);
+    assert_eq!(served(&tls, Some("x.dup.test")), first.der);
+    assert_eq!(served(&tls, Some("only.test")), second.der);
+}
+
+#[test]
+fn build_errors_name_the_file() {
+    let dir = TempDir::new();
+    let a = p256(&["a.test"]);
+    let mut bad = cert_cfg(&dir, "a", &a, &[]);
+    bad.key = dir.path("missing.key");
+    let err = ServerTls::build(&server_cfg(vec![bad]), ALPN, None).expect_err("missing key");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot read {}: No such file or directory (os error 2)",
+            dir.path("missing.key").display()
+        )
+    );
+
+    // Keys of another certificate.
+    let b = p256(&["b.test"]);
+    let mut swapped = cert_cfg(&dir, "a", &a, &[]);
+    swapped.key = cert_cfg(&dir, "b", &b, &[]).key;
+    let err =
+        ServerTls::build(&server_cfg(vec![swapped.clone()]), ALPN, None).expect_err("mismatch");
+    assert_eq!(
+        err,
+        TlsError::KeyMismatch {
+            cert: swapped.cert,
+            key: swapped.key
+        }
+    );
+
+    // No DNS SAN and no server_names: nothing would ever select it.
+    let no_names = self_signed(&rcgen::PKCS_ECDSA_P256_SHA256, &[]);
+    let cfg = server_cfg(vec![cert_cfg(&dir, "nonames", &no_names, &[])]);
+    assert_eq!(
+        ServerTls::build(&cfg, ALPN, None)
+            .expect_err("no names")
+            .to_string(),
+        format!(
+            "{}: certificate has no DNS names in subjectAltName; set server_names",
+            dir.path("nonames.crt").display()
+        )
+    );
+    // ...unless server_names says what it serves.
+    let cfg = server_cfg(vec![cert_cfg(&dir, "nonames", &no_names, &["n.test"])]);
+    ServerTls::build(&cfg, ALPN, None).expect("named by config");
+
+    assert_eq!(
+        ServerTls::build(&server_cfg(vec![]), ALPN, None).expect_err("none"),
+        TlsError::NoCertificates
+    );
+}
+
+#[test]
+fn only_aead_cipher_suites() {
+    let t = three();
+    let tls = ServerTls::build(&t.cfg(), ALPN, None).expect("build");
+    let suites = &tls.config.crypto_provider().cipher_suites;
+    assert!(!suites.is_empty());
+    for suite in suites {
+        let name = format!("{:?}", suite.suite());
+        assert!(
+            (name.contains("GCM") || name.contains("CHACHA20_POLY1305")) && !name.contains("CBC"),
+            "non-AEAD cipher suite {name}"
+        );
+    }
+    assert!(tls.config.ignore_client_order);
+    assert_eq!(tls.config.max_early_data_size, 0);
+    assert_eq!(
+        tls.config.alpn_protocols,
+        [b"h2".to_vec(), b"http/1.1".to_vec()]
+    );
+}
+
+#[test]
+fn tickets_survive_a_config_reload() {
+    let t = three();
+    let mut cfg = t.cfg();
+    let first = ServerTls::build(&cfg, ALPN, None).expect("build");
+    assert!(first.config.ticketer.enabled());
+    let second = ServerTls::build(&cfg, ALPN, Some(&first)).expect("rebuild");
+    assert!(Arc::ptr_eq(&first.config.ticketer, &second.config.ticketer));
+    let fresh = ServerTls::build(&cfg, ALPN, None).expect("fresh");
+    assert!(!Arc::ptr_eq(&first.config.ticketer, &fresh.config.ticketer));
+
+    // New client-auth settings: resumed sessions would skip the new
+    // verification, so the old tickets are not honoured.
+    let ca = Ca::new("Clients");
+    cfg.client_auth = Some(ClientAuthCfg {
+        ca: t.dir.write("clients.pem", ca.pem()),
+        required: true,
+    });
+    let with_auth = ServerTls::build(&cfg, ALPN, Some(&second)).expect("with auth");
+    assert!(!Arc::ptr_eq(
+        &second.config.ticketer,
+        &with_auth.config.ticketer
+    ));
+
+    cfg.session_tickets = false;
+    let off = ServerTls::build(&cfg, ALPN, Some(&with_auth)).expect("off");
+    assert!(!off.config.ticketer.enabled());
+}
+
+#[test]
+fn reload_swaps_certificates_and_keeps_them_on_error() {
+    let t = three();
+    let cfg = t.cfg();
+    let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
+    assert_eq!(tls.files().len(), 6);
+    assert_eq!(tls.files()[0], cfg.certificates[0].cert);
+    assert_eq!(tls.files()[1], cfg.certificates[0].key);
+    assert_eq!(tls.reload_if_changed(), Ok(false));
+
+    // A renewed certificate for a.test.
+    let renewed = p256(&["a.test"]);
+    cert_cfg(&t.dir, "a", &renewed, &[]);
+    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(served(&tls, Some("a.test")), renewed.der);
+    assert_eq!(served(&tls, Some("b.test")), t.b.der);
+    assert_eq!(tls.reload_if_changed(), Ok(false));
+
+    // A garbage key: the error names it, the renewed certificate stays, and
+    // every check retries until the files are fixed.
+    let key = t.dir.write("a.key", "not a key\n");
+    let err = tls.reload_if_changed().expect_err("garbage key");
+    assert_eq!(err, TlsError::NoPrivateKey { path: key });
+    assert_eq!(served(&tls, Some("a.test")), renewed.der);
+    assert!(tls.reload_if_changed().is_err());
+    // Half-written renewal (new cert, old key): still refused.
+    let next = p256(&["a.test"]);
+    t.dir.write("a.crt", &next.cert);
+    t.dir.write("a.key", &renewed.key);
+    assert!(matches!(
+        tls.reload_if_changed(),
+        Err(TlsError::KeyMismatch { .. })
+    ));
+    assert_eq!(served(&tls, Some("a.test")), renewed.der);
+    t.dir.write("a.key", &next.key);
+    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(served(&tls, Some("a.test")), next.der);
+}
+
+#[tokio::test]
+async fn handshake_serves_the_certificate_for_the_sni() {
+    let t = three();
+    let tls = ServerTls::build(&t.cfg(), ALPN, None).expect("build");
+    let roots = format!("{}{}{}", t.a.cert, t.b.cert, t.c.cert);
+    let both = [&rustls::version::TLS13, &rustls::version::TLS12];
+    for (sni, expect) in [
+        ("a.test", &t.a),
+        ("x.b.test", &t.b),
+        ("c.test", &t.c),
+        ("x.wild.test", &t.c),
+    ] {
+        let client = plain_client(&roots, &both, ALPN);
+        let hs = handshake(tls.config.clone(), client, dns(sni))
+            .await
+            .unwrap_or_else(|e| panic!("{sni}: {e}"));
+        assert_eq!(hs.server_cert.as_ref(), Some(&expect.der), "{sni}");
+        assert_eq!(hs.alpn.as_deref(), Some(&b"h2"[..]), "{sni}");
+        assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
+    }
+    // TLS 1.2 and HTTP/1.1 only: still fine with min_version 1.2.
+    let client = plain_client(&roots, &[&rustls::version::TLS12], &[b"http/1.1"]);
+    let hs = handshake(tls.config.clone(), client, dns("a.test"))
+        .await
+        .expect("TLS 1.2 handshake");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(hs.alpn.as_deref(), Some(&b"http/1.1"[..]));
+}
+
+#[tokio::test]
+async fn handshake_with_rsa_certificate() {
+    let cfg = server_cfg(vec![CertCfg {
+        cert: testdata("rsa-cert.pem"),
+        key: testdata("rsa-key.pem"),
+        server_names: vec![],
+    }]);
+    let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
+    let roots = std::fs::read_to_string(testdata("rsa-cert.pem")).expect("read");
+    for versions in [
+        &[&rustls::version::TLS13][..],
+        &[&rustls::version::TLS12][..],
+    ] {
+        let client = plain_client(&roots, versions, ALPN);
+        handshake(tls.config.clone(), client, dns("rsa.test"))
+            .await
+            .expect("RSA handshake");
+    }
+}
+
+#[tokio::test]
+async fn min_version_1_3_refuses_tls_1_2_clients() {
+    let t = three();
+    let mut cfg = t.cfg();
+    cfg.min_version = TlsVersion::V1_3;
+    let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
+    let roots = t.a.cert.clone();
+    let old = plain_client(&roots, &[&rustls::version::TLS12], ALPN);
+    let err = handshake(tls.config.clone(), old, dns("a.test"))
+        .await
+        .expect_err("TLS 1.2 client refused");
+    assert!(err.contains("client:"), "{err}");
+    let new = plain_client(&roots, &[&rustls::version::TLS13], ALPN);
+    let hs = handshake(tls.config.clone(), new, dns("a.test"))
+        .await
+        .expect("TLS 1.3 client");
+    assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
+}
+
+#[tokio::test]
+async fn client_certificates_required_or_optional() {
+    let t = three();
+    let ca = Ca::new("Clients");
+    let mut cfg = t.cfg();
+    cfg.client_auth = Some(ClientAuthCfg {
+        ca: t.dir.write("clients.pem", ca.pem()),
+        required: true,
+    });
+    let required = ServerTls::build(&cfg, ALPN, None).expect("build");
+    let anonymous = plain_client(&t.a.cert, &[&rustls::version::TLS13], ALPN);
+    handshake(required.config.clone(), anonymous.clone(), dns("a.test"))
+        .await
+        .expect_err("no client certificate");
+
+    if let Some(auth) = cfg.client_auth.as_mut() {
+        auth.required = false;
+    }
+    let optional = ServerTls::build(&cfg, ALPN, None).expect("build");
+    let hs = handshake(optional.config.clone(), anonymous, dns("a.test"))
+        .await
+        .expect("anonymous client allowed");
+    assert_eq!(hs.client_cert, None);
+}
+
+#[test]
+fn shared_across_workers() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ServerTls>();
+    send_sync::<crate::tls::server::SniResolver>();
+    send_sync::<crate::tls::client::ClientTls>();
+    send_sync::<TlsError>();
+}

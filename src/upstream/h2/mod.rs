@@ -1,0 +1,401 @@
+//! HTTP/2 upstream connections and the per-worker pool of them.
+//!
+//! Why this exists: an HTTP/2 upstream connection carries many requests at
+//! once, so it cannot be checked out and returned like the HTTP/1.1
+//! connections of [`conns`](super::conns). A request needs a free *stream
+//! slot* on some connection, and how many slots a connection has is decided
+//! by the upstream (its `SETTINGS_MAX_CONCURRENT_STREAMS`). hyper's client
+//! hides that value, so this module drives the `h2` crate directly and reads
+//! it from [`SendRequest::current_max_send_streams`].
+//!
+//! How it works: each worker owns one [`H2Pool`] (single-threaded: `Rc`,
+//! `Cell`, no locks). A connection's I/O is driven by its own local task
+//! (`spawn_local`, so everything must run inside a `LocalSet`), because
+//! several requests share it. Each connection counts its streams in flight;
+//! [`H2Pool::get`] reserves a slot on the least busy connection that has one
+//! (below both the peer's limit and the caller's cap) and returns `None`
+//! when all are full, so the caller connects a new one and hands the
+//! transport to [`H2Pool::handshake`]. A new connection serves only the
+//! stream it was opened for until the upstream's SETTINGS are known (a PING
+//! round trip, or the first response head, proves they were applied);
+//! before that its real limit is unknown and h2 would silently queue the
+//! excess streams.
+//!
+//! [`H2Stream::send`] converts the request head to HTTP/2 (absolute URI for
+//! `:scheme`/`:authority`, no connection-specific headers), sends it, and
+//! streams the request body from a local task under h2 flow control (one
+//! chunk at a time, never the whole body), so the response head can arrive
+//! while the request body is still flowing (gRPC bidi streaming). The
+//! response body, [`H2Body`], hands flow-control window back as its data is
+//! consumed and releases the stream slot when it ends or is dropped.
+//!
+//! Streams the upstream did not process (reset with `REFUSED_STREAM`, or
+//! beyond the last stream id of a `GOAWAY`) fail with
+//! [`ProxyError::UpstreamFailed`] whose reason contains [`REFUSED_STREAM`]
+//! (see [`is_refused_stream`]): such a request may be retried elsewhere.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use ::h2::Reason;
+use ::h2::client::SendRequest;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::conns::ConnKey;
+use crate::error::ProxyError;
+
+mod body;
+mod head;
+
+pub use body::H2Body;
+
+/// Receive window per stream: how much of one response the upstream may
+/// send ahead of the client reading it (1 MiB/RTT per stream).
+const STREAM_WINDOW: u32 = 1 << 20;
+/// Receive window per connection: bounds the response data buffered for
+/// all streams of a connection together.
+const CONN_WINDOW: u32 = 8 << 20;
+/// Largest response head (HPACK-decoded) accepted from an upstream.
+const MAX_HEADER_LIST: u32 = 64 << 10;
+
+/// Marks the reason of a [`ProxyError::UpstreamFailed`] for a stream the
+/// upstream did not process (safe to retry on another connection).
+pub const REFUSED_STREAM: &str = "refused stream";
+
+/// Whether `err` reports a stream the upstream refused without processing
+/// it (`REFUSED_STREAM`, or not covered by a `GOAWAY`).
+pub fn is_refused_stream(err: &ProxyError) -> bool {
+    matches!(err, ProxyError::UpstreamFailed { reason, .. } if reason.starts_with(REFUSED_STREAM))
+}
+
+/// Bookkeeping of one connection, shared by the pool, its slots and its
+/// driver task (which must not hold the `SendRequest`: dropping the last
+/// one is what lets h2 close an unused connection).
+struct ConnState {
+    label: Box<str>,
+    /// Fallback `:authority` for requests that name none.
+    endpoint: SocketAddr,
+    in_flight: Cell<usize>,
+    /// When the last stream ended (or the connection opened).
+    last_used: Cell<Instant>,
+    /// Closed, failed or going away: takes no new streams.
+    closed: Cell<bool>,
+    /// The upstream's SETTINGS were applied, so its stream limit is known.
+    settings_known: Cell<bool>,
+}
+
+struct PoolConn {
+    sender: SendRequest<Bytes>,
+    state: Rc<ConnState>,
+}
+
+impl PoolConn {
+    /// Whether the connection still takes new streams. A GOAWAY or failure
+    /// seen by the driver makes h2 refuse them: ask it (without waiting;
+    /// this handle never has a stream pending open, so it never parks).
+    fn usable(&mut self) -> bool {
+        if self.state.closed.get() {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(Err(_)) = self.sender.poll_ready(&mut cx) {
+            self.state.closed.set(true);
+            return false;
+        }
+        true
+    }
+
+    fn has_room(&self, max_streams: usize) -> bool {
+        let s = &self.state;
+        s.settings_known.get()
+            && s.in_flight.get() < max_streams.min(self.sender.current_max_send_streams())
+    }
+
+    fn reserve(&self) -> H2Stream {
+        H2Stream {
+            sender: self.sender.clone(),
+            slot: Slot::reserve(&self.state),
+        }
+    }
+}
+
+/// Per-worker set of HTTP/2 upstream connections, by [`ConnKey`].
+#[derive(Default)]
+pub struct H2Pool {
+    conns: RefCell<rustc_hash::FxHashMap<ConnKey, Vec<PoolConn>>>,
+}
+
+impl H2Pool {
+    /// A live connection to `key` with a free stream slot (in-flight
+    /// streams below both the peer's current `MAX_CONCURRENT_STREAMS` and
+    /// `max_streams`), the least busy one; the slot is reserved. `None` when
+    /// every connection is full (or there is none): connect a new one.
+    pub fn get(&self, key: ConnKey, max_streams: usize) -> Option<H2Stream> {
+        let mut conns = self.conns.borrow_mut();
+        let list = conns.get_mut(&key)?;
+        list.retain_mut(PoolConn::usable);
+        list.iter()
+            .filter(|c| c.has_room(max_streams))
+            .min_by_key(|c| c.state.in_flight.get())
+            .map(PoolConn::reserve)
+    }
+
+    /// Performs the HTTP/2 client handshake over a freshly connected
+    /// transport (TCP, or TLS that negotiated `h2`), spawns the connection
+    /// driver on the current `LocalSet`, adds the connection to the pool and
+    /// returns a reserved slot on it (a connection's first stream always
+    /// fits, whatever `max_streams`). `label` names the endpoint in errors
+    /// and logs.
+    pub async fn handshake<T>(
+        &self,
+        key: ConnKey,
+        io: T,
+        label: &str,
+        max_streams: usize,
+    ) -> Result<H2Stream, ProxyError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
+        let (sender, mut conn) = ::h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONN_WINDOW)
+            .max_header_list_size(MAX_HEADER_LIST)
+            .enable_push(false)
+            .handshake::<T, Bytes>(io)
+            .await
+            .map_err(|e| ProxyError::Connect {
+                endpoint: label.to_owned(),
+                reason: format!("HTTP/2 handshake: {e}"),
+            })?;
+        let state = Rc::new(ConnState {
+            label: label.into(),
+            endpoint: key.endpoint,
+            in_flight: Cell::new(0),
+            last_used: Cell::new(Instant::now()),
+            closed: Cell::new(false),
+            settings_known: Cell::new(false),
+        });
+        tracing::debug!(
+            endpoint = label,
+            max_streams,
+            "HTTP/2 upstream connection opened"
+        );
+
+        // The server's SETTINGS are its first frame, and h2 applies them
+        // before reading the next one: once our PING is answered, the
+        // stream limit we read is the upstream's.
+        if let Some(mut pings) = conn.ping_pong() {
+            let st = Rc::clone(&state);
+            tokio::task::spawn_local(async move {
+                if pings.ping(::h2::Ping::opaque()).await.is_ok() {
+                    st.settings_known.set(true);
+                }
+            });
+        }
+        let st = Rc::clone(&state);
+        tokio::task::spawn_local(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(endpoint = %st.label, error = %e, "HTTP/2 upstream connection failed");
+            }
+            st.closed.set(true);
+        });
+
+        let conn = PoolConn { sender, state };
+        let stream = conn.reserve();
+        self.conns.borrow_mut().entry(key).or_default().push(conn);
+        Ok(stream)
+    }
+
+    /// Drops closed connections and connections with no stream in flight
+    /// since `idle_timeout` (h2 then closes them with a GOAWAY). Called once
+    /// a second.
+    pub fn sweep(&self, idle_timeout: Duration) {
+        let now = Instant::now();
+        self.conns.borrow_mut().retain(|_, list| {
+            list.retain(|c| {
+                let s = &c.state;
+                !s.closed.get()
+                    && (s.in_flight.get() > 0
+                        || now.saturating_duration_since(s.last_used.get()) < idle_timeout)
+            });
+            !list.is_empty()
+        });
+    }
+
+    /// Number of open connections (for tests and stats).
+    pub fn conn_count(&self) -> usize {
+        let conns = self.conns.borrow();
+        conns.values().map(|l| open_count(l)).sum()
+    }
+
+    /// Number of open connections to `key`.
+    pub fn conn_count_for(&self, key: ConnKey) -> usize {
+        self.conns.borrow().get(&key).map_or(0, |l| open_count(l))
+    }
+}
+
+fn open_count(list: &[PoolConn]) -> usize {
+    list.iter().filter(|c| !c.state.closed.get()).count()
+}
+
+/// A reserved stream slot: counted in its connection's in-flight streams
+/// until dropped.
+struct Slot(Rc<ConnState>);
+
+impl Slot {
+    fn reserve(state: &Rc<ConnState>) -> Slot {
+        state.in_flight.set(state.in_flight.get() + 1);
+        Slot(Rc::clone(state))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let s = &self.0;
+        s.in_flight.set(s.in_flight.get().saturating_sub(1));
+        s.last_used.set(Instant::now());
+    }
+}
+
+/// One reserved stream slot on an upstream HTTP/2 connection.
+pub struct H2Stream {
+    sender: SendRequest<Bytes>,
+    slot: Slot,
+}
+
+/// A failed [`H2Stream::try_send`]; `request` is handed back when nothing
+/// of it was sent (the connection turned out unusable), so it can be sent
+/// on another connection.
+pub struct H2SendError {
+    pub error: ProxyError,
+    pub request: Option<Request<Incoming>>,
+}
+
+impl H2Stream {
+    /// Sends the request and waits for the response head. The request body
+    /// is streamed by a local task under h2 flow control (trailers
+    /// forwarded; a failing request body resets the stream), so the
+    /// response head may arrive before the request body is finished.
+    pub async fn send(self, req: Request<Incoming>) -> Result<Response<H2Body>, ProxyError> {
+        self.try_send(req).await.map_err(|e| e.error)
+    }
+
+    /// [`send`](Self::send), but a request that was not sent at all is
+    /// returned with the error.
+    pub async fn try_send(self, req: Request<Incoming>) -> Result<Response<H2Body>, H2SendError> {
+        let H2Stream { sender, slot } = self;
+        let st = Rc::clone(&slot.0);
+        let fail = |error| H2SendError {
+            error,
+            request: None,
+        };
+        let mut sender = match sender.ready().await {
+            Ok(s) => s,
+            Err(e) => {
+                st.closed.set(true);
+                return Err(H2SendError {
+                    error: upstream_failed(&st, format!("HTTP/2 connection unusable: {e}")),
+                    request: Some(req),
+                });
+            }
+        };
+        let (parts, req_body) = req.into_parts();
+        let eos = req_body.is_end_stream();
+        // A request without a body can be sent again if the upstream
+        // refuses its stream unprocessed (REFUSED_STREAM, or above a
+        // GOAWAY's last stream id): keep a copy of its head.
+        let copy = eos.then(|| {
+            (
+                parts.method.clone(),
+                parts.uri.clone(),
+                parts.version,
+                parts.headers.clone(),
+            )
+        });
+        let head = head::h2_head(parts, st.endpoint).map_err(fail)?;
+        let (response, tx) = match sender.send_request(head, eos) {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_go_away() || e.is_io() {
+                    st.closed.set(true);
+                }
+                let error = upstream_failed(&st, format!("sending the HTTP/2 request: {e}"));
+                // Nothing reached the upstream.
+                let request = copy.map(|c| rebuild(c, req_body));
+                return Err(H2SendError { error, request });
+            }
+        };
+        let (pump, kept_body) = if eos {
+            (None, Some(req_body))
+        } else {
+            (Some(body::spawn_pump(req_body, tx)), None)
+        };
+        let response = match response.await {
+            Ok(r) => r,
+            Err(e) => {
+                let error = stream_failure(&st, e);
+                let request = match (copy, kept_body) {
+                    (Some(c), Some(b)) if is_refused_stream(&error) => Some(rebuild(c, b)),
+                    _ => None,
+                };
+                return Err(H2SendError { error, request });
+            }
+        };
+        // A response head is read after the SETTINGS frame.
+        st.settings_known.set(true);
+        let (parts, recv) = response.into_parts();
+        let body = H2Body::new(recv, slot, pump);
+        Ok(Response::from_parts(parts, body))
+    }
+}
+
+/// A bodyless request again, from the copy of its head.
+fn rebuild(
+    (method, uri, version, headers): (http::Method, http::Uri, http::Version, http::HeaderMap),
+    body: Incoming,
+) -> Request<Incoming> {
+    let mut r = Request::new(body);
+    *r.method_mut() = method;
+    *r.uri_mut() = uri;
+    *r.version_mut() = version;
+    *r.headers_mut() = headers;
+    r
+}
+
+fn upstream_failed(st: &ConnState, reason: String) -> ProxyError {
+    ProxyError::UpstreamFailed {
+        endpoint: st.label.to_string(),
+        reason,
+    }
+}
+
+/// Maps an error of a stream before its response head.
+fn stream_failure(st: &ConnState, e: ::h2::Error) -> ProxyError {
+    if e.is_go_away() || e.is_io() {
+        st.closed.set(true);
+    }
+    if e.is_remote() {
+        // A frame from the upstream was read, so its SETTINGS were too.
+        st.settings_known.set(true);
+    }
+    let reason = match e.reason() {
+        // A remote GOAWAY error reaches only the streams above its last
+        // stream id: those the upstream did not process (RFC 9113 §6.8).
+        Some(r) if e.is_remote() && e.is_go_away() => {
+            format!("{REFUSED_STREAM} (GOAWAY {r:?}): the upstream did not process the request")
+        }
+        Some(Reason::REFUSED_STREAM) if e.is_remote() && e.is_reset() => {
+            format!("{REFUSED_STREAM} (REFUSED_STREAM): the upstream did not process the request")
+        }
+        _ => format!("HTTP/2 stream failed: {e}"),
+    };
+    upstream_failed(st, reason)
+}
