@@ -10,58 +10,50 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::Proxy;
 use common::h2::*;
+use common::{Proxy, listener_routes, pool, proxy_config, route, within};
 use futures_util::StreamExt;
 use http::uri::PathAndQuery;
-use tonic::{Code, Request};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
 
-/// Listener "web" (h2c) with `routes`, and pools `pools` = (name, algorithm
-/// endpoints) speaking HTTP/2 to their endpoints.
-fn config(routes: &[(&str, &str)], pools: &[(&str, &[SocketAddr])]) -> String {
-    config_with(routes, pools, "")
-}
-
-/// [`config`] with `pool_extra` keys added to every pool.
+/// Listener "web" (h2c) with unnamed `routes` (path prefix, pool), and
+/// `pools` (name, endpoints) speaking HTTP/2 to their endpoints, each with
+/// `pool_extra` keys added.
 fn config_with(
     routes: &[(&str, &str)],
     pools: &[(&str, &[SocketAddr])],
     pool_extra: &str,
 ) -> String {
-    let mut s = String::from(
-        r#"
-[global]
-workers = 2
-
-[[listener]]
-name = "web"
-address = "127.0.0.1:0"
-access_log = false
-http2 = true
-"#,
-    );
-    for (prefix, pool) in routes {
-        s.push_str(&format!(
-            "\n  [[listener.route]]\n  path_prefix = \"{prefix}\"\n  pool = \"{pool}\"\n"
-        ));
-    }
+    let routes: Vec<String> = routes
+        .iter()
+        .map(|(prefix, pool)| route("", prefix, pool))
+        .collect();
+    let mut sections = vec![listener_routes("web", "http2 = true", "", &routes)];
     for (name, eps) in pools {
-        let eps: Vec<String> = eps
-            .iter()
-            .map(|a| format!("{{ address = \"{a}\" }}"))
-            .collect();
-        s.push_str(&format!(
-            "\n[[pool]]\nname = \"{name}\"\nalgorithm = \"round_robin\"\nhttp_version = \"2\"\nfail_timeout = \"0s\"\nendpoints = [{}]\n{pool_extra}\n",
-            eps.join(", ")
+        sections.push(pool(
+            name,
+            eps,
+            &format!(
+                "algorithm = \"round_robin\"\nhttp_version = \"2\"\nfail_timeout = \"0s\"\n{pool_extra}"
+            ),
         ));
     }
-    s
+    proxy_config(2, &sections)
 }
 
-async fn within<F: std::future::Future>(limit: Duration, f: F) -> F::Output {
-    tokio::time::timeout(limit, f)
-        .await
-        .expect("test step timed out")
+/// [`config_with`] without extra pool keys.
+fn config(routes: &[(&str, &str)], pools: &[(&str, &[SocketAddr])]) -> String {
+    config_with(routes, pools, "")
+}
+
+/// A [`GrpcBackend`] "g" behind a proxy that routes `/pkg.Echo/` to it,
+/// and a tonic client over a channel to the proxy.
+async fn echo_setup() -> (GrpcBackend, Proxy, tonic::client::Grpc<Channel>) {
+    let b = GrpcBackend::start("g").await;
+    let proxy = Proxy::start(&config(&[("/pkg.Echo/", "grpc")], &[("grpc", &[b.addr])]));
+    let (channel, _) = grpc_channel(proxy.addr()).await;
+    (b, proxy, tonic::client::Grpc::new(channel))
 }
 
 fn msg(s: &str) -> Request<Bytes> {
@@ -77,6 +69,29 @@ fn split(b: &Bytes) -> (String, String) {
     let t = text(b);
     let (n, m) = t.split_once(':').expect("NAME:MSG");
     (n.to_owned(), m.to_owned())
+}
+
+/// One `Stall` call (answered after 5 s) with a `grpc-timeout` of
+/// `timeout`, failing the test if it has no answer within `limit`: its
+/// error (it must fail) and how long it took.
+async fn stall<T>(
+    client: &mut tonic::client::Grpc<T>,
+    timeout: Duration,
+    limit: Duration,
+) -> (Status, Duration)
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<tonic::codegen::StdError>,
+    T::Error: Into<tonic::codegen::StdError>,
+{
+    let mut req = msg("slow");
+    req.set_timeout(timeout);
+    let start = Instant::now();
+    let err = within(limit, unary(client, "/pkg.Echo/Stall", req))
+        .await
+        .expect_err("deadline");
+    (err, start.elapsed())
 }
 
 // ---- 6. per-RPC balancing ----------------------------------------------------
@@ -122,10 +137,7 @@ async fn unary_rpcs_over_one_channel_are_balanced_per_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn server_streaming_through_the_proxy() {
-    let b = GrpcBackend::start("g").await;
-    let proxy = Proxy::start(&config(&[("/pkg.Echo/", "grpc")], &[("grpc", &[b.addr])]));
-    let (channel, _) = grpc_channel(proxy.addr()).await;
-    let mut client = tonic::client::Grpc::new(channel);
+    let (_b, _proxy, mut client) = echo_setup().await;
     client.ready().await.unwrap();
     let resp = client
         .server_streaming(
@@ -151,10 +163,7 @@ async fn server_streaming_through_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_streaming_through_the_proxy() {
-    let b = GrpcBackend::start("g").await;
-    let proxy = Proxy::start(&config(&[("/pkg.Echo/", "grpc")], &[("grpc", &[b.addr])]));
-    let (channel, _) = grpc_channel(proxy.addr()).await;
-    let mut client = tonic::client::Grpc::new(channel);
+    let (_b, _proxy, mut client) = echo_setup().await;
     client.ready().await.unwrap();
     // 200 messages of 1 KiB: more than one flow-control window's worth
     // of small frames, concatenated by the backend.
@@ -180,10 +189,7 @@ async fn client_streaming_through_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bidi_streaming_is_not_buffered() {
-    let b = GrpcBackend::start("g").await;
-    let proxy = Proxy::start(&config(&[("/pkg.Echo/", "grpc")], &[("grpc", &[b.addr])]));
-    let (channel, _) = grpc_channel(proxy.addr()).await;
-    let mut client = tonic::client::Grpc::new(channel);
+    let (_b, _proxy, mut client) = echo_setup().await;
     client.ready().await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     tx.send(Bytes::from_static(b"0")).await.unwrap();
@@ -223,10 +229,7 @@ async fn bidi_streaming_is_not_buffered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backend_status_passes_through() {
-    let b = GrpcBackend::start("g").await;
-    let proxy = Proxy::start(&config(&[("/pkg.Echo/", "grpc")], &[("grpc", &[b.addr])]));
-    let (channel, _) = grpc_channel(proxy.addr()).await;
-    let mut client = tonic::client::Grpc::new(channel);
+    let (b, _proxy, mut client) = echo_setup().await;
 
     // Trailers-only error response.
     let err = unary(&mut client, "/pkg.Echo/NotFound", msg("thing x is missing"))
@@ -337,28 +340,18 @@ async fn dead_endpoint_is_unavailable_and_no_route_is_unimplemented() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_timeout_bounds_the_wait_for_a_stalled_backend() {
-    let b = GrpcBackend::start("g").await;
-    let proxy = Proxy::start(&config(&[("/pkg.Echo/", "grpc")], &[("grpc", &[b.addr])]));
+    let (b, proxy, mut client) = echo_setup().await;
 
     // A tonic channel: the deadline fires within ~1 s. tonic enforces it
     // too, and reports its own expiry as CANCELLED ("Timeout expired"), so
     // either side may answer first.
-    let (channel, _) = grpc_channel(proxy.addr()).await;
-    let mut client = tonic::client::Grpc::new(channel);
-    let mut req = msg("slow");
-    req.set_timeout(Duration::from_millis(200));
-    let start = Instant::now();
-    let err = within(
+    let (err, took) = stall(
+        &mut client,
+        Duration::from_millis(200),
         Duration::from_secs(3),
-        unary(&mut client, "/pkg.Echo/Stall", req),
     )
-    .await
-    .expect_err("deadline");
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        start.elapsed()
-    );
+    .await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
     assert!(
         err.code() == Code::DeadlineExceeded
             || (err.code() == Code::Cancelled && err.message().contains("Timeout expired")),
@@ -368,16 +361,12 @@ async fn grpc_timeout_bounds_the_wait_for_a_stalled_backend() {
     // A tonic client over a plain hyper connection (no client-side
     // deadline): only the proxy can end the call, with DEADLINE_EXCEEDED.
     let mut client = grpc_over_hyper(proxy.addr()).await;
-    let mut req = msg("slow");
-    req.set_timeout(Duration::from_millis(200));
-    let start = Instant::now();
-    let err = within(
+    let (err, took) = stall(
+        &mut client,
+        Duration::from_millis(200),
         Duration::from_secs(3),
-        unary(&mut client, "/pkg.Echo/Stall", req),
     )
-    .await
-    .expect_err("deadline");
-    let took = start.elapsed();
+    .await;
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
     assert!(
         took >= Duration::from_millis(190) && took < Duration::from_secs(1),
@@ -457,16 +446,7 @@ async fn grpc_timeout_never_raises_the_pool_response_timeout() {
     // No client-side deadline enforcement: the proxy's answer, after the
     // pool's 300 ms, not the client's 10 s.
     let mut client = grpc_over_hyper(proxy.addr()).await;
-    let mut req = msg("slow");
-    req.set_timeout(Duration::from_secs(10));
-    let start = Instant::now();
-    let err = within(
-        Duration::from_secs(5),
-        unary(&mut client, "/pkg.Echo/Stall", req),
-    )
-    .await
-    .expect_err("deadline");
-    let took = start.elapsed();
+    let (err, took) = stall(&mut client, Duration::from_secs(10), Duration::from_secs(5)).await;
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
     assert!(
         took >= Duration::from_millis(290) && took < Duration::from_secs(2),
@@ -484,10 +464,7 @@ async fn grpc_timeout_never_raises_the_pool_response_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn large_messages_cross_the_proxy_both_ways() {
     // 3 MiB each way: several flow-control windows on both HTTP/2 hops.
-    let b = GrpcBackend::start("g").await;
-    let proxy = Proxy::start(&config(&[("/pkg.Echo/", "grpc")], &[("grpc", &[b.addr])]));
-    let (channel, _) = grpc_channel(proxy.addr()).await;
-    let mut client = tonic::client::Grpc::new(channel);
+    let (_b, _proxy, mut client) = echo_setup().await;
     let big: Bytes = (0..3u32 << 20).map(|i| (i % 253) as u8).collect();
     let r = within(
         Duration::from_secs(20),

@@ -12,6 +12,8 @@
 //! every stream. No test waits on a clock: a stuck exchange fails at the
 //! overall deadline.
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -23,6 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::h2::{AbortOnDrop, bind, described_response, serve_each};
+use common::header;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Full};
@@ -34,7 +38,6 @@ use switchyard::upstream::conns::ConnKey;
 use switchyard::upstream::h2::{H2Body, H2Pool, is_refused_stream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Barrier;
-use tokio::task::JoinSet;
 
 /// Runs a test body like a worker does: current-thread runtime, LocalSet,
 /// with an overall deadline so a stuck exchange fails instead of hanging.
@@ -59,34 +62,25 @@ type UpBody = UnsyncBoxBody<Bytes, hyper::Error>;
 struct Upstream {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
-    _tasks: JoinSet<()>,
+    _task: AbortOnDrop,
 }
 
 async fn upstream(max_streams: Option<u32>, hold: Option<Arc<Barrier>>) -> Upstream {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = bind().await;
     let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    let mut tasks = JoinSet::new();
-    tasks.spawn(async move {
-        // Owned by the accept task: aborted with it.
-        let mut conns = JoinSet::new();
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let id = count.fetch_add(1, Ordering::SeqCst) + 1;
-            let hold = hold.clone();
-            conns.spawn(async move {
-                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-                builder.max_concurrent_streams(max_streams);
-                let svc = service_fn(move |req| upstream_handle(req, id, hold.clone()));
-                let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
-            });
+    let task = serve_each(listener, accepted.clone(), move |tcp, id| {
+        let hold = hold.clone();
+        async move {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.max_concurrent_streams(max_streams);
+            let svc = service_fn(move |req| upstream_handle(req, id, hold.clone()));
+            let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
         }
     });
     Upstream {
         addr,
         accepted,
-        _tasks: tasks,
+        _task: task,
     }
 }
 
@@ -102,14 +96,7 @@ async fn upstream_handle(
         // Answer only once every concurrent request has arrived.
         b.wait().await;
     }
-    let mut resp = Response::builder()
-        .header("x-conn", conn)
-        .header("x-version", format!("{:?}", req.version()))
-        .header("x-scheme", req.uri().scheme_str().unwrap_or(""))
-        .header(
-            "x-authority",
-            req.uri().authority().map_or("", |a| a.as_str()),
-        );
+    let mut resp = described_response(&req, conn);
     for (name, seen) in [("te", "x-saw-te"), ("x-hop", "x-saw-hop")] {
         if let Some(v) = req.headers().get(name) {
             resp = resp.header(seen, v);
@@ -130,30 +117,20 @@ async fn upstream_handle(
 /// An upstream (the h2 crate's server) that refuses every stream with
 /// REFUSED_STREAM.
 async fn refusing_upstream() -> Upstream {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = bind().await;
     let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    let mut tasks = JoinSet::new();
-    tasks.spawn(async move {
-        let mut conns = JoinSet::new();
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
-            conns.spawn(async move {
-                let Ok(mut conn) = h2::server::handshake(tcp).await else {
-                    return;
-                };
-                while let Some(Ok((_req, mut respond))) = conn.accept().await {
-                    respond.send_reset(h2::Reason::REFUSED_STREAM);
-                }
-            });
+    let task = serve_each(listener, accepted.clone(), |tcp, _| async move {
+        let Ok(mut conn) = h2::server::handshake(tcp).await else {
+            return;
+        };
+        while let Some(Ok((_req, mut respond))) = conn.accept().await {
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
         }
     });
     Upstream {
         addr,
         accepted,
-        _tasks: tasks,
+        _task: task,
     }
 }
 
@@ -281,13 +258,7 @@ async fn setup_with(up: Upstream, max: usize) -> Setup {
         max_streams: max,
     })
     .await;
-    // reqwest is built without a TLS provider of its own (plain HTTP here).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .http1_only()
-        .build()
-        .unwrap();
+    let client = common::client();
     Setup {
         up,
         pool,
@@ -296,13 +267,6 @@ async fn setup_with(up: Upstream, max: usize) -> Setup {
         url: format!("http://{addr}"),
         client,
     }
-}
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
 }
 
 /// GETs `path`; returns (status, x-conn, body).

@@ -4,96 +4,27 @@
 //! requests the upstream refused or left beyond its GOAWAY), translation
 //! between HTTP/1.1 and HTTP/2 in both directions (Host vs `:authority`,
 //! connection-specific headers, bodies, trailers, `te: trailers`, stream
-//! resets), the listener's HTTP/2 safety limits (concurrent streams, Rapid
-//! Reset, oversized header lists, CONTINUATION floods), and the connection
-//! lifecycle (idle GOAWAY, GOAWAY on reload).
+//! resets), and the connection lifecycle (idle GOAWAY, GOAWAY on reload).
+//! The listener's HTTP/2 safety limits are in `http2_limits.rs`.
 
 mod common;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::h2::*;
-use common::{Proxy, backend, client, install_crypto};
+use common::{Proxy, backend, client, eventually, header, is_demo_pattern, within};
 use http::{StatusCode, Version};
 use http_body_util::BodyExt;
 use tokio::task::JoinSet;
-
-/// One HTTP listener (h2c allowed, `listener_extra` keys added) routing
-/// everything to pool "p" over `endpoints` (`pool_extra` keys added).
-fn config(workers: usize, listener_extra: &str, pool_extra: &str, eps: &[SocketAddr]) -> String {
-    let eps: Vec<String> = eps
-        .iter()
-        .map(|a| format!("{{ address = \"{a}\" }}"))
-        .collect();
-    format!(
-        r#"
-[global]
-workers = {workers}
-
-[[listener]]
-name = "web"
-address = "127.0.0.1:0"
-access_log = false
-http2 = true
-{listener_extra}
-
-  [[listener.route]]
-  pool = "p"
-
-[[pool]]
-name = "p"
-algorithm = "round_robin"
-endpoints = [{}]
-{pool_extra}
-"#,
-        eps.join(", ")
-    )
-}
-
-/// A reqwest client that speaks h2c with prior knowledge.
-fn h2_client() -> reqwest::Client {
-    install_crypto();
-    reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap()
-}
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-/// Polls `cond` every 10 ms until it holds, for at most `limit`.
-async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cond()
-}
-
-/// Runs `f` with a deadline, so that a hang fails the test.
-async fn within<F: std::future::Future>(limit: Duration, f: F) -> F::Output {
-    tokio::time::timeout(limit, f)
-        .await
-        .expect("test step timed out")
-}
 
 // ---- 1. h2c prior knowledge ------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
 async fn h2c_prior_knowledge_and_http1_share_a_listener() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(2, "", "", &[b.addr]));
+    let (b, proxy) = h2c_proxy_to_demo(2, "");
 
     let r = h2_client().get(proxy.url("/")).send().await.unwrap();
     assert_eq!(r.version(), Version::HTTP_2, "h2c client gets HTTP/2");
@@ -136,7 +67,7 @@ async fn h2c_prior_knowledge_and_http1_share_a_listener() {
 #[tokio::test(flavor = "multi_thread")]
 async fn h2c_preface_is_not_http2_without_http2_enabled() {
     let b = backend("a");
-    let cfg = config(1, "", "", &[b.addr]).replace("http2 = true", "http2 = false");
+    let cfg = h2c_config(1, "", "", &[b.addr]).replace("http2 = true", "http2 = false");
     let proxy = Proxy::start(&cfg);
     let mut hello = PREFACE.to_vec();
     hello.extend(frame(SETTINGS, 0, 0, &[]));
@@ -155,7 +86,7 @@ async fn h2c_preface_is_not_http2_without_http2_enabled() {
 async fn one_h2_connection_is_balanced_per_stream() {
     let backends = [backend("a"), backend("b"), backend("c")];
     let eps: Vec<SocketAddr> = backends.iter().map(|b| b.addr).collect();
-    let proxy = Proxy::start(&config(2, "", "", &eps));
+    let proxy = Proxy::start(&h2c_config(2, "", "", &eps));
     let addr = proxy.addr();
     // Exactly one TCP connection: a hyper HTTP/2 client over one socket.
     let send = h2c_client::<Empty>(addr).await;
@@ -174,7 +105,7 @@ async fn one_h2_connection_is_balanced_per_stream() {
             be
         });
     }
-    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut seen = HashMap::<String, usize>::new();
     within(Duration::from_secs(20), async {
         while let Some(be) = set.join_next().await {
             *seen.entry(be.unwrap()).or_default() += 1;
@@ -189,11 +120,40 @@ async fn one_h2_connection_is_balanced_per_stream() {
 
 // ---- 3. HTTP/2 to upstreams ------------------------------------------------
 
+/// `n` concurrent GETs of `/hold` through `proxy` with `c`, each answered
+/// `200` within 10 s: how many were answered on each upstream connection
+/// (`x-conn`).
+async fn held_requests(c: &reqwest::Client, proxy: &Proxy, n: usize) -> HashMap<String, usize> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (c, url) = (c.clone(), proxy.url("/hold"));
+        set.spawn(async move {
+            let r = c.get(url).send().await.unwrap();
+            (r.status(), header(&r, "x-conn"))
+        });
+    }
+    let mut conns = HashMap::<String, usize>::new();
+    within(Duration::from_secs(10), async {
+        while let Some(r) = set.join_next().await {
+            let (status, conn) = r.unwrap();
+            assert_eq!(status, StatusCode::OK);
+            *conns.entry(conn).or_default() += 1;
+        }
+    })
+    .await;
+    conns
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_h2_reuses_one_connection_per_backend() {
     let b1 = H2Backend::start("u1", H2Opts::default()).await;
     let b2 = H2Backend::start("u2", H2Opts::default()).await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b1.addr, b2.addr]));
+    let proxy = Proxy::start(&h2c_config(
+        1,
+        "",
+        "http_version = \"2\"",
+        &[b1.addr, b2.addr],
+    ));
     let c = client();
     for i in 0..50 {
         let r = c.get(proxy.url("/")).send().await.unwrap();
@@ -213,34 +173,14 @@ async fn upstream_h2_opens_more_connections_at_the_stream_limit() {
     // The backend allows 2 streams per connection and answers `/hold`
     // only once all 6 requests are in: that needs at least 3 connections.
     let hold = std::sync::Arc::new(tokio::sync::Barrier::new(6));
-    let b = H2Backend::start(
-        "u",
-        H2Opts {
-            max_streams: Some(2),
-            hold: Some(hold),
-            ..H2Opts::default()
-        },
-    )
-    .await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
-    let c = client();
-    let mut set = JoinSet::new();
-    for _ in 0..6 {
-        let (c, url) = (c.clone(), proxy.url("/hold"));
-        set.spawn(async move {
-            let r = c.get(url).send().await.unwrap();
-            (r.status(), header(&r, "x-conn"))
-        });
-    }
-    let mut conns = std::collections::HashMap::<String, usize>::new();
-    within(Duration::from_secs(10), async {
-        while let Some(r) = set.join_next().await {
-            let (status, conn) = r.unwrap();
-            assert_eq!(status, StatusCode::OK);
-            *conns.entry(conn).or_default() += 1;
-        }
+    let (b, proxy) = h2c_proxy_to_h2(H2Opts {
+        max_streams: Some(2),
+        hold: Some(hold),
+        ..H2Opts::default()
     })
     .await;
+    let c = client();
+    let conns = held_requests(&c, &proxy, 6).await;
     assert!(
         b.connections() >= 3,
         "6 concurrent streams at 2 per connection need >= 3 connections, got {}",
@@ -266,36 +206,22 @@ async fn upstream_h2_multiplexes_concurrent_streams_on_one_connection() {
     // 10 requests held at the backend at once: once the connection's
     // SETTINGS are known, they all share it.
     let hold = std::sync::Arc::new(tokio::sync::Barrier::new(10));
-    let b = H2Backend::start(
-        "u",
-        H2Opts {
-            max_streams: Some(100),
-            hold: Some(hold),
-            ..H2Opts::default()
-        },
-    )
+    let (b, proxy) = h2c_proxy_to_h2(H2Opts {
+        max_streams: Some(100),
+        hold: Some(hold),
+        ..H2Opts::default()
+    })
     .await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
     let c = client();
     // Warm-up: opens the connection and learns its stream limit.
     let r = c.get(proxy.url("/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let mut set = JoinSet::new();
-    for _ in 0..10 {
-        let (c, url) = (c.clone(), proxy.url("/hold"));
-        set.spawn(async move {
-            let r = c.get(url).send().await.unwrap();
-            (r.status(), header(&r, "x-conn"))
-        });
-    }
-    within(Duration::from_secs(10), async {
-        while let Some(r) = set.join_next().await {
-            let (status, conn) = r.unwrap();
-            assert_eq!(status, StatusCode::OK);
-            assert_eq!(conn, "1", "a stream went to another connection");
-        }
-    })
-    .await;
+    let conns = held_requests(&c, &proxy, 10).await;
+    assert_eq!(
+        conns,
+        HashMap::from([("1".to_owned(), 10)]),
+        "a stream went to another connection"
+    );
     assert_eq!(b.connections(), 1);
     assert_eq!(b.requests(), 11);
 }
@@ -304,15 +230,11 @@ async fn upstream_h2_multiplexes_concurrent_streams_on_one_connection() {
 async fn upstream_goaway_does_not_fail_requests() {
     // The backend says GOAWAY on every connection after one answer: each
     // request must find a usable connection (a new one), never a 502.
-    let b = H2Backend::start(
-        "u",
-        H2Opts {
-            goaway_after_one: true,
-            ..H2Opts::default()
-        },
-    )
+    let (_b, proxy) = h2c_proxy_to_h2(H2Opts {
+        goaway_after_one: true,
+        ..H2Opts::default()
+    })
     .await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
     let c = client();
     // Sequential, then 16 at a time (streams racing with the GOAWAYs).
     let mut failures = Vec::new();
@@ -358,7 +280,7 @@ async fn upstream_goaway_does_not_fail_requests() {
 /// safe to retry (RFC 9113 §8.7) and must not fail.
 async fn refused_stream_is_retried(how: Refuse) {
     let b = RefusingBackend::start(how).await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
+    let proxy = Proxy::start(&h2c_config(1, "", "http_version = \"2\"", &[b.addr]));
     let c = client();
     for i in 0..3 {
         let r = within(Duration::from_secs(5), c.get(proxy.url("/")).send())
@@ -386,8 +308,7 @@ async fn stream_beyond_upstream_goaway_is_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn h2_client_to_h1_backend_gets_host_from_authority() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "", "", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_demo(1, "");
     let mut send = h2c_client::<Empty>(proxy.addr()).await;
     let r = send
         .send_request(get("front.example.test:8443", "/echo"))
@@ -417,8 +338,7 @@ async fn h2_client_to_h1_backend_gets_host_from_authority() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn h1_client_to_h2_backend_gets_authority_from_host() {
-    let b = H2Backend::start("u", H2Opts::default()).await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_h2(H2Opts::default()).await;
     let r = client()
         .get(proxy.url("/echo"))
         .header("host", "api.example.test:81")
@@ -445,8 +365,7 @@ async fn h1_client_to_h2_backend_gets_authority_from_host() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trailers_from_h2_backend_reach_h2_client() {
-    let b = H2Backend::start("u", H2Opts::default()).await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_h2(H2Opts::default()).await;
     let mut send = h2c_client::<Empty>(proxy.addr()).await;
     let mut req = get(&proxy.addr().to_string(), "/trailers");
     req.headers_mut()
@@ -465,8 +384,7 @@ async fn trailers_from_h2_backend_reach_h2_client() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn te_trailers_reaches_h2_backend() {
-    let b = H2Backend::start("u", H2Opts::default()).await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_h2(H2Opts::default()).await;
 
     // From an HTTP/2 client.
     let r = h2_client()
@@ -501,8 +419,7 @@ async fn te_trailers_reaches_h2_backend() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn h2_bodies_stream_both_ways_through_an_h1_backend() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "", "", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_demo(1, "");
     let addr = proxy.addr();
 
     // Upload: 8 MiB in 64 KiB DATA frames, no content-length (the HTTP/1.1
@@ -556,17 +473,14 @@ async fn h2_bodies_stream_both_ways_through_an_h1_backend() {
         .to_bytes();
     assert_eq!(body.len(), 8 << 20);
     assert!(
-        body.iter()
-            .enumerate()
-            .all(|(i, b)| *b == switchyard::demo::backend::pattern_byte(i as u64)),
+        is_demo_pattern(&body),
         "downloaded bytes differ from the pattern"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_reset_cancels_the_upstream_h2_stream() {
-    let b = H2Backend::start("u", H2Opts::default()).await;
-    let proxy = Proxy::start(&config(1, "", "http_version = \"2\"", &[b.addr]));
+    let (b, proxy) = h2c_proxy_to_h2(H2Opts::default()).await;
     let mut send = h2_crate_client(proxy.addr()).await;
     let req = http::Request::get(format!("http://{}/slow?ms=10000", proxy.addr()))
         .body(())
@@ -595,8 +509,7 @@ async fn client_reset_cancels_the_upstream_h2_stream() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_timeout_header_is_ignored_for_non_grpc_requests() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "", "", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_demo(1, "");
     let start = Instant::now();
     let r = h2_client()
         .get(proxy.url("/slow?ms=400"))
@@ -608,243 +521,11 @@ async fn grpc_timeout_header_is_ignored_for_non_grpc_requests() {
     assert!(start.elapsed() >= Duration::from_millis(400));
 }
 
-// ---- 5. safety limits ------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread")]
-async fn max_concurrent_streams_is_advertised_and_enforced() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "h2_max_concurrent_streams = 2", "", &[b.addr]));
-
-    // A raw client reads it in the server's SETTINGS.
-    let mut raw = RawH2::connect(proxy.addr()).await;
-    assert!(
-        raw.server_settings
-            .contains(&(SETTINGS_MAX_CONCURRENT_STREAMS, 2)),
-        "server SETTINGS: {:?}",
-        raw.server_settings
-    );
-
-    // The h2 crate sees it as its send limit.
-    let mut send = h2_crate_client(proxy.addr()).await;
-    let req = http::Request::get(format!("http://{}/", proxy.addr()))
-        .body(())
-        .unwrap();
-    let (resp, _) = send.send_request(req, true).unwrap();
-    assert_eq!(resp.await.unwrap().status(), StatusCode::OK);
-    let send = send.ready().await.unwrap();
-    assert_eq!(send.current_max_send_streams(), 2);
-
-    // A third concurrent stream is refused (REFUSED_STREAM), the first two
-    // are not.
-    let authority = proxy.addr().to_string();
-    let mut burst = Vec::new();
-    for id in [1, 3] {
-        burst.extend(frame(
-            HEADERS,
-            END_HEADERS | END_STREAM,
-            id,
-            &get_block(&authority, "/slow?ms=3000"),
-        ));
-    }
-    burst.extend(frame(
-        HEADERS,
-        END_HEADERS | END_STREAM,
-        5,
-        &get_block(&authority, "/"),
-    ));
-    raw.send(&burst).await.unwrap();
-    let rst = raw
-        .until(Duration::from_secs(5), |f| f.kind == RST_STREAM)
-        .await
-        .expect("a RST_STREAM");
-    assert_eq!(rst.stream, 5, "the refused stream");
-    assert_eq!(rst.error_code(), REFUSED_STREAM);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn rapid_reset_flood_gets_goaway_enhance_your_calm() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(2, "h2_max_pending_resets = 20", "", &[b.addr]));
-    let addr = proxy.addr();
-
-    // A well-behaved client on its own connection, before, during, after.
-    let good = h2_client();
-    let url = proxy.url("/");
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let served = std::sync::Arc::new(AtomicUsize::new(0));
-    let (g, u, s, n) = (good.clone(), url.clone(), stop.clone(), served.clone());
-    let during = tokio::spawn(async move {
-        while !s.load(Ordering::SeqCst) {
-            let r = g.get(&u).send().await.expect("good client request");
-            assert_eq!(r.status(), StatusCode::OK);
-            assert_eq!(r.version(), Version::HTTP_2);
-            r.bytes().await.unwrap();
-            n.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    assert!(
-        eventually(Duration::from_secs(5), || served.load(Ordering::SeqCst)
-            >= 1)
-        .await,
-        "the good client is served before the flood"
-    );
-
-    let mut raw = RawH2::connect(addr).await;
-    let block = get_block(&addr.to_string(), "/");
-    let mut flood = Vec::new();
-    for i in 0..1000u32 {
-        let id = 2 * i + 1;
-        flood.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
-        flood.extend(rst_stream(id, CANCEL));
-    }
-    // The proxy may close mid-flood: write errors are expected.
-    let _ = raw.send(&flood).await;
-    let goaway = raw
-        .until(Duration::from_secs(10), |f| f.kind == GOAWAY)
-        .await
-        .expect("a GOAWAY before the connection ends");
-    assert_eq!(goaway.error_code(), ENHANCE_YOUR_CALM, "GOAWAY error code");
-    // Then the connection ends.
-    let rest = within(Duration::from_secs(5), async {
-        let mut n = 0;
-        while raw.read_frame().await.is_some() {
-            n += 1;
-        }
-        n
-    })
-    .await;
-    assert!(rest < 100, "{rest} frames after GOAWAY");
-
-    // The good client goes on being served after the flood's GOAWAY.
-    let after = served.load(Ordering::SeqCst);
-    assert!(
-        eventually(Duration::from_secs(5), || served.load(Ordering::SeqCst)
-            >= after + 20)
-        .await,
-        "the good client stalled after the flood"
-    );
-    stop.store(true, Ordering::SeqCst);
-    within(Duration::from_secs(10), during).await.unwrap();
-    let ok = served.load(Ordering::SeqCst);
-    let r = good.get(&url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    // Reset streams were (nearly all) never forwarded.
-    let flooded = b.hits() as usize - ok - 1;
-    assert!(
-        flooded <= 100,
-        "{flooded} of 1000 reset streams reached the backend"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn oversized_header_list_is_refused_with_431() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "max_header_bytes = 16384", "", &[b.addr]));
-    let addr = proxy.addr();
-    let mut send = h2_crate_client(addr).await;
-
-    let big = "a".repeat(20_000);
-    let req = http::Request::get(format!("http://{addr}/"))
-        .header("x-big", big.as_str())
-        .body(())
-        .unwrap();
-    let (resp, _) = send.send_request(req, true).unwrap();
-    let resp = within(Duration::from_secs(5), resp).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-    assert_eq!(b.hits(), 0, "the oversized request was not forwarded");
-
-    // The connection is still usable.
-    let mut send = send.ready().await.unwrap();
-    let req = http::Request::get(format!("http://{addr}/"))
-        .body(())
-        .unwrap();
-    let (resp, _) = send.send_request(req, true).unwrap();
-    assert_eq!(resp.await.unwrap().status(), StatusCode::OK);
-    assert_eq!(b.hits(), 1);
-
-    // Far beyond the limit (more CONTINUATION frames than any header list
-    // within the limit needs): the whole connection goes, ENHANCE_YOUR_CALM.
-    let huge = "a".repeat(200_000);
-    let req = http::Request::get(format!("http://{addr}/"))
-        .header("x-huge", huge.as_str())
-        .body(())
-        .unwrap();
-    let (resp, _) = send.send_request(req, true).unwrap();
-    let err = within(Duration::from_secs(5), resp).await.unwrap_err();
-    assert!(err.is_go_away(), "expected a GOAWAY, got {err:?}");
-    assert_eq!(err.reason(), Some(::h2::Reason::ENHANCE_YOUR_CALM));
-    assert_eq!(b.hits(), 1);
-
-    // A fresh connection works.
-    let r = h2_client().get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn continuation_flood_ends_the_connection() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "", "", &[b.addr]));
-    let addr = proxy.addr();
-    let raw = RawH2::connect(addr).await;
-    let (mut rd, mut wr) = raw.tcp.into_split();
-
-    // HEADERS without END_HEADERS, then CONTINUATION frames that never end
-    // the block: 32 MiB of them unless the proxy stops reading first.
-    const FLOOD: usize = 32 << 20;
-    let writer = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        let start = frame(HEADERS, END_STREAM, 1, &get_block(&addr.to_string(), "/"));
-        wr.write_all(&start).await?;
-        let mut one = Vec::new();
-        hpack_literal(&mut one, "x-f", b"1");
-        let cont = frame(CONTINUATION, 0, 1, &one);
-        let chunk: Vec<u8> = cont.repeat(64 * 1024 / cont.len());
-        let mut sent = 0;
-        while sent < FLOOD {
-            wr.write_all(&chunk).await?;
-            sent += chunk.len();
-        }
-        Ok::<usize, std::io::Error>(sent)
-    });
-    let started = Instant::now();
-    let goaway = within(Duration::from_secs(10), async {
-        while let Some(f) = read_frame(&mut rd).await {
-            if f.kind == GOAWAY {
-                return Some(f);
-            }
-        }
-        None
-    })
-    .await
-    .expect("a GOAWAY");
-    assert_eq!(goaway.error_code(), ENHANCE_YOUR_CALM, "GOAWAY error code");
-    // The connection ends, and the proxy stopped reading long before the
-    // flood was over (the writer fails: the socket was closed).
-    within(Duration::from_secs(5), async {
-        while read_frame(&mut rd).await.is_some() {}
-    })
-    .await;
-    let written = within(Duration::from_secs(10), writer).await.unwrap();
-    assert!(
-        written.is_err(),
-        "the proxy kept reading a 32 MiB CONTINUATION flood ({written:?})"
-    );
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(b.hits(), 0);
-
-    // A fresh client is served.
-    let r = h2_client().get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(b.hits(), 1);
-}
-
 // ---- connection lifecycle -------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_h2_connection_gets_goaway_but_not_while_a_stream_is_open() {
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "idle_timeout = \"300ms\"", "", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_demo(1, "idle_timeout = \"300ms\"");
     let mut raw = RawH2::connect(proxy.addr()).await;
     // A stream open longer than the idle timeout is not cut.
     let block = get_block(&proxy.addr().to_string(), "/slow?ms=700");
@@ -879,7 +560,7 @@ async fn idle_h2_connection_gets_goaway_but_not_while_a_stream_is_open() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reload_sends_goaway_and_the_in_flight_stream_completes() {
     let b = backend("a");
-    let cfg = config(1, "", "", &[b.addr]);
+    let cfg = h2c_config(1, "", "", &[b.addr]);
     let mut proxy = Proxy::start(&cfg);
     let addr = proxy.addr();
     let mut raw = RawH2::connect(addr).await;
@@ -925,8 +606,7 @@ async fn idle_h2_client_ignoring_the_goaway_ping_is_still_disconnected() {
     // The idle GOAWAY is graceful: GOAWAY(2^31-1) and a PING, the close
     // waiting for the PING's ACK. A client that never answers must not keep
     // an "idle-closed" connection (and its state) forever.
-    let b = backend("a");
-    let proxy = Proxy::start(&config(1, "idle_timeout = \"300ms\"", "", &[b.addr]));
+    let (_b, proxy) = h2c_proxy_to_demo(1, "idle_timeout = \"300ms\"");
     let mut raw = RawH2::connect(proxy.addr()).await;
     raw.ack_pings = false;
     let block = get_block(&proxy.addr().to_string(), "/");

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::h2::*;
-use common::{Proxy, read_response};
+use common::{
+    Proxy, eventually, listener, listener_routes, pool, proxy_config, read_response, route, within,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,26 +21,18 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-fn config(b: std::net::SocketAddr, listener_extra: &str) -> String {
-    format!(
-        r#"
-[global]
-workers = 2
-
-[[listener]]
-name = "web"
-address = "127.0.0.1:0"
-access_log = false
-{listener_extra}
-
-  [[listener.route]]
-  pool = "ws"
-
-[[pool]]
-name = "ws"
-endpoints = [{{ address = "{b}" }}]
-"#
-    )
+/// A [`WsBackend`] behind a proxy whose listener "web" (`listener_extra`
+/// keys added) sends everything to it.
+async fn ws_proxy(listener_extra: &str) -> (WsBackend, Proxy) {
+    let b = WsBackend::start().await;
+    let proxy = Proxy::start(&proxy_config(
+        2,
+        &[
+            listener("web", listener_extra, "", "ws"),
+            pool("ws", &[b.addr], ""),
+        ],
+    ));
+    (b, proxy)
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
@@ -55,37 +49,18 @@ async fn connect(proxy: &Proxy, path: &str) -> Ws {
     ws
 }
 
-async fn within<F: std::future::Future>(limit: Duration, f: F) -> F::Output {
-    tokio::time::timeout(limit, f)
-        .await
-        .expect("test step timed out")
-}
-
 /// The next message, within 10 s.
 async fn next(ws: &mut Ws) -> Option<Result<Message, tungstenite::Error>> {
     within(Duration::from_secs(10), ws.next()).await
-}
-
-/// Polls `cond` every 10 ms until it holds, for at most `limit`.
-async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cond()
 }
 
 // ---- 12. messages and close handshakes ------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_pings_and_client_close_go_through() {
-    let b = WsBackend::start().await;
     // An h2c-enabled listener: the upgrade request goes through the
     // HTTP/2-preface sniffing first.
-    let proxy = Proxy::start(&config(b.addr, "http2 = true"));
+    let (b, proxy) = ws_proxy("http2 = true").await;
     let mut ws = connect(&proxy, "/ws/echo").await;
 
     ws.send(Message::text("hello, tunnel")).await.unwrap();
@@ -143,8 +118,7 @@ async fn messages_pings_and_client_close_go_through() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backend_close_reaches_the_client() {
-    let b = WsBackend::start().await;
-    let proxy = Proxy::start(&config(b.addr, ""));
+    let (_b, proxy) = ws_proxy("").await;
     let mut ws = connect(&proxy, "/ws/close1001").await;
     match next(&mut ws).await {
         Some(Ok(Message::Close(Some(f)))) => {
@@ -160,8 +134,7 @@ async fn backend_close_reaches_the_client() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn frame_pipelined_behind_the_handshake_is_relayed() {
-    let b = WsBackend::start().await;
-    let proxy = Proxy::start(&config(b.addr, ""));
+    let (_b, proxy) = ws_proxy("").await;
     let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
     // The handshake (with Firefox's `Connection: keep-alive, Upgrade`) and
     // a masked text frame "hello" in one write.
@@ -206,31 +179,14 @@ async fn frame_pipelined_behind_the_handshake_is_relayed() {
 async fn upgrade_on_a_reused_keep_alive_connection() {
     let ws_backend = WsBackend::start().await;
     let plain = common::backend("plain");
-    let cfg = format!(
-        r#"
-[[listener]]
-name = "web"
-address = "127.0.0.1:0"
-access_log = false
-
-  [[listener.route]]
-  path_prefix = "/ws/"
-  pool = "ws"
-
-  [[listener.route]]
-  pool = "plain"
-
-[[pool]]
-name = "ws"
-endpoints = [{{ address = "{}" }}]
-
-[[pool]]
-name = "plain"
-endpoints = [{{ address = "{}" }}]
-"#,
-        ws_backend.addr, plain.addr
-    );
-    let proxy = Proxy::start(&cfg);
+    // No [global]: the default number of workers.
+    let routes = [route("", "/ws/", "ws"), route("", "", "plain")];
+    let cfg = [
+        listener_routes("web", "", "", &routes),
+        pool("ws", &[ws_backend.addr], ""),
+        pool("plain", &[plain.addr], ""),
+    ];
+    let proxy = Proxy::start(&cfg.concat());
     let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
     s.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -266,8 +222,7 @@ endpoints = [{{ address = "{}" }}]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_handshakes_are_refused_and_never_forwarded() {
-    let b = WsBackend::start().await;
-    let proxy = Proxy::start(&config(b.addr, ""));
+    let (b, proxy) = ws_proxy("").await;
     let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n";
     let cases: Vec<(&str, String, u16)> = vec![
@@ -349,8 +304,7 @@ async fn invalid_handshakes_are_refused_and_never_forwarded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backend_refusing_the_upgrade_is_relayed() {
-    let b = WsBackend::start().await;
-    let proxy = Proxy::start(&config(b.addr, ""));
+    let (b, proxy) = ws_proxy("").await;
     let url = format!("ws://{}/ws/forbid", proxy.addr());
     let err = within(
         Duration::from_secs(5),
@@ -381,8 +335,7 @@ async fn backend_refusing_the_upgrade_is_relayed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_tunnel_is_closed_and_active_one_stays_open() {
-    let b = WsBackend::start().await;
-    let proxy = Proxy::start(&config(b.addr, "tunnel_idle_timeout = \"300ms\""));
+    let (_b, proxy) = ws_proxy("tunnel_idle_timeout = \"300ms\"").await;
     let mut idle = connect(&proxy, "/ws/echo").await;
     let mut active = connect(&proxy, "/ws/echo").await;
 
@@ -431,8 +384,7 @@ async fn idle_tunnel_is_closed_and_active_one_stays_open() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_over_http2_is_refused_cleanly() {
-    let b = WsBackend::start().await;
-    let proxy = Proxy::start(&config(b.addr, "http2 = true"));
+    let (b, proxy) = ws_proxy("http2 = true").await;
     let addr = proxy.addr();
     let mut raw = RawH2::connect(addr).await;
     // RFC 8441 is not implemented: SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8)
@@ -497,20 +449,17 @@ async fn websocket_over_http2_is_refused_cleanly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_through_a_tls_listener() {
-    use common::tls::{BOTH, Ca, LeafSpec, TempDir, client_config, tls_connect, toml_path};
+    use common::tls::{
+        BOTH, Ca, LeafSpec, TempDir, cert, certificates, client_config, tls_connect,
+    };
     common::install_crypto();
-    let b = WsBackend::start().await;
     let dir = TempDir::new();
     let ca = Ca::new("WebSocket test CA");
     let files = ca
         .issue(LeafSpec::server("ws", &["ws.example.test"]))
         .write(&dir, "ws");
-    let tls = format!(
-        "[listener.tls]\ncertificates = [{{ cert = {}, key = {} }}]\n",
-        toml_path(&files.cert),
-        toml_path(&files.key)
-    );
-    let proxy = Proxy::start(&config(b.addr, &tls));
+    let tls = format!("[listener.tls]\n{}\n", certificates(&[cert(&files)]));
+    let (b, proxy) = ws_proxy(&tls).await;
     // A browser opens WebSockets over HTTP/1.1 (the proxy offers h2 too).
     let client = std::sync::Arc::new(client_config(ca.roots(), BOTH, &[b"http/1.1"], None));
     let stream = tls_connect(proxy.addr(), &client, "ws.example.test")

@@ -383,7 +383,11 @@ async fn forward<'a>(
             }
             Conn::H2(stream) => {
                 to_h2(&mut req, pool, te_trailers);
-                match tokio::time::timeout(response_timeout, stream.try_send(req)).await {
+                // Boxed: the HTTP/2 send state is the largest of all, and
+                // inline it would grow every request's future (moved into a
+                // task per HTTP/2 stream).
+                let send = Box::pin(stream.try_send(req));
+                match tokio::time::timeout(response_timeout, send).await {
                     Ok(Ok(resp)) => {
                         let (p, b) = resp.into_parts();
                         (p, Upstream::H2(b), None)

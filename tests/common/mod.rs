@@ -1,5 +1,9 @@
-//! Test harness: in-process proxies started from a config string, demo
-//! backends on ephemeral ports, a real HTTP client and raw-socket helpers.
+//! Test harness: in-process proxies started from a config string (built
+//! from sections by `config_text`, re-exported here), demo backends on
+//! ephemeral ports, a real HTTP client and small helpers for its answers,
+//! raw-socket helpers, temp files, and the `switchyard` binary as a child
+//! process. HTTP/2, TLS and L4 peers live in the `h2`, `tls` and `l4`
+//! submodules.
 //!
 //! Ports are never fixed: backends bind 127.0.0.1:0, and proxy listeners are
 //! written `127.0.0.1:0` in test configs; the kernel picks a free port and
@@ -8,6 +12,8 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use switchyard::config;
@@ -126,6 +132,50 @@ pub async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
     (status, be, r.text().await.unwrap())
 }
 
+/// The value of response header `name`, if present.
+pub fn header_value<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    r.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+/// The value of response header `name`, or "" when absent.
+pub fn header(r: &reqwest::Response, name: &str) -> String {
+    header_value(r, name).unwrap_or_default().to_owned()
+}
+
+/// Runs `f` with a deadline, so that a hang fails the test.
+pub async fn within<F: std::future::Future>(limit: Duration, f: F) -> F::Output {
+    tokio::time::timeout(limit, f)
+        .await
+        .expect("test step timed out")
+}
+
+/// Polls `cond` every 10 ms until it holds, for at most `limit`; whether
+/// it held.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
+
+/// `n` bytes of the demo backends' `/bytes` pattern.
+pub fn demo_pattern(n: u64) -> Vec<u8> {
+    (0..n)
+        .map(switchyard::demo::backend::pattern_byte)
+        .collect()
+}
+
+/// Whether `body` is the start of the demo backends' `/bytes` pattern.
+pub fn is_demo_pattern(body: &[u8]) -> bool {
+    body.iter()
+        .enumerate()
+        .all(|(i, b)| *b == switchyard::demo::backend::pattern_byte(i as u64))
+}
+
 /// Sends raw bytes, half-closes nothing, and reads until the server closes
 /// the connection. Returns what the server sent.
 pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
@@ -145,33 +195,18 @@ pub fn status_of(resp: &str) -> u16 {
 }
 
 /// A minimal pool/listener config: one listener on 127.0.0.1:0 routing
-/// everything to pool "p" with `algorithm` over `endpoints`.
+/// everything (route "all") to pool "p" with `algorithm` over `endpoints`.
 pub fn simple_config(algorithm: &str, endpoints: &[SocketAddr], extra_pool: &str) -> String {
-    let eps: Vec<String> = endpoints
-        .iter()
-        .map(|a| format!("{{ address = \"{a}\" }}"))
-        .collect();
-    format!(
-        r#"
-[global]
-workers = 2
-
-[[listener]]
-name = "web"
-address = "127.0.0.1:0"
-access_log = false
-
-  [[listener.route]]
-  name = "all"
-  pool = "p"
-
-[[pool]]
-name = "p"
-algorithm = "{algorithm}"
-endpoints = [{}]
-{extra_pool}
-"#,
-        eps.join(", ")
+    proxy_config(
+        2,
+        &[
+            listener("web", "", "", "p"),
+            pool(
+                "p",
+                endpoints,
+                &format!("algorithm = \"{algorithm}\"\n{extra_pool}"),
+            ),
+        ],
     )
 }
 
@@ -243,34 +278,64 @@ pub async fn wait_closed(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> 
     Some(rest)
 }
 
-/// A config file in a fresh directory under the system temp dir, removed
-/// (with the directory) on drop.
+/// A fresh directory under the system temp dir, removed with everything in
+/// it on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "switchyard-test-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+
+    /// `<dir>/<name>` (not created).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes `contents` to `<dir>/<name>` and returns the path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.file(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A config file in a fresh [`TempDir`], removed (with the directory) on
+/// drop.
 pub struct TempConfig {
-    dir: std::path::PathBuf,
-    pub path: std::path::PathBuf,
+    _dir: TempDir,
+    pub path: PathBuf,
 }
 
 impl TempConfig {
     /// Writes `text` to `<unique dir>/<file_name>`.
     pub fn new(file_name: &str, text: &str) -> TempConfig {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("switchyard-test-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(file_name);
-        std::fs::write(&path, text).unwrap();
-        TempConfig { dir, path }
+        let dir = TempDir::new();
+        let path = dir.write(file_name, text);
+        TempConfig { _dir: dir, path }
     }
 
     /// Replaces the file's content.
     pub fn write(&self, text: &str) {
         std::fs::write(&self.path, text).unwrap();
-    }
-}
-
-impl Drop for TempConfig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -443,6 +508,9 @@ pub fn held_dead_addr() -> (socket2::Socket, SocketAddr) {
     let addr = s.local_addr().unwrap().as_socket().unwrap();
     (s, addr)
 }
+mod config_text;
 pub mod h2;
 pub mod l4;
 pub mod tls;
+
+pub use config_text::*;
