@@ -38,6 +38,15 @@ impl IdentityHeaders {
 /// identity (none when the client presented no certificate): a client
 /// cannot claim an identity it did not prove.
 pub fn apply(headers: &mut HeaderMap, identity: Option<&IdentityHeaders>) {
+    if identity.is_none()
+        && !headers
+            .keys()
+            .any(|n| n.as_str().starts_with("x-client-cert-"))
+    {
+        // The common case, one pass over the names instead of three
+        // hashed removals.
+        return;
+    }
     headers.remove(&SUBJECT);
     headers.remove(&SAN);
     headers.remove(&SHA256);
