@@ -183,7 +183,9 @@ async fn forward<'a>(
     ctx.grpc = st.is_h2() && grpc::is_grpc(&parts.headers);
 
     // 1. Request check (HTTP/2 frames its own messages: no smuggling there).
-    if parts.method == Method::CONNECT {
+    // CONNECT is refused, but for WebSocket over HTTP/2 (RFC 8441).
+    let h2_websocket = st.is_h2() && upgrade::is_h2_websocket(&parts)?;
+    if parts.method == Method::CONNECT && !h2_websocket {
         return Err(ProxyError::MethodNotAllowed("CONNECT"));
     }
     if !st.is_h2() {
@@ -204,7 +206,14 @@ async fn forward<'a>(
             limit: listener.limits.max_uri_bytes,
         });
     }
-    let websocket = !st.is_h2() && upgrade::is_websocket(&parts)?;
+    let websocket = h2_websocket || (!st.is_h2() && upgrade::is_websocket(&parts)?);
+    // An RFC 8441 stream is tunnelled once the upstream said 101.
+    let mut on_upgrade = if h2_websocket {
+        upgrade::h2_to_h1_handshake(&mut parts, &mut st.worker.rng.borrow_mut());
+        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+    } else {
+        None
+    };
     let (host_value, host_from_uri) = request_host(&parts.uri, &parts.headers, parts.version)?;
     ctx.host.clone_from(&host_value);
     let host_raw = host_value
@@ -324,6 +333,11 @@ async fn forward<'a>(
             tls: pool.tls.as_deref(),
         };
         let checked_out = if websocket {
+            // Upgrades are HTTP/1.1 upstream: ALPN must not pick h2.
+            let target = Target {
+                tls: pool.upgrade_tls.as_deref(),
+                ..target
+            };
             Box::pin(connect::connect(target)).await.map(Conn::Fresh)
         } else if pool.http_version == UpstreamHttp::Http1 {
             st.worker
@@ -413,15 +427,20 @@ async fn forward<'a>(
                 // otherwise grow every request's state.
                 let (resp, side) =
                     Box::pin(upgrade::exchange(stream, &ep.label, req, response_timeout)).await?;
-                let upgraded = side.is_some();
-                if let Some(side) = side {
-                    *st.upgrade.borrow_mut() = Some(side);
-                }
                 let (mut p, b) = resp.into_parts();
-                if upgraded {
+                if let Some(side) = side {
                     headers::strip_hop_by_hop(&mut p.headers);
-                    upgrade::restore_headers(&mut p.headers);
                     ep.state.responded();
+                    if let Some(pending) = on_upgrade.take() {
+                        // RFC 8441: the stream is accepted with 200 and
+                        // becomes the tunnel.
+                        p.status = StatusCode::OK;
+                        p.headers.remove(header::SEC_WEBSOCKET_ACCEPT);
+                        spawn_h2_tunnel(st, pending, side);
+                    } else {
+                        *st.upgrade.borrow_mut() = Some(side);
+                        upgrade::restore_headers(&mut p.headers);
+                    }
                     let finish = Finish {
                         conn: st.clone(),
                         upstream: None,
@@ -463,6 +482,30 @@ async fn forward<'a>(
         };
         return Ok(Response::from_parts(rparts, body));
     }
+}
+
+/// Runs the tunnel of an RFC 8441 WebSocket stream once hyper hands the
+/// stream over (after the 200 is sent). The connection counts as busy while
+/// the tunnel lives, so its idle timeout does not end it.
+fn spawn_h2_tunnel(
+    st: &Rc<ConnState>,
+    pending: hyper::upgrade::OnUpgrade,
+    side: super::tunnel::UpstreamSide,
+) {
+    let st = st.clone();
+    st.set_busy();
+    tokio::task::spawn_local(async move {
+        match pending.await {
+            Ok(stream) => {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                super::tunnel::run(io, bytes::Bytes::new(), side, &st).await;
+            }
+            Err(e) => {
+                tracing::debug!(peer = %st.peer, error = %e, "HTTP/2 WebSocket stream not upgraded")
+            }
+        }
+        st.set_idle(tokio::time::Instant::now());
+    });
 }
 
 /// How often a request the upstream did not process (an HTTP/2 stream

@@ -25,8 +25,12 @@ pub struct UpstreamSide {
 }
 
 /// Relays until both directions end, an error, the idle timeout or a
-/// shutdown deadline (the worker drops the task).
-pub async fn run(client: Stream, client_buf: Bytes, mut up: UpstreamSide, state: &Rc<ConnState>) {
+/// shutdown deadline (the worker drops the task). `client` is the client
+/// connection (HTTP/1.1 upgrade) or an HTTP/2 stream (RFC 8441).
+pub async fn run<C>(client: C, client_buf: Bytes, mut up: UpstreamSide, state: &Rc<ConnState>)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
     let idle = state.listener.tunnel_idle_timeout;
     let last = Rc::new(Cell::new(Instant::now()));
     let mut client = Seen {
@@ -69,12 +73,12 @@ pub async fn run(client: Stream, client_buf: Bytes, mut up: UpstreamSide, state:
 }
 
 /// A stream that records when bytes last came through it.
-struct Seen {
-    io: Stream,
+struct Seen<T> {
+    io: T,
     last: Rc<Cell<Instant>>,
 }
 
-impl AsyncRead for Seen {
+impl<T: AsyncRead + Unpin> AsyncRead for Seen<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -90,7 +94,7 @@ impl AsyncRead for Seen {
     }
 }
 
-impl AsyncWrite for Seen {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Seen<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

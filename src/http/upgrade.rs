@@ -9,6 +9,12 @@
 //! any other answer is relayed as a normal response. Upgrades to anything
 //! else (`h2c`, `TLS/1.0`) are not honoured: the request is forwarded
 //! without its `Upgrade` header, as a plain request.
+//!
+//! WebSocket over HTTP/2 (RFC 8441): an extended CONNECT with `:protocol
+//! websocket` is turned into the HTTP/1.1 handshake upstream (a fresh
+//! `Sec-WebSocket-Key`, the client's version, protocols and extensions);
+//! the upstream's `101` becomes `200` on the client's stream, and the stream
+//! is tunnelled to the upstream connection like an HTTP/1.1 upgrade.
 
 use std::time::Duration;
 
@@ -65,6 +71,57 @@ pub fn is_websocket(parts: &http::request::Parts) -> Result<bool, ProxyError> {
         return Err(ProxyError::WebSocketVersion);
     }
     Ok(true)
+}
+
+/// Whether an HTTP/2 request is an extended CONNECT for WebSocket (RFC
+/// 8441); an invalid one is an error.
+pub fn is_h2_websocket(parts: &http::request::Parts) -> Result<bool, ProxyError> {
+    let websocket = parts.method == Method::CONNECT
+        && parts
+            .extensions
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
+    if !websocket {
+        return Ok(false);
+    }
+    if parts
+        .headers
+        .get(&SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes().trim_ascii() != b"13")
+    {
+        return Err(ProxyError::WebSocketVersion);
+    }
+    Ok(true)
+}
+
+/// Turns an RFC 8441 extended CONNECT into the HTTP/1.1 WebSocket
+/// handshake for the upstream: GET, a new `Sec-WebSocket-Key`.
+pub fn h2_to_h1_handshake(parts: &mut http::request::Parts, rng: &mut crate::balance::Rng) {
+    parts.method = Method::GET;
+    parts.extensions.remove::<hyper::ext::Protocol>();
+    let mut nonce = [0u8; 16];
+    nonce[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+    nonce[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+    if let Ok(key) = HeaderValue::from_bytes(&base64_16(&nonce)) {
+        parts.headers.insert(&SEC_WEBSOCKET_KEY, key);
+    }
+}
+
+/// Base64 of 16 bytes (24 characters with `==`), for `Sec-WebSocket-Key`.
+fn base64_16(b: &[u8; 16]) -> [u8; 24] {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = [b'='; 24];
+    for (i, chunk) in b.chunks(3).enumerate() {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (j, x)| acc | u32::from(*x) << (16 - 8 * j));
+        let chars = chunk.len() + 1;
+        for k in 0..chars {
+            out[i * 4 + k] = A[((n >> (18 - 6 * k)) & 63) as usize];
+        }
+    }
+    out
 }
 
 /// A `Sec-WebSocket-Key`: 16 bytes in base64 (22 characters and `==`).
@@ -167,6 +224,17 @@ mod tests {
         ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
         ("sec-websocket-version", "13"),
     ];
+
+    #[test]
+    fn generated_keys_are_valid() {
+        assert_eq!(&base64_16(b"the sample nonce"), b"dGhlIHNhbXBsZSBub25jZQ==");
+        let mut rng = crate::balance::Rng::seeded(7);
+        let mut p = parts(&[], Method::CONNECT);
+        h2_to_h1_handshake(&mut p, &mut rng);
+        assert_eq!(p.method, Method::GET);
+        let key = p.headers.get(&SEC_WEBSOCKET_KEY).expect("key");
+        assert!(valid_key(key.as_bytes()), "{key:?}");
+    }
 
     #[test]
     fn websocket_handshakes() {

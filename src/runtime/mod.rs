@@ -277,7 +277,20 @@ pub fn compile(config: Config, previous: Option<&Runtime>) -> Result<Runtime, Co
                     source,
                 }
             })?;
-            pool.tls = Some(Arc::new(tls));
+            let tls = Arc::new(tls);
+            pool.upgrade_tls = if pc.http_version == UpstreamHttp::Http1 {
+                Some(tls.clone())
+            } else {
+                let h1 =
+                    crate::tls::client::ClientTls::build(t, &[b"http/1.1"]).map_err(|source| {
+                        CompileError::PoolTls {
+                            pool: pc.name.clone(),
+                            source,
+                        }
+                    })?;
+                Some(Arc::new(h1))
+            };
+            pool.tls = Some(tls);
         }
         pools.push(Arc::new(pool));
     }
@@ -419,7 +432,9 @@ fn h2_builder(l: &ListenerCfg) -> hyper::server::conn::http2::Builder<crate::htt
     b.max_concurrent_streams(l.h2.max_concurrent_streams)
         .max_pending_accept_reset_streams(l.h2.max_pending_resets)
         .max_header_list_size(u32::try_from(l.limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_local_error_reset_streams(Some(1024));
+        .max_local_error_reset_streams(Some(1024))
+        // WebSocket over HTTP/2 (RFC 8441 extended CONNECT).
+        .enable_connect_protocol();
     b
 }
 

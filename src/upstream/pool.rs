@@ -37,6 +37,9 @@ pub struct Pool {
     pub tls: Option<Arc<crate::tls::client::ClientTls>>,
     /// The HTTP version spoken to the endpoints.
     pub http_version: crate::config::UpstreamHttp,
+    /// TLS offering only `http/1.1` by ALPN, for WebSocket upgrades on pools
+    /// whose `tls` offers `h2` (upgrades are HTTP/1.1 upstream).
+    pub upgrade_tls: Option<Arc<crate::tls::client::ClientTls>>,
 }
 
 impl Pool {
@@ -92,6 +95,7 @@ impl Pool {
             slot_freed: tokio::sync::Notify::new(),
             tls: None,
             http_version: cfg.http_version,
+            upgrade_tls: None,
         }
     }
 
