@@ -209,15 +209,23 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut self.get_mut().stream), cx, bufs)
+        match &mut self.get_mut().stream {
+            Stream::Tcp(s) => crate::net::poll_send_vectored(s, cx, bufs),
+            s => tokio::io::AsyncWrite::poll_write_vectored(Pin::new(s), cx, bufs),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
         true
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.get_mut().stream), cx)
+        match &mut self.get_mut().stream {
+            // `send` leaves nothing buffered: hyper flushes often, keep it free.
+            Stream::Tcp(_) => Poll::Ready(Ok(())),
+            s => tokio::io::AsyncWrite::poll_flush(Pin::new(s), cx),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
