@@ -265,9 +265,14 @@ pub async fn serve(
         Some(acceptor) => {
             // The handshake shares the request-header budget: a client
             // that stalls in it is a slowloris too.
-            let hs =
-                tokio::time::timeout(listener.timeouts.request_header, acceptor.accept(stream))
-                    .await;
+            // Boxed, like every path plain HTTP/1.1 connections do not
+            // take: the task of every connection is as large as its largest
+            // state, and a handshake's is several kilobytes.
+            let hs = Box::pin(tokio::time::timeout(
+                listener.timeouts.request_header,
+                acceptor.accept(stream),
+            ))
+            .await;
             match hs {
                 Ok(Ok(s)) => {
                     let identity = if listener.client_identity {
@@ -320,13 +325,13 @@ pub async fn serve(
         replay: Bytes::new(),
     };
     if !is_tls && state.listener.http2 {
-        match sniff_h2c(&mut io, &state).await {
+        match Box::pin(sniff_h2c(&mut io, &state)).await {
             Some(h2) => state.h2.set(h2),
             None => return,
         }
     }
     if state.h2.get() {
-        super::serve_h2::serve(io, &state, closing.as_mut()).await;
+        Box::pin(super::serve_h2::serve(io, &state, closing.as_mut())).await;
         return;
     }
     let timer = tokio::time::sleep_until(state.deadline.get().min(now + PARK_AFTER));
@@ -335,7 +340,7 @@ pub async fn serve(
         io = match drive(io, &state, timer.as_mut(), closing.as_mut()).await {
             Active::Parked(io) => io,
             Active::Upgraded(io, client_buf, upstream) => {
-                super::tunnel::run(io.stream, client_buf, upstream, &state).await;
+                Box::pin(super::tunnel::run(io.stream, client_buf, upstream, &state)).await;
                 return;
             }
             Active::Done => return,
