@@ -3,8 +3,9 @@
 //!
 //! Requests reach the pool the way they do in the proxy: a small in-test
 //! HTTP/1.1 front server (hyper) hands each request, with its real
-//! `Incoming` body, to `H2Pool::get`/`handshake` and `H2Stream::send`, and
-//! streams the `H2Body` back; reqwest drives the front. Everything runs on a
+//! `Incoming` body, to `H2Pool::get`/`wait_pending`/`begin_connect`/
+//! `handshake` and `H2Stream::send`, and streams the `H2Body` back; reqwest
+//! drives the front. Everything runs on a
 //! current-thread runtime inside a `LocalSet`, like a worker. The upstream
 //! numbers its TCP connections and names the one that served a request in
 //! `x-conn`, echoes the request body (streamed), and adds `grpc-status: 0`
@@ -14,8 +15,8 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,9 +36,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use switchyard::error::ProxyError;
 use switchyard::upstream::conns::ConnKey;
-use switchyard::upstream::h2::{H2Body, H2Pool, is_refused_stream};
+use switchyard::upstream::h2::{H2Body, H2Pool, H2Stream, is_refused_stream};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, Notify};
+
+/// How long a request waits for a pending connection in these tests: far
+/// beyond the overall deadline, so a waiter that is not released when it
+/// should be fails the test instead of connecting on its own.
+const WAIT: Duration = Duration::from_secs(3600);
 
 /// Runs a test body like a worker does: current-thread runtime, LocalSet,
 /// with an overall deadline so a stuck exchange fails instead of hanging.
@@ -145,6 +151,64 @@ struct Front {
     /// Where new upstream connections go (the key stays the same).
     backend: Rc<Cell<SocketAddr>>,
     max_streams: usize,
+    gate: Rc<GateProbe>,
+}
+
+/// A condition on the number of requests waiting in `wait_pending`.
+type Hold = fn(usize) -> bool;
+
+/// What the front's checkouts did, and a way to hold connects.
+#[derive(Default)]
+struct GateProbe {
+    /// Requests inside `wait_pending` now.
+    waiting: Cell<usize>,
+    /// Connects started (`begin_connect` calls).
+    connects: Cell<usize>,
+    /// Streams obtained from `wait_pending`.
+    waited: Cell<usize>,
+    /// Conditions on `waiting` that the next connects wait for before they
+    /// start, one per connect, in order.
+    holds: RefCell<VecDeque<Hold>>,
+    /// Notified when `waiting` changes.
+    changed: Notify,
+}
+
+/// The proxy's checkout: a free slot, else one on the connection being
+/// opened, else a new connection (marked as in progress until the
+/// handshake returned).
+async fn checkout(f: &Front) -> Result<H2Stream, ProxyError> {
+    let g = &f.gate;
+    if let Some(s) = f.pool.get(f.key, f.max_streams) {
+        return Ok(s);
+    }
+    g.waiting.set(g.waiting.get() + 1);
+    g.changed.notify_one();
+    let waited = f.pool.wait_pending(f.key, f.max_streams, WAIT).await;
+    g.waiting.set(g.waiting.get() - 1);
+    g.changed.notify_one();
+    if let Some(s) = waited {
+        g.waited.set(g.waited.get() + 1);
+        return Ok(s);
+    }
+    let _gate = f.pool.begin_connect(f.key);
+    g.connects.set(g.connects.get() + 1);
+    let hold = g.holds.borrow_mut().pop_front();
+    if let Some(ready) = hold {
+        while !ready(g.waiting.get()) {
+            g.changed.notified().await;
+        }
+    }
+    let connect_failed = |e: std::io::Error| ProxyError::Connect {
+        endpoint: "test-upstream".into(),
+        reason: e.to_string(),
+    };
+    let tcp = TcpStream::connect(f.backend.get())
+        .await
+        .map_err(connect_failed)?;
+    tcp.set_nodelay(true).map_err(connect_failed)?;
+    f.pool
+        .handshake(f.key, tcp, "test-upstream", f.max_streams)
+        .await
 }
 
 async fn front(f: Front) -> SocketAddr {
@@ -181,20 +245,9 @@ fn bad_gateway(e: ProxyError) -> Response<FrontBody> {
 async fn proxy(req: Request<Incoming>, f: Front) -> Result<Response<FrontBody>, Infallible> {
     let collect = req.headers().contains_key("x-collect");
     let drop_body = req.headers().contains_key("x-drop");
-    let stream = match f.pool.get(f.key, f.max_streams) {
-        Some(s) => s,
-        None => {
-            let tcp = TcpStream::connect(f.backend.get()).await.unwrap();
-            tcp.set_nodelay(true).unwrap();
-            match f
-                .pool
-                .handshake(f.key, tcp, "test-upstream", f.max_streams)
-                .await
-            {
-                Ok(s) => s,
-                Err(e) => return Ok(bad_gateway(e)),
-            }
-        }
+    let stream = match checkout(&f).await {
+        Ok(s) => s,
+        Err(e) => return Ok(bad_gateway(e)),
     };
     let resp = match stream.send(req).await {
         Ok(r) => r,
@@ -235,6 +288,7 @@ struct Setup {
     pool: Rc<H2Pool>,
     key: ConnKey,
     backend: Rc<Cell<SocketAddr>>,
+    gate: Rc<GateProbe>,
     url: String,
     client: reqwest::Client,
 }
@@ -251,11 +305,13 @@ async fn setup_with(up: Upstream, max: usize) -> Setup {
         tls: 0,
     };
     let backend = Rc::new(Cell::new(up.addr));
+    let gate = Rc::new(GateProbe::default());
     let addr = front(Front {
         pool: pool.clone(),
         key,
         backend: backend.clone(),
         max_streams: max,
+        gate: gate.clone(),
     })
     .await;
     let client = common::client();
@@ -264,6 +320,7 @@ async fn setup_with(up: Upstream, max: usize) -> Setup {
         pool,
         key,
         backend,
+        gate,
         url: format!("http://{addr}"),
         client,
     }
@@ -409,10 +466,10 @@ fn concurrent_streams_respect_the_upstream_limit() {
             per_conn.values().all(|&n| n <= 2),
             "more than 2 streams on one connection: {per_conn:?}"
         );
-        // 2 + 2 + 1 at best; a connection opened while another one's
-        // SETTINGS were still unknown may add one more.
+        // 2 + 2 + 1: the connect gate opens a connection only once the
+        // others are full and their SETTINGS known, one at a time.
         let accepted = s.up.accepted.load(Ordering::SeqCst);
-        assert!((3..=4).contains(&accepted), "{accepted} connections");
+        assert_eq!(accepted, 3, "connections");
         // Every connection, the first included, served some of them.
         assert_eq!(per_conn.len(), accepted);
         assert_eq!(s.pool.conn_count(), accepted);
@@ -511,6 +568,7 @@ fn closed_connections_are_swept_and_replaced() {
             backend,
             url,
             client,
+            ..
         } = setup(None, None, 100).await;
         let s_get = |path: &'static str| {
             let req = client.get(format!("{url}{path}"));
@@ -617,5 +675,147 @@ fn refused_streams_are_reported_as_such() {
         // A refused stream is no connection failure.
         assert_eq!(s.pool.conn_count(), 1);
         assert_eq!(s.up.accepted.load(Ordering::SeqCst), 1);
+    });
+}
+
+// ---- the connect gate: bursts with no usable connection yet ----
+
+/// `n` concurrent GETs of `path`; returns (status, x-conn, body) of each.
+async fn burst(s: &Setup, path: &str, n: usize) -> Vec<(u16, String, String)> {
+    let requests = (0..n).map(|_| get(s, path));
+    futures_util::future::join_all(requests).await
+}
+
+#[test]
+fn cold_burst_shares_one_connection() {
+    run(async {
+        const N: usize = 20;
+        // The upstream answers none of them before all N arrived, so all N
+        // streams are open at once.
+        let hold = Arc::new(Barrier::new(N));
+        let s = setup(Some(100), Some(hold), 100).await;
+        for (status, conn, body) in burst(&s, "/hold", N).await {
+            assert_eq!((status, conn.as_str()), (200, "1"), "{body}");
+        }
+        assert_eq!(s.up.accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(s.pool.conn_count(), 1);
+        assert_eq!(s.gate.connects.get(), 1);
+        // Those that found no connection at all, or one whose SETTINGS
+        // were unknown, waited for it.
+        assert!(s.gate.waited.get() > 0);
+    });
+}
+
+#[test]
+fn burst_beyond_the_stream_limit_opens_connections_one_at_a_time() {
+    run(async {
+        const N: usize = 20;
+        const LIMIT: usize = 5;
+        let hold = Arc::new(Barrier::new(N));
+        let s = setup(Some(LIMIT as u32), Some(hold), 100).await;
+        let mut per_conn: HashMap<String, usize> = HashMap::new();
+        for (status, conn, body) in burst(&s, "/hold", N).await {
+            assert_eq!(status, 200, "{body}");
+            *per_conn.entry(conn).or_default() += 1;
+        }
+        // Exactly N / LIMIT = 4. At least 4: the barrier keeps all 20
+        // streams open until the last one arrives, so no slot frees early.
+        // At most 4: a request connects only when `wait_pending` returned
+        // None, i.e. every connection is full with its SETTINGS known and
+        // no connect is in progress; it then calls `begin_connect` in the
+        // same poll, so the requests woken with it wait for its connection
+        // instead of opening their own. A fifth connection would need the
+        // four to be full: all 20 streams already placed.
+        let accepted = s.up.accepted.load(Ordering::SeqCst);
+        assert_eq!(accepted, N / LIMIT, "connections: {per_conn:?}");
+        assert_eq!(s.gate.connects.get(), N / LIMIT);
+        assert!(
+            per_conn.values().all(|&n| n == LIMIT),
+            "streams per connection: {per_conn:?}"
+        );
+        assert_eq!(s.pool.conn_count(), N / LIMIT);
+    });
+}
+
+/// An address nothing listens on: connects to it are refused.
+async fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn failed_connect_releases_the_waiters() {
+    run(async {
+        const N: usize = 10;
+        let s = setup(None, None, 100).await;
+        // Nothing pending: no wait at all (WAIT is an hour).
+        assert!(s.pool.wait_pending(s.key, 100, WAIT).await.is_none());
+
+        s.backend.set(dead_addr().await);
+        // The first connect starts only once the N - 1 others wait for it.
+        // The second one (by a released waiter) only once no request waits
+        // any more: the failure released them all at once, rather than
+        // queueing them behind this connect.
+        s.gate
+            .holds
+            .borrow_mut()
+            .extend([(|w| w == N - 1) as Hold, |w| w == 0]);
+        for (status, _, body) in burst(&s, "/echo", N).await {
+            assert_eq!(status, 502, "{body}");
+            assert!(body.contains("connect to test-upstream failed"), "{body}");
+        }
+        // Released by the failure (not by their hour-long timeout, which
+        // the overall deadline would have cut short), every waiter tried a
+        // connect of its own.
+        assert_eq!(s.gate.connects.get(), N);
+        assert_eq!(s.gate.waited.get(), 0);
+        assert_eq!(s.gate.waiting.get(), 0);
+        assert_eq!(s.pool.conn_count(), 0);
+        assert!(s.pool.wait_pending(s.key, 100, WAIT).await.is_none());
+    });
+}
+
+#[test]
+fn connection_failing_before_its_settings_releases_the_waiters() {
+    run(async {
+        const N: usize = 10;
+        // Accepts TCP connections and closes them at once: the HTTP/2
+        // handshake (which only writes the preface) may succeed, but the
+        // upstream's SETTINGS never come.
+        let (listener, addr) = bind().await;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let _closing = serve_each(listener, accepted.clone(), |tcp, _| async move {
+            drop(tcp);
+        });
+        let s = setup(None, None, 100).await;
+        s.backend.set(addr);
+        s.gate.holds.borrow_mut().push_back(|w| w == N - 1);
+        for (status, _, body) in burst(&s, "/echo", N).await {
+            assert_eq!(status, 502, "{body}");
+        }
+        assert_eq!(s.gate.connects.get(), N);
+        assert_eq!(s.gate.waited.get(), 0);
+        assert_eq!(accepted.load(Ordering::SeqCst), N);
+        assert!(s.pool.wait_pending(s.key, 100, WAIT).await.is_none());
+    });
+}
+
+#[test]
+fn wait_pending_gives_up_at_its_timeout() {
+    run(async {
+        let pool = H2Pool::default();
+        let key = ConnKey {
+            endpoint: dead_addr().await,
+            client: None,
+            tls: 0,
+        };
+        let gate = pool.begin_connect(key);
+        // A connect that never ends: the wait ends at its timeout.
+        let waited = pool.wait_pending(key, 100, Duration::from_millis(20)).await;
+        assert!(waited.is_none());
+        drop(gate);
+        assert!(pool.wait_pending(key, 100, WAIT).await.is_none());
+        pool.sweep(Duration::from_secs(3600));
+        assert!(pool.wait_pending(key, 100, WAIT).await.is_none());
     });
 }

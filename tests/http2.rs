@@ -171,7 +171,9 @@ async fn upstream_h2_reuses_one_connection_per_backend() {
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_h2_opens_more_connections_at_the_stream_limit() {
     // The backend allows 2 streams per connection and answers `/hold`
-    // only once all 6 requests are in: that needs at least 3 connections.
+    // only once all 6 requests are in: that needs at least 3 connections,
+    // and the proxy (one worker) opens them one at a time, each only when
+    // the others are full: exactly 3.
     let hold = std::sync::Arc::new(tokio::sync::Barrier::new(6));
     let (b, proxy) = h2c_proxy_to_h2(H2Opts {
         max_streams: Some(2),
@@ -181,10 +183,10 @@ async fn upstream_h2_opens_more_connections_at_the_stream_limit() {
     .await;
     let c = client();
     let conns = held_requests(&c, &proxy, 6).await;
-    assert!(
-        b.connections() >= 3,
-        "6 concurrent streams at 2 per connection need >= 3 connections, got {}",
-        b.connections()
+    assert_eq!(
+        b.connections(),
+        3,
+        "6 concurrent streams at 2 per connection need exactly 3 connections"
     );
     assert!(
         conns.values().all(|n| *n <= 2),

@@ -543,6 +543,23 @@ async fn checkout(
     if let Some(s) = st.worker.h2.get(key, H2_MAX_STREAMS) {
         return Ok(Conn::H2(s));
     }
+    // HTTP/2 pools open one connection at a time per endpoint: a request
+    // that finds one being opened (or not yet past its SETTINGS) waits for
+    // it instead of opening its own, so a burst shares one connection.
+    // (`auto` is not gated: ALPN may still pick HTTP/1.1.)
+    let gated = version == UpstreamHttp::Http2;
+    if gated
+        && let Some(s) = st
+            .worker
+            .h2
+            .wait_pending(key, H2_MAX_STREAMS, pool.connect_timeout)
+            .await
+    {
+        return Ok(Conn::H2(s));
+    }
+    // No await from here to `begin_connect`: requests woken with this one
+    // must see the new connect and wait for it.
+    let _gate = gated.then(|| st.worker.h2.begin_connect(key));
     if version == UpstreamHttp::Auto {
         while let Some(mut conn) = st.worker.conns.take(key) {
             if conn.ready().await {

@@ -21,6 +21,15 @@
 //! before that its real limit is unknown and h2 would silently queue the
 //! excess streams.
 //!
+//! A burst of requests to an endpoint with no usable connection would make
+//! every request open its own. The *connect gate* prevents that: a request
+//! that finds no slot first calls [`H2Pool::wait_pending`], which, while a
+//! connect to the key is in progress ([`H2Pool::begin_connect`]) or a new
+//! connection's SETTINGS are unknown, waits until that connection is usable
+//! (or has failed) and then takes a slot on it. Only when nothing is pending
+//! does a request connect itself, so one connection per endpoint carries the
+//! streams and another is opened only once the existing ones are full.
+//!
 //! [`H2Stream::send`] converts the request head to HTTP/2 (absolute URI for
 //! `:scheme`/`:authority`, no connection-specific headers), sends it, and
 //! streams the request body from a local task under h2 flow control (one
@@ -47,6 +56,7 @@ use http::{Request, Response};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::conns::ConnKey;
@@ -90,6 +100,98 @@ struct ConnState {
     closed: Cell<bool>,
     /// The upstream's SETTINGS were applied, so its stream limit is known.
     settings_known: Cell<bool>,
+    /// The gate of the connection's key while its SETTINGS are unknown (it
+    /// counts in [`Gate::unsettled`]); taken when they become known or the
+    /// connection closes, whichever comes first.
+    gate: Cell<Option<Rc<Gate>>>,
+}
+
+impl ConnState {
+    /// The upstream's SETTINGS are known: the connection's stream limit is
+    /// real now, so the requests waiting for it may take slots.
+    fn settle(&self) {
+        self.settings_known.set(true);
+        if let Some(g) = self.gate.take() {
+            g.unsettled.set(g.unsettled.get() - 1);
+            g.notify.notify_waiters();
+        }
+    }
+
+    /// The connection takes no new streams any more. Closing before its
+    /// SETTINGS were known is a failed connect for those waiting on it.
+    fn close(&self) {
+        self.closed.set(true);
+        self.release_unsettled();
+    }
+
+    fn release_unsettled(&self) {
+        if let Some(g) = self.gate.take() {
+            g.unsettled.set(g.unsettled.get() - 1);
+            g.failures.set(g.failures.get() + 1);
+            g.notify.notify_waiters();
+        }
+    }
+}
+
+impl Drop for ConnState {
+    fn drop(&mut self) {
+        // Normally the driver task closes the connection first; this covers
+        // a driver dropped unfinished (runtime shutdown).
+        self.release_unsettled();
+    }
+}
+
+/// Per-key state of the connect gate: what is pending for the key, and the
+/// requests waiting for it.
+#[derive(Default)]
+struct Gate {
+    /// Live [`ConnectGuard`]s.
+    connecting: Cell<usize>,
+    /// Open connections whose SETTINGS are not known yet.
+    unsettled: Cell<usize>,
+    /// Successful handshakes so far (tells a guard whether a connection
+    /// was made while it lived).
+    handshakes: Cell<u64>,
+    /// Failed connects so far: guards dropped with no handshake made while
+    /// they lived, connections closed before their SETTINGS were known.
+    failures: Cell<u64>,
+    notify: Notify,
+}
+
+impl Gate {
+    fn pending(&self) -> bool {
+        self.connecting.get() > 0 || self.unsettled.get() > 0
+    }
+}
+
+/// A connect to a key in progress (see [`H2Pool::begin_connect`]). Dropping
+/// it ends the connect: if no connection to the key was handshaken while it
+/// lived, the connect counts as failed and the waiting requests are
+/// released to connect on their own; else they go on waiting for the new
+/// connection's SETTINGS.
+#[must_use = "the connect counts as in progress only while the guard lives"]
+pub struct ConnectGuard {
+    gate: Rc<Gate>,
+    /// `gate.handshakes` when the guard was made.
+    handshakes: u64,
+}
+
+impl Drop for ConnectGuard {
+    fn drop(&mut self) {
+        let g = &self.gate;
+        g.connecting.set(g.connecting.get() - 1);
+        // With several connects to one key at once, another one's handshake
+        // may be taken for this one's: then a failure goes unnoticed and the
+        // waiters stay until the other connection is usable, never the
+        // reverse.
+        let failed = g.handshakes.get() == self.handshakes;
+        if failed {
+            g.failures.set(g.failures.get() + 1);
+        }
+        if failed || !g.pending() {
+            g.notify.notify_waiters();
+        }
+    }
 }
 
 struct PoolConn {
@@ -107,7 +209,7 @@ impl PoolConn {
         }
         let mut cx = Context::from_waker(Waker::noop());
         if let Poll::Ready(Err(_)) = self.sender.poll_ready(&mut cx) {
-            self.state.closed.set(true);
+            self.state.close();
             return false;
         }
         true
@@ -131,6 +233,9 @@ impl PoolConn {
 #[derive(Default)]
 pub struct H2Pool {
     conns: RefCell<rustc_hash::FxHashMap<ConnKey, Vec<PoolConn>>>,
+    /// Connect gates, by key; an entry nobody else holds is dropped by
+    /// [`sweep`](Self::sweep).
+    gates: RefCell<rustc_hash::FxHashMap<ConnKey, Rc<Gate>>>,
 }
 
 impl H2Pool {
@@ -146,6 +251,67 @@ impl H2Pool {
             .filter(|c| c.has_room(max_streams))
             .min_by_key(|c| c.state.in_flight.get())
             .map(PoolConn::reserve)
+    }
+
+    /// When a connection to `key` is being opened ([`begin_connect`]) or a
+    /// new connection's SETTINGS are not known yet, waits (at most
+    /// `timeout`) until it is usable or has failed, then tries
+    /// [`get`](Self::get). Returns `None` at once when nothing is pending for
+    /// `key`.
+    ///
+    /// Woken with every connection still full while another connection to
+    /// `key` is still pending, it waits on (within the same `timeout`) for
+    /// that one. It returns `None` (connect on your own) when nothing is
+    /// pending any more, when a connect to `key` failed during the wait, or
+    /// at the timeout. Call [`begin_connect`] right after a `None`, with no
+    /// `.await` in between: the requests woken with this one then wait for
+    /// that connect instead of each opening one.
+    ///
+    /// [`begin_connect`]: Self::begin_connect
+    pub async fn wait_pending(
+        &self,
+        key: ConnKey,
+        max_streams: usize,
+        timeout: Duration,
+    ) -> Option<H2Stream> {
+        let gate = self
+            .gates
+            .borrow()
+            .get(&key)
+            .filter(|g| g.pending())
+            .cloned()?;
+        let deadline = Instant::now() + timeout;
+        let failures = gate.failures.get();
+        // Each turn needs a notification: something pending for `key`
+        // settled, failed or ended. Nothing can happen between the checks
+        // and `notified()` (one thread), so no notification is missed.
+        while tokio::time::timeout_at(deadline, gate.notify.notified())
+            .await
+            .is_ok()
+        {
+            if let Some(s) = self.get(key, max_streams) {
+                return Some(s);
+            }
+            if gate.failures.get() != failures || !gate.pending() {
+                return None;
+            }
+        }
+        self.get(key, max_streams)
+    }
+
+    /// Marks a connect to `key` as in progress until the guard is dropped:
+    /// meanwhile [`wait_pending`](Self::wait_pending) waits for it. Its
+    /// waiters are released when the guard is dropped without a
+    /// [`handshake`](Self::handshake) for `key` (the connect failed), else
+    /// when the connection made by the handshake learns its SETTINGS or
+    /// fails. Drop the guard once the handshake returned.
+    pub fn begin_connect(&self, key: ConnKey) -> ConnectGuard {
+        let gate = Rc::clone(self.gates.borrow_mut().entry(key).or_default());
+        gate.connecting.set(gate.connecting.get() + 1);
+        ConnectGuard {
+            handshakes: gate.handshakes.get(),
+            gate,
+        }
     }
 
     /// Performs the HTTP/2 client handshake over a freshly connected
@@ -182,7 +348,13 @@ impl H2Pool {
             last_used: Cell::new(Instant::now()),
             closed: Cell::new(false),
             settings_known: Cell::new(false),
+            gate: Cell::new(None),
         });
+        // Pending for `key` until its SETTINGS are known.
+        let gate = Rc::clone(self.gates.borrow_mut().entry(key).or_default());
+        gate.unsettled.set(gate.unsettled.get() + 1);
+        gate.handshakes.set(gate.handshakes.get() + 1);
+        state.gate.set(Some(gate));
         tracing::debug!(
             endpoint = label,
             max_streams,
@@ -191,12 +363,14 @@ impl H2Pool {
 
         // The server's SETTINGS are its first frame, and h2 applies them
         // before reading the next one: once our PING is answered, the
-        // stream limit we read is the upstream's.
+        // stream limit we read is the upstream's (and the requests waiting
+        // in `wait_pending` are woken). A failed PING means a failed
+        // connection: its driver then closes it, which wakes them too.
         if let Some(mut pings) = conn.ping_pong() {
             let st = Rc::clone(&state);
             tokio::task::spawn_local(async move {
                 if pings.ping(::h2::Ping::opaque()).await.is_ok() {
-                    st.settings_known.set(true);
+                    st.settle();
                 }
             });
         }
@@ -205,7 +379,7 @@ impl H2Pool {
             if let Err(e) = conn.await {
                 tracing::debug!(endpoint = %st.label, error = %e, "HTTP/2 upstream connection failed");
             }
-            st.closed.set(true);
+            st.close();
         });
 
         let conn = PoolConn { sender, state };
@@ -228,6 +402,10 @@ impl H2Pool {
             });
             !list.is_empty()
         });
+        // Held only by the map: nothing pending, nobody waiting.
+        self.gates
+            .borrow_mut()
+            .retain(|_, g| Rc::strong_count(g) > 1);
     }
 
     /// Number of open connections (for tests and stats).
@@ -300,7 +478,7 @@ impl H2Stream {
         let mut sender = match sender.ready().await {
             Ok(s) => s,
             Err(e) => {
-                st.closed.set(true);
+                st.close();
                 return Err(H2SendError {
                     error: upstream_failed(&st, format!("HTTP/2 connection unusable: {e}")),
                     request: Some(req),
@@ -325,7 +503,7 @@ impl H2Stream {
             Ok(r) => r,
             Err(e) => {
                 if e.is_go_away() || e.is_io() {
-                    st.closed.set(true);
+                    st.close();
                 }
                 let error = upstream_failed(&st, format!("sending the HTTP/2 request: {e}"));
                 // Nothing reached the upstream.
@@ -350,7 +528,7 @@ impl H2Stream {
             }
         };
         // A response head is read after the SETTINGS frame.
-        st.settings_known.set(true);
+        st.settle();
         let (parts, recv) = response.into_parts();
         let body = H2Body::new(recv, slot, pump);
         Ok(Response::from_parts(parts, body))
@@ -379,12 +557,12 @@ fn upstream_failed(st: &ConnState, reason: String) -> ProxyError {
 
 /// Maps an error of a stream before its response head.
 fn stream_failure(st: &ConnState, e: ::h2::Error) -> ProxyError {
-    if e.is_go_away() || e.is_io() {
-        st.closed.set(true);
-    }
     if e.is_remote() {
         // A frame from the upstream was read, so its SETTINGS were too.
-        st.settings_known.set(true);
+        st.settle();
+    }
+    if e.is_go_away() || e.is_io() {
+        st.close();
     }
     let reason = match e.reason() {
         // A remote GOAWAY error reaches only the streams above its last
