@@ -63,13 +63,7 @@ pub fn is_websocket(parts: &http::request::Parts) -> Result<bool, ProxyError> {
     if !key_ok {
         return Err(ProxyError::BadRequest("invalid Sec-WebSocket-Key"));
     }
-    if parts
-        .headers
-        .get(&SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes().trim_ascii() != b"13")
-    {
-        return Err(ProxyError::WebSocketVersion);
-    }
+    version_13(&parts.headers)?;
     Ok(true)
 }
 
@@ -84,13 +78,7 @@ pub fn is_h2_websocket(parts: &http::request::Parts) -> Result<bool, ProxyError>
     if !websocket {
         return Ok(false);
     }
-    if parts
-        .headers
-        .get(&SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes().trim_ascii() != b"13")
-    {
-        return Err(ProxyError::WebSocketVersion);
-    }
+    version_13(&parts.headers)?;
     Ok(true)
 }
 
@@ -122,6 +110,14 @@ fn base64_16(b: &[u8; 16]) -> [u8; 24] {
         }
     }
     out
+}
+
+/// The only WebSocket version there is (RFC 6455 §4.4): else 426.
+fn version_13(headers: &http::HeaderMap) -> Result<(), ProxyError> {
+    match headers.get(&SEC_WEBSOCKET_VERSION) {
+        Some(v) if v.as_bytes().trim_ascii() == b"13" => Ok(()),
+        _ => Err(ProxyError::WebSocketVersion),
+    }
 }
 
 /// A `Sec-WebSocket-Key`: 16 bytes in base64 (22 characters and `==`).
