@@ -444,3 +444,93 @@ async fn upstream_tls_handshake_is_bounded_by_connect_timeout() {
     );
     held.abort();
 }
+
+// ---------------------------------------------------------------------------
+// WebSocket upgrades to TLS endpoints of HTTP/2 pools
+// ---------------------------------------------------------------------------
+
+/// A WebSocket echo server behind TLS that offers `h2` and `http/1.1` by
+/// ALPN (as a backend serving gRPC and WebSocket on one port does); it
+/// records the protocol each handshake picked.
+async fn tls_ws_echo(
+    pki: &UpstreamPki,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Option<Vec<u8>>>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    let config = upstream_config(&pki.leaf, H2_H1, None);
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let alpns: std::sync::Arc<std::sync::Mutex<Vec<Option<Vec<u8>>>>> = Default::default();
+    let seen = alpns.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                seen.lock().unwrap().push(alpn);
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, alpns, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_upgrades_to_an_http2_tls_pool_use_http1_alpn() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let pki = UpstreamPki::new();
+    let (addr, alpns, task) = tls_ws_echo(&pki).await;
+    let text = proxy_config(
+        1,
+        &[
+            routed_listener(&["ws"]),
+            tls_pool(
+                "ws",
+                &addr.to_string(),
+                "http_version = \"2\"",
+                &format!("{}\n  server_name = \"backend.internal\"", pki.ca()),
+            ),
+        ],
+    );
+    let proxy = Proxy::start(&text);
+    let url = format!("ws://{}/ws/echo", proxy.addr_of("web"));
+    let (mut ws, resp) = within(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .expect("WebSocket handshake through an HTTP/2 TLS pool");
+    assert_eq!(resp.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    ws.send(Message::text("through TLS")).await.unwrap();
+    let echoed = within(Duration::from_secs(5), ws.next())
+        .await
+        .expect("an echo")
+        .expect("no error");
+    assert_eq!(echoed, Message::text("through TLS"));
+    // The pool speaks h2 by ALPN, but the upgrade connection offered (and
+    // the backend picked) http/1.1.
+    assert_eq!(
+        alpns.lock().unwrap().as_slice(),
+        &[Some(b"http/1.1".to_vec())]
+    );
+    task.abort();
+}
