@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod l4;
 pub mod net;
+pub mod packet;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
