@@ -36,6 +36,24 @@ const HTTP_ONLY: &[&str] = &[
     "tunnel_idle_timeout",
 ];
 
+/// Listener keys of every TCP-based listener (http and tcp).
+const TCP_BASED: &[&str] = &[
+    "max_connections",
+    "on_limit",
+    "queue_timeout",
+    "tcp_keepalive",
+    "tcp_nodelay",
+    "proxy_protocol",
+    "trusted_proxies",
+    "backlog",
+];
+
+/// Listener keys that only TCP (stream) listeners take.
+const TCP_ONLY: &[&str] = &["pool", "sni", "non_tls", "peek_timeout"];
+
+/// Listener keys that UDP listeners take (besides `access_log`).
+const UDP_ONLY: &[&str] = &["pool", "max_sessions"];
+
 /// The listener's protocol (`http` when absent or invalid).
 pub(super) fn protocol(v: &mut V<'_, '_>, f: &FileListener, ctx: &str) -> Protocol {
     let Some(p) = &f.protocol else {
@@ -125,50 +143,16 @@ pub(super) fn check_protocol_keys(
     .into_iter()
     .filter_map(|(k, s)| s.map(|s| (k, s)))
     .collect();
-    let allowed: &[&str] = match protocol {
-        Protocol::Http => &[
-            "route",
-            "max_header_bytes",
-            "max_headers",
-            "max_uri_bytes",
-            "request_header_timeout",
-            "forwarded",
-            "request_id",
-            "access_log",
-            "max_connections",
-            "on_limit",
-            "queue_timeout",
-            "tcp_keepalive",
-            "tcp_nodelay",
-            "proxy_protocol",
-            "trusted_proxies",
-            "backlog",
-            "tls",
-            "http2",
-            "h2_max_concurrent_streams",
-            "h2_max_pending_resets",
-            "https_redirect",
-            "tunnel_idle_timeout",
-        ],
-        Protocol::Tcp => &[
-            "pool",
-            "sni",
-            "non_tls",
-            "peek_timeout",
-            "max_connections",
-            "on_limit",
-            "queue_timeout",
-            "tcp_keepalive",
-            "tcp_nodelay",
-            "proxy_protocol",
-            "trusted_proxies",
-            "backlog",
-            "access_log",
-        ],
-        Protocol::Udp => &["pool", "max_sessions", "access_log"],
+    let allowed = |key: &str| {
+        key == "access_log"
+            || match protocol {
+                Protocol::Http => HTTP_ONLY.contains(&key) || TCP_BASED.contains(&key),
+                Protocol::Tcp => TCP_ONLY.contains(&key) || TCP_BASED.contains(&key),
+                Protocol::Udp => UDP_ONLY.contains(&key),
+            }
     };
     for (key, span) in set {
-        if allowed.contains(&key) {
+        if allowed(key) {
             continue;
         }
         let name = match protocol {
