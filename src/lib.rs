@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod balance;
 pub mod config;
+pub mod decap;
 pub mod demo;
 pub mod error;
 pub mod http;

@@ -1,12 +1,13 @@
-//! The `switchyard` command: run, check, demo. Thin: everything lives in the library.
+//! The `switchyard` command: run, check, demo, decap. Thin: everything lives in the library.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use switchyard::{config, demo, server, telemetry};
+use switchyard::{config, decap, demo, server, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,77 @@ enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Inspect and change the running packet engine (like ipvsadm).
+    Vip {
+        /// The engine's control socket ([engine] control_socket).
+        #[arg(short, long, value_name = "PATH", default_value = switchyard::config::DEFAULT_CONTROL_SOCKET, global = true)]
+        socket: PathBuf,
+        #[command(subcommand)]
+        action: VipAction,
+    },
+    /// Backend-side tunnel endpoint for the IP-in-IP and GRE modes: unwraps tunnel packets into a TUN interface (runs until SIGINT/SIGTERM; see docs/decap.md).
+    Decap {
+        /// Name of the TUN interface to create.
+        #[arg(long, value_name = "NAME", default_value = "sydecap0")]
+        tun: String,
+        /// Tunnel protocols to accept.
+        #[arg(long, value_enum, default_value_t = DecapProtocol::Both)]
+        protocol: DecapProtocol,
+        /// Set net.ipv4.conf.all.rp_filter=0 if it is not (otherwise only warn).
+        #[arg(long)]
+        fix_rp_filter: bool,
+        /// Log the counters every SECS seconds when they changed (0: only at exit).
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        stats_interval: u64,
+    },
+}
+
+/// `--protocol` of `switchyard decap`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DecapProtocol {
+    /// IP-in-IP (IP protocols 4 and 41).
+    Ipip,
+    /// GRE (IP protocol 47).
+    Gre,
+    /// Both.
+    Both,
+}
+
+#[derive(Subcommand)]
+enum VipAction {
+    /// List VIPs and their backends (weights, state, active flows).
+    List {
+        /// Also print packet and byte counters, and drops.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Add a backend to a VIP (or change the weight of one it has).
+    Add {
+        /// The VIP's name.
+        vip: String,
+        /// The backend's IP address.
+        address: std::net::IpAddr,
+        /// NAT only: the backend's port, when it differs from the VIP's.
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+    },
+    /// Remove a backend: its flows move to the other backends.
+    Remove {
+        vip: String,
+        address: std::net::IpAddr,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Set a backend's weight; 0 drains it (no new flows, existing flows stay).
+    Weight {
+        vip: String,
+        address: std::net::IpAddr,
+        weight: u32,
+        #[arg(long)]
+        port: Option<u16>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,7 +125,51 @@ fn main() -> ExitCode {
             listen,
             print_config,
         } => report(run_demo(listen, print_config)),
+        Command::Vip { socket, action } => report(vip(&socket, action)),
+        Command::Decap {
+            tun,
+            protocol,
+            fix_rp_filter,
+            stats_interval,
+        } => report(run_decap(decap::DecapOptions {
+            tun_name: tun,
+            protocols: match protocol {
+                DecapProtocol::Ipip => decap::Protocols::Ipip,
+                DecapProtocol::Gre => decap::Protocols::Gre,
+                DecapProtocol::Both => decap::Protocols::Both,
+            },
+            fix_rp_filter,
+            stats_interval: (stats_interval > 0).then(|| Duration::from_secs(stats_interval)),
+        })),
     }
+}
+
+fn vip(socket: &std::path::Path, action: VipAction) -> anyhow::Result<()> {
+    let port = |p: Option<u16>| p.map_or("-".to_string(), |p| p.to_string());
+    let line = match action {
+        VipAction::List { stats: false } => "list".to_string(),
+        VipAction::List { stats: true } => "list stats".to_string(),
+        VipAction::Add {
+            vip,
+            address,
+            port: p,
+            weight,
+        } => format!("add {vip} {address} {} {weight}", port(p)),
+        VipAction::Remove {
+            vip,
+            address,
+            port: p,
+        } => format!("remove {vip} {address} {}", port(p)),
+        VipAction::Weight {
+            vip,
+            address,
+            weight,
+            port: p,
+        } => format!("weight {vip} {address} {} {weight}", port(p)),
+    };
+    let answer = switchyard::packet::engine::control::request(socket, &line)?;
+    print!("{answer}");
+    Ok(())
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {
@@ -145,6 +261,41 @@ fn run_demo(listen: Option<SocketAddr>, print_config: bool) -> anyhow::Result<()
     let addr = srv.local_addr("demo").context("demo listener missing")?;
     println!("{}", demo::try_lines(addr));
     signals.run(srv, None)?;
+    Ok(())
+}
+
+/// `switchyard decap`: the signal handlers are installed before the TUN
+/// interface appears, so a SIGTERM sent once it is up always stops cleanly
+/// (and logs the counters).
+fn run_decap(opts: decap::DecapOptions) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    telemetry::init("info");
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    let (mut term, mut int) = {
+        let _ctx = control.enter();
+        (
+            signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+            signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+        )
+    };
+    let mut decap = decap::Decap::open(opts)?;
+    let stop = decap.stop_handle();
+    std::thread::Builder::new()
+        .name("decap-signals".into())
+        .spawn(move || {
+            control.block_on(async {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            });
+            stop.stop();
+        })
+        .context("cannot start the signal thread")?;
+    decap.run()?;
     Ok(())
 }
 

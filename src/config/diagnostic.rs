@@ -319,6 +319,11 @@ impl<'a> Reporter<'a> {
         self.syntax.push(d);
     }
 
+    /// Errors recorded so far (syntax errors included).
+    pub(crate) fn error_count(&self) -> usize {
+        self.syntax.len() + self.diags.iter().filter(|d| d.is_error()).count()
+    }
+
     pub(crate) fn has_errors(&self) -> bool {
         !self.syntax.is_empty() || self.diags.iter().any(Diagnostic::is_error)
     }

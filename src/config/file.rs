@@ -50,6 +50,10 @@ pub struct FileConfig {
     pub listeners: Vec<Spanned<FileListener>>,
     /// `[[pool]]`, in file order.
     pub pools: Vec<Spanned<FilePool>>,
+    /// `[engine]` (optional): the packet engine's settings.
+    pub engine: Option<Spanned<super::vip_file::FileEngine>>,
+    /// `[[vip]]`, in file order: the packet engine's virtual IPs.
+    pub vips: Vec<Spanned<super::vip_file::FileVip>>,
 }
 
 /// `[global]`: process-wide settings.
@@ -341,7 +345,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
 
 /// The keys each table accepts, for "did you mean" and "valid keys" help.
 pub(crate) mod keys {
-    pub const TOP: &[&str] = &["global", "listener", "pool"];
+    pub const TOP: &[&str] = &["global", "listener", "pool", "engine", "vip"];
     pub const GLOBAL: &[&str] = &["workers", "shutdown_timeout", "log_level"];
     pub const LISTENER: &[&str] = &[
         "name",

@@ -14,6 +14,8 @@
 
 pub mod file;
 pub mod model;
+pub mod model_vip;
+pub mod vip_file;
 
 mod diagnostic;
 mod duration;
@@ -25,6 +27,7 @@ mod suggest;
 mod syntax;
 mod tls;
 mod validate;
+mod vip;
 
 #[cfg(test)]
 mod tests;
@@ -35,6 +38,7 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, Severity, render_all, summary};
 pub use duration::parse_duration;
 pub use model::*;
+pub use model_vip::*;
 pub use validate::Resolver;
 
 use diagnostic::Reporter;

@@ -22,6 +22,10 @@ pub struct Config {
     pub global: Global,
     pub listeners: Vec<ListenerCfg>,
     pub pools: Vec<PoolCfg>,
+    /// `[engine]`: present when the file has `[engine]` or any `[[vip]]`.
+    pub engine: Option<super::model_vip::EngineCfg>,
+    /// The packet engine's virtual IPs.
+    pub vips: Vec<super::model_vip::VipCfg>,
 }
 
 /// Process-wide settings.

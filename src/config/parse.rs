@@ -88,6 +88,42 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
                     );
                 }
             }
+            "engine" => {
+                if value.get_ref().is_table() {
+                    parsed.file.engine = element(rep, &mut parsed.removed, Section::Engine, value);
+                } else {
+                    rep.error(
+                        value.span(),
+                        format!("`engine` must be a table, not {}", article_type(&value)),
+                        "write one [engine] section (single brackets) with its keys below it",
+                    );
+                }
+            }
+            "vip" => {
+                let DeValue::Array(items) = value.get_ref() else {
+                    rep.error(
+                        value.span(),
+                        format!(
+                            "`vip` must be an array of tables, not {}",
+                            article_type(&value)
+                        ),
+                        "write each vip as its own [[vip]] section (double brackets)",
+                    );
+                    continue;
+                };
+                for (i, item) in items.iter().enumerate() {
+                    if !item.get_ref().is_table() {
+                        rep.error(
+                            item.span(),
+                            format!("vip #{} must be a table, not {}", i + 1, article_type(item)),
+                            "write each vip as its own [[vip]] section (double brackets)",
+                        );
+                        continue;
+                    }
+                    let v = element(rep, &mut parsed.removed, Section::Vip(i), item.clone());
+                    parsed.file.vips.extend(v);
+                }
+            }
             section @ ("listener" | "pool") => {
                 let is_listener = section == "listener";
                 let DeValue::Array(items) = value.get_ref() else {
@@ -141,6 +177,8 @@ fn unknown_top_level(rep: &mut Reporter<'_>, span: Range<usize>, key: &str) {
     let header = |k: &str| match k {
         "global" => "[global]",
         "listener" => "[[listener]]",
+        "engine" => "[engine]",
+        "vip" => "[[vip]]",
         _ => "[[pool]]",
     };
     let help = if let Some(s) = did_you_mean(key, keys::TOP) {
@@ -149,6 +187,8 @@ fn unknown_top_level(rep: &mut Reporter<'_>, span: Range<usize>, key: &str) {
         ("global", keys::GLOBAL),
         ("listener", keys::LISTENER),
         ("pool", keys::POOL),
+        ("engine", super::vip_file::keys::ENGINE),
+        ("vip", super::vip_file::keys::VIP),
     ]
     .into_iter()
     .find(|(_, ks)| ks.contains(&key))
@@ -158,7 +198,8 @@ fn unknown_top_level(rep: &mut Reporter<'_>, span: Range<usize>, key: &str) {
             header(home)
         )
     } else {
-        "the top level has only [global], [[listener]] and [[pool]] sections".to_string()
+        "the top level has only [global], [[listener]], [[pool]], [engine] and [[vip]] sections"
+            .to_string()
     };
     rep.error(span, format!("unknown top-level key `{key}`"), help);
 }
@@ -169,6 +210,8 @@ enum Section {
     Global,
     Listener(usize),
     Pool(usize),
+    Engine,
+    Vip(usize),
 }
 
 /// A step from a value to one of its children.
@@ -341,6 +384,14 @@ fn describe(section: Section, root: &Spanned<DeValue<'_>>, path: &[Seg]) -> (Str
         Section::Global => ("[global]".to_string(), Kind::Global),
         Section::Listener(i) => (listener_desc(name_of(root), i), Kind::Listener),
         Section::Pool(i) => (pool_desc(name_of(root), i), Kind::Pool),
+        Section::Engine => ("[engine]".to_string(), Kind::Other),
+        Section::Vip(i) => (
+            match name_of(root) {
+                Some(n) => format!("vip {n:?}"),
+                None => format!("vip #{}", i + 1),
+            },
+            Kind::Other,
+        ),
     };
     let mut cur = Some(root);
     let mut i = 0;
@@ -362,6 +413,7 @@ fn describe(section: Section, root: &Spanned<DeValue<'_>>, path: &[Seg]) -> (Str
                 "sni" => (format!("sni route #{n} in {desc}"), Kind::Other),
                 "certificates" => (format!("certificate #{n} in {desc}"), Kind::Other),
                 "endpoints" => (format!("endpoint #{n} in {desc}"), Kind::Endpoint),
+                "backends" => (format!("backend #{n} of {desc}"), Kind::Other),
                 _ => (format!("`{k}` item #{n} in {desc}"), Kind::Other),
             };
             cur = item;
@@ -604,6 +656,9 @@ mod tests {
         );
         assert_eq!(fields::<crate::config::file::FileCert>(), keys::CERT);
         assert_eq!(fields::<crate::config::file::FilePoolTls>(), keys::POOL_TLS);
+        use super::super::vip_file::{FileEngine, FileVip, keys as vip_keys};
+        assert_eq!(fields::<FileEngine>(), vip_keys::ENGINE);
+        assert_eq!(fields::<FileVip>(), vip_keys::VIP);
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub(crate) fn validate(
         .map(|(i, l)| v.listener(i, l, &mut names, &mut addresses, &index, &mut used))
         .collect();
     let pools = pools(&mut v, &file.pools, &used);
+    let engine = (file.engine.is_some() || !file.vips.is_empty())
+        .then(|| super::vip::engine(&mut v, file.engine.as_ref()));
+    let vips = match &engine {
+        Some(e) => super::vip::vips(&mut v, &file.vips, e),
+        None => Vec::new(),
+    };
     if v.rep.has_errors() {
         return None;
     }
@@ -80,6 +86,8 @@ pub(crate) fn validate(
         global,
         listeners,
         pools,
+        engine,
+        vips,
     })
 }
 

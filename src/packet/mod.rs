@@ -5,5 +5,7 @@
 //! packet rewrites of each forwarding mode (NAT, DSR, IP-in-IP, GRE).
 
 pub mod conntrack;
+pub mod engine;
 pub mod flow;
+pub mod io;
 pub mod rewrite;

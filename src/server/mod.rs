@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{Config, ListenerCfg};
+use crate::packet::engine::Engine;
 use crate::runtime::{self, ListenerRt, ListenerSlot, Runtime};
 
 pub use signals::Signals;
@@ -42,6 +43,8 @@ pub enum ServerError {
     Control(std::io::Error),
     #[error(transparent)]
     Compile(#[from] runtime::CompileError),
+    #[error(transparent)]
+    Engine(#[from] crate::packet::engine::EngineError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -89,6 +92,8 @@ pub struct Server {
     workers: Vec<WorkerHandle>,
     listeners: HashMap<ListenerKey, Active>,
     close: watch::Sender<u64>,
+    /// The packet engine, when the configuration has `[[vip]]` sections.
+    engine: Option<Engine>,
 }
 
 /// What a reload changed.
@@ -108,11 +113,18 @@ impl Server {
         let workers = (0..n)
             .map(|id| worker_thread::spawn(id, close.subscribe()))
             .collect::<Result<Vec<_>, _>>()?;
+        let engine = match &runtime.config.engine {
+            Some(e) if !runtime.config.vips.is_empty() => {
+                Some(Engine::start(e, &runtime.config.vips)?)
+            }
+            _ => None,
+        };
         let mut server = Server {
             current: runtime.clone(),
             workers,
             listeners: HashMap::new(),
             close,
+            engine,
         };
         let bound = server.bind_new(&runtime, |_| true)?;
         for (key, name, sockets, rt) in bound {
@@ -146,6 +158,7 @@ impl Server {
         let new = Arc::new(runtime::compile(config, Some(&self.current))?);
         let existing: Vec<ListenerKey> = self.listeners.keys().cloned().collect();
         let bound = self.bind_new(&new, |k| !existing.contains(k))?;
+        self.reload_engine(&new.config)?;
         let mut summary = ReloadSummary::default();
         let mut wanted = Vec::new();
         for (cfg, rt) in new.config.listeners.iter().zip(&new.listeners) {
@@ -175,6 +188,25 @@ impl Server {
         Ok(summary)
     }
 
+    /// Applies the `[engine]`/`[[vip]]` part of a reload: the running
+    /// engine takes the new VIP list, or starts, or stops.
+    fn reload_engine(&mut self, config: &Config) -> Result<(), ServerError> {
+        match (&self.engine, &config.engine) {
+            (Some(engine), Some(cfg)) if !config.vips.is_empty() => engine.apply(cfg, &config.vips),
+            (None, Some(cfg)) if !config.vips.is_empty() => {
+                self.engine = Some(Engine::start(cfg, &config.vips)?);
+            }
+            (Some(_), _) => {
+                if let Some(engine) = self.engine.take() {
+                    engine.shutdown();
+                }
+                tracing::info!("packet engine stopped: the configuration has no [[vip]]");
+            }
+            (None, _) => {}
+        }
+        Ok(())
+    }
+
     /// Re-reads the certificate files of TLS listeners that changed on disk
     /// (called every few seconds by the control loop). New handshakes get
     /// the new certificates; live connections keep theirs. A bad new file
@@ -197,6 +229,9 @@ impl Server {
     /// Stops accepting, lets open requests finish for up to `timeout`, then
     /// closes everything. Blocks until the workers have exited.
     pub fn shutdown(mut self, timeout: Duration) {
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown();
+        }
         for active in self.listeners.values() {
             let _ = active.slot.stop.send(true);
         }

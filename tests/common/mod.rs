@@ -511,6 +511,7 @@ pub fn held_dead_addr() -> (socket2::Socket, SocketAddr) {
 mod config_text;
 pub mod h2;
 pub mod l4;
+pub mod netns;
 pub mod tls;
 
 pub use config_text::*;

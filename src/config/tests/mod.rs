@@ -4,6 +4,7 @@
 
 mod errors;
 mod tls;
+mod vip;
 mod warnings;
 
 use std::io;

@@ -170,3 +170,62 @@ pub fn update16(hc: u16, old: u16, new: u16) -> u16 {
 pub fn update32(hc: u16, old: u32, new: u32) -> u16 {
     Delta::dword(old, new).apply(hc)
 }
+
+/// Completes the TCP or UDP checksum of an Ethernet frame the kernel handed
+/// over with the checksum left to the hardware (`CHECKSUM_PARTIAL`: locally
+/// generated or virtual-link traffic, `TP_STATUS_CSUMNOTREADY` on
+/// `AF_PACKET`). Such a frame carries only the pseudo-header sum in its
+/// checksum field; once the engine forwards it as a finished frame the
+/// receiver would drop it, so the checksum is computed in full first (the
+/// rewrites then update it incrementally as usual). Frames that are not
+/// unfragmented TCP/UDP are left alone.
+pub fn complete_l4_checksum(frame: &mut [u8]) {
+    finish_l4_checksum(frame, false);
+}
+
+/// Like [`complete_l4_checksum`] for data paths that cannot tell whether
+/// the checksum was left to the hardware (AF_XDP has no such flag): the
+/// checksum is completed only when its field holds exactly the folded
+/// pseudo-header sum, which is what the stack leaves there. A finished,
+/// valid checksum with that value (one in 65536) recomputes to itself.
+pub fn complete_if_partial(frame: &mut [u8]) {
+    finish_l4_checksum(frame, true);
+}
+
+fn finish_l4_checksum(frame: &mut [u8], only_if_partial: bool) {
+    use crate::packet::flow::{self, PROTO_TCP, PROTO_UDP};
+    use std::net::IpAddr;
+    let Ok((_, p)) = flow::parse_ethernet(frame) else {
+        return;
+    };
+    if p.is_fragment {
+        return;
+    }
+    let at = match p.key.proto {
+        PROTO_TCP => 16,
+        PROTO_UDP => 6,
+        _ => return,
+    };
+    let Some(segment) = frame.get_mut(p.l4_offset..p.l3_end) else {
+        return;
+    };
+    if segment.len() < at + 2 {
+        return;
+    }
+    let (proto, len) = (p.key.proto, segment.len());
+    let pseudo = match (p.key.src, p.key.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header_v4(s, d, proto, len),
+        (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_header_v6(s, d, proto, len),
+        _ => return,
+    };
+    let stored = u16::from_be_bytes([segment[at], segment[at + 1]]);
+    if only_if_partial && stored != fold(pseudo) {
+        return;
+    }
+    segment[at..at + 2].copy_from_slice(&[0, 0]);
+    let mut c = !fold(pseudo + sum(segment));
+    if proto == PROTO_UDP && c == 0 {
+        c = 0xFFFF;
+    }
+    segment[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}

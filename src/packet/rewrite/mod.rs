@@ -70,7 +70,7 @@ mod parse;
 mod tunnel;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use checksum::{Delta, internet_checksum, update16, update32};
 pub use dsr::{EtherFrame, dsr_rewrite, parse_ethernet};

@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::naive_sum;
+use super::{CLIENT, TCP, VIP, naive_sum, tcp_v4};
 use crate::balance::Rng;
 use crate::packet::rewrite::checksum::{
     Delta, internet_checksum, transport_checksum_v4, transport_checksum_v6, update16, update32,
@@ -189,4 +189,35 @@ fn transport_checksums_match_the_oracle() {
         let got = transport_checksum_v6(Ipv6Addr::from(s6), Ipv6Addr::from(d6), proto, &seg);
         assert_eq!(got, want);
     }
+}
+
+/// A frame whose L4 checksum was left to the hardware (only the folded
+/// pseudo-header sum in the field) is completed; a finished one, right or
+/// wrong, is left as it is.
+#[test]
+fn partial_checksums_are_completed_and_others_kept() {
+    use crate::packet::rewrite::checksum::{
+        complete_if_partial, complete_l4_checksum, fold, pseudo_header_v4,
+    };
+    let ip = tcp_v4(CLIENT, 40000, VIP, 80, b"some payload");
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&0x0800u16.to_be_bytes());
+    frame.extend_from_slice(&ip);
+    let good = frame.clone();
+    let partial = fold(pseudo_header_v4(CLIENT, VIP, TCP, ip.len() - 20));
+    frame[14 + 36..14 + 38].copy_from_slice(&partial.to_be_bytes());
+    let mut f = frame.clone();
+    complete_if_partial(&mut f);
+    assert_eq!(f, good, "completed");
+    let mut f = frame.clone();
+    complete_l4_checksum(&mut f);
+    assert_eq!(f, good, "completed when the kernel says so");
+    let mut f = good.clone();
+    complete_if_partial(&mut f);
+    assert_eq!(f, good, "a valid checksum is kept");
+    let mut bad = good.clone();
+    bad[14 + 36] ^= 0x55;
+    let mut f = bad.clone();
+    complete_if_partial(&mut f);
+    assert_eq!(f, bad, "a wrong checksum is carried, not laundered");
 }
