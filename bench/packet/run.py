@@ -143,7 +143,8 @@ table netdev sybench {{
         # handed off to CPU 0 (RPS on the bridge port facing the engine), as a NIC would
         # DMA them away, so the bridge and the backends do not run on the engine's core.
         nsx("engine", "sh", "-c", "echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus")
-        nsx("br", "sh", "-c", f"echo 1 > /sys/class/net/{self.port['engine']}/queues/rx-0/rps_cpus")
+        if not os.environ.get("SYBENCH_BRIDGE_ON_ENGINE_CPU"):
+            nsx("br", "sh", "-c", f"echo 1 > /sys/class/net/{self.port['engine']}/queues/rx-0/rps_cpus")
         # neighbours: warm the engine's ARP for the backends and the client's for the gateway
         for ip in BACKENDS:
             nsx("engine", "ping", "-c1", "-W1", ip, check=False)
@@ -664,8 +665,14 @@ def main():
     ap.add_argument("--cleanup", action="store_true", help="remove all sybench- namespaces and exit")
     ap.add_argument("--json", help="also write all runs to this file")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every command")
+    ap.add_argument("--bridge-on-engine-cpu", action="store_true",
+                    help="leave the bridge port facing the engine without RPS, so everything after the engine "
+                         "(bridge, backend delivery) also runs on CPU 1, as a NIC driver's transmit would; "
+                         "then CPU 1 saturates and forwarded pps is the per-core rate")
     a = ap.parse_args()
     VERBOSE = a.verbose
+    if a.bridge_on_engine_cpu:
+        os.environ["SYBENCH_BRIDGE_ON_ENGINE_CPU"] = "1"
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
     if a.cleanup:
