@@ -463,3 +463,80 @@ fn a_reload_applies_the_vips_and_a_bad_file_changes_nothing() {
         "an established connection stays put across the reload"
     );
 }
+
+/// IPv6 VIPs: NAT and DSR carry real HTTP from an IPv6 client, placed as
+/// Maglev says, with next hops from the IPv6 neighbour (NDP) table.
+#[test]
+fn ipv6_vips_in_nat_and_dsr() {
+    if !require_root("ipv6_vips_in_nat_and_dsr") {
+        return;
+    }
+    for mode in ["nat", "dsr"] {
+        let lab = Lab::new();
+        let vip6 = "2001:db8:100::1";
+        let client = lab.host("client", &["2001:db8:1::10/64"]);
+        client.route(&format!("{vip6}/128 via 2001:db8:1::1"));
+        let mut keep = Vec::new();
+        for i in 1..=3 {
+            let h = lab.host(&format!("b{i}"), &[&format!("2001:db8:2::1{i}/64")]);
+            if mode == "nat" {
+                h.ip("-6 route add default via 2001:db8:2::1");
+            } else {
+                h.add_addr(&format!("{vip6}/128"), "lo");
+                h.ip("-6 route add 2001:db8:1::/64 dev eth0");
+            }
+            let b = h.http_backend(&format!("b{i}"), "[::]:80".parse().unwrap());
+            keep.push((h, b));
+        }
+        let engine = lab.host("e1", &["2001:db8:1::1/64", "2001:db8:2::1/64"]);
+        // Without a route to the VIP the engine host's IPv6 stack would
+        // answer the client's packets with "no route" (IPv4 stays silent).
+        engine.ip(&format!("-6 route add blackhole {vip6}/128"));
+        let dir = std::env::temp_dir().join(format!("sy-pe6-{}-{mode}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("engine.sock");
+        let cfg = format!(
+            "[engine]\nworkers = 1\ncontrol_socket = \"{}\"\n\n[[vip]]\nname = \"web6\"\n\
+             address = \"{vip6}\"\nport = 80\nprotocol = \"tcp\"\nmode = \"{mode}\"\n\
+             interfaces = [\"eth0\"]\nbackends = [ {{ address = \"2001:db8:2::11\" }}, \
+             {{ address = \"2001:db8:2::12\" }}, {{ address = \"2001:db8:2::13\" }} ]\n",
+            socket.display()
+        );
+        let path = dir.join("engine.toml");
+        std::fs::write(&path, cfg).unwrap();
+        let mut p = engine.spawn(bin(), &["run", "-c", path.to_str().unwrap()]);
+        assert!(
+            p.wait_output("packet engine started", Duration::from_secs(10)),
+            "{}",
+            p.output()
+        );
+        let members: Vec<Member> = (1..=3)
+            .map(|i| Member {
+                id: format!("2001:db8:2::1{i}"),
+                weight: 1,
+            })
+            .collect();
+        let m = Maglev::new(&members, 65537);
+        let addr: SocketAddr = format!("[{vip6}]:80").parse().unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..12 {
+            let mut c = client.try_keepalive(addr, T).unwrap_or_else(|e| {
+                panic!("{mode}: connect over IPv6: {e}\nengine:\n{}", p.output())
+            });
+            let got = get(&mut c, mode);
+            let key = FlowKey {
+                proto: PROTO_TCP,
+                src: "2001:db8:1::10".parse().unwrap(),
+                dst: vip6.parse().unwrap(),
+                sport: c.local_port(),
+                dport: 80,
+            };
+            assert_eq!(got, format!("b{}", m.lookup(flow_hash(&key)) + 1), "{mode}");
+            seen.insert(got);
+        }
+        assert!(seen.len() >= 2, "{mode}: IPv6 flows spread ({seen:?})");
+        drop(p);
+        drop(keep);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

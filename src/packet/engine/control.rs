@@ -106,13 +106,13 @@ fn refresh_neighbours(
         }
     }
     for ip in want {
-        if let Some(hop) = now.unresolved_hop(ip) {
+        if let Some((hop, ifname)) = now.unresolved_hop(ip) {
             let due = probed
-                .get(&IpAddr::V4(hop))
+                .get(&hop)
                 .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
             if due {
-                probed.insert(IpAddr::V4(hop), Instant::now());
-                neigh::probe(hop);
+                probed.insert(hop, Instant::now());
+                neigh::probe(hop, ifname);
             }
         }
     }

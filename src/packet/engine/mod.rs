@@ -15,6 +15,7 @@ pub mod control;
 pub mod forward;
 mod health;
 pub mod neigh;
+mod neigh6;
 pub mod state;
 mod worker;
 

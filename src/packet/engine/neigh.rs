@@ -11,29 +11,49 @@
 //! datagram to the discard port makes the kernel ARP for it). A packet
 //! whose next hop is not resolved yet is handed to the kernel through a raw
 //! IP socket instead of being dropped (IP-level modes only; DSR needs the
-//! MAC). IPv6 next hops always take that kernel path (no IPv6 neighbour
-//! table is read here yet).
+//! MAC). IPv6 routes and neighbours come from `neigh6`.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// One IPv4 route.
+/// One route (IPv4 or IPv6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    pub dest: Ipv4Addr,
+    pub dest: IpAddr,
     pub prefix: u8,
     /// `None` for an on-link route.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     pub ifname: String,
     pub metric: u32,
+}
+
+impl Route {
+    fn matches(&self, dst: IpAddr) -> bool {
+        match (self.dest, dst) {
+            (IpAddr::V4(r), IpAddr::V4(d)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix.min(32)))
+                    .unwrap_or(0);
+                u32::from(d) & mask == u32::from(r) & mask
+            }
+            (IpAddr::V6(r), IpAddr::V6(d)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix.min(128)))
+                    .unwrap_or(0);
+                u128::from(d) & mask == u128::from(r) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A snapshot of routes, neighbours and interface MACs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Neighbours {
     routes: Vec<Route>,
-    arp: HashMap<Ipv4Addr, ([u8; 6], String)>,
+    /// IPv4 (ARP) and IPv6 (NDP) neighbours with a usable MAC.
+    arp: HashMap<IpAddr, ([u8; 6], String)>,
     /// The addresses of this host: traffic to them is the kernel's own
     /// (e.g. health-check replies), never a NAT reply to rewrite.
     local: Vec<IpAddr>,
@@ -42,15 +62,36 @@ pub struct Neighbours {
 impl Neighbours {
     /// Builds a snapshot from the text of `/proc/net/route` and `/proc/net/arp`.
     pub fn parse(route: &str, arp: &str) -> Neighbours {
-        let mut routes: Vec<Route> = route.lines().skip(1).filter_map(parse_route).collect();
-        // Longest prefix first, then lowest metric: the first match wins.
-        routes.sort_by(|a, b| b.prefix.cmp(&a.prefix).then(a.metric.cmp(&b.metric)));
+        let routes: Vec<Route> = route.lines().skip(1).filter_map(parse_route).collect();
         let arp = arp.lines().skip(1).filter_map(parse_arp).collect();
-        Neighbours {
+        let mut n = Neighbours {
             routes,
             arp,
             local: Vec::new(),
+        };
+        n.sort();
+        n
+    }
+
+    /// Adds IPv6 routes (`/proc/net/ipv6_route` text) and neighbours.
+    pub fn with_v6(
+        mut self,
+        ipv6_route: &str,
+        neighbours: Vec<(IpAddr, [u8; 6], String)>,
+    ) -> Neighbours {
+        self.routes
+            .extend(ipv6_route.lines().filter_map(super::neigh6::parse_route));
+        for (ip, mac, dev) in neighbours {
+            self.arp.insert(ip, (mac, dev));
         }
+        self.sort();
+        self
+    }
+
+    /// Longest prefix first, then lowest metric: the first match wins.
+    fn sort(&mut self) {
+        self.routes
+            .sort_by(|a, b| b.prefix.cmp(&a.prefix).then(a.metric.cmp(&b.metric)));
     }
 
     /// The same snapshot with `local` as this host's addresses.
@@ -70,37 +111,34 @@ impl Neighbours {
         let route = std::fs::read_to_string("/proc/net/route")?;
         let arp = std::fs::read_to_string("/proc/net/arp")?;
         let mut n = Neighbours::parse(&route, &arp);
+        // IPv6 is optional: a host without it still forwards IPv4.
+        if let Ok(route6) = std::fs::read_to_string("/proc/net/ipv6_route") {
+            n = n.with_v6(&route6, super::neigh6::dump().unwrap_or_default());
+        }
         n.local = local_addresses()?;
         Ok(n)
     }
 
     /// The next hop towards `dst` and the interface it is on.
-    pub fn next_hop(&self, dst: Ipv4Addr) -> Option<(Ipv4Addr, &str)> {
-        let d = u32::from(dst);
-        self.routes.iter().find_map(|r| {
-            let mask = if r.prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(r.prefix))
-            };
-            (d & mask == u32::from(r.dest) & mask)
-                .then(|| (r.gateway.unwrap_or(dst), r.ifname.as_str()))
-        })
+    pub fn next_hop(&self, dst: IpAddr) -> Option<(IpAddr, &str)> {
+        self.routes
+            .iter()
+            .find(|r| r.matches(dst))
+            .map(|r| (r.gateway.unwrap_or(dst), r.ifname.as_str()))
     }
 
     /// The MAC of the next hop towards `dst`, and the interface to send on.
     pub fn resolve(&self, dst: IpAddr) -> Option<([u8; 6], &str)> {
-        let IpAddr::V4(dst) = dst else { return None };
         let (hop, ifname) = self.next_hop(dst)?;
         let (mac, dev) = self.arp.get(&hop)?;
         (dev == ifname).then_some((*mac, ifname))
     }
 
-    /// The next hop of `dst` if its MAC is unknown (to be probed).
-    pub fn unresolved_hop(&self, dst: IpAddr) -> Option<Ipv4Addr> {
-        let IpAddr::V4(dst) = dst else { return None };
-        let (hop, _) = self.next_hop(dst)?;
-        (!self.arp.contains_key(&hop)).then_some(hop)
+    /// The next hop of `dst` and its interface, if its MAC is unknown (to
+    /// be probed).
+    pub fn unresolved_hop(&self, dst: IpAddr) -> Option<(IpAddr, &str)> {
+        let (hop, ifname) = self.next_hop(dst)?;
+        (!self.arp.contains_key(&hop)).then_some((hop, ifname))
     }
 }
 
@@ -127,15 +165,15 @@ fn parse_route(line: &str) -> Option<Route> {
     let gateway = hex_v4(f[2])?;
     let mask = u32::from(hex_v4(f[7])?);
     Some(Route {
-        dest,
+        dest: IpAddr::V4(dest),
         prefix: mask.count_ones() as u8,
-        gateway: (flags & RTF_GATEWAY != 0).then_some(gateway),
+        gateway: (flags & RTF_GATEWAY != 0).then_some(IpAddr::V4(gateway)),
         ifname: f[0].to_string(),
         metric: f[6].parse().unwrap_or(0),
     })
 }
 
-fn parse_arp(line: &str) -> Option<(Ipv4Addr, ([u8; 6], String))> {
+fn parse_arp(line: &str) -> Option<(IpAddr, ([u8; 6], String))> {
     let f: Vec<&str> = line.split_whitespace().collect();
     if f.len() < 6 {
         return None;
@@ -150,7 +188,7 @@ fn parse_arp(line: &str) -> Option<(Ipv4Addr, ([u8; 6], String))> {
     if mac == [0; 6] {
         return None;
     }
-    Some((ip, (mac, f[5].to_string())))
+    Some((IpAddr::V4(ip), (mac, f[5].to_string())))
 }
 
 /// Every address configured on an interface of this namespace.
@@ -206,10 +244,26 @@ pub fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
 }
 
 /// Makes the kernel resolve `hop`'s MAC: a zero-length UDP datagram to its
-/// discard port (the kernel ARPs for the next hop to send it).
-pub fn probe(hop: Ipv4Addr) {
-    if let Ok(s) = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-        let _ = s.send_to(&[], (hop, 9));
+/// discard port (the kernel ARPs, or solicits the IPv6 neighbour, to send
+/// it). A link-local IPv6 hop is scoped to `ifname`.
+pub fn probe(hop: IpAddr, ifname: &str) {
+    let target = match hop {
+        IpAddr::V4(a) => std::net::SocketAddr::from((a, 9)),
+        IpAddr::V6(a) => {
+            let scope = std::ffi::CString::new(ifname)
+                // SAFETY: passes a valid C string.
+                .map(|c| unsafe { libc::if_nametoindex(c.as_ptr()) })
+                .unwrap_or(0);
+            std::net::SocketAddr::V6(std::net::SocketAddrV6::new(a, 9, 0, scope))
+        }
+    };
+    let any: std::net::SocketAddr = if hop.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    if let Ok(s) = std::net::UdpSocket::bind(any) {
+        let _ = s.send_to(&[], target);
     }
 }
 
@@ -229,7 +283,7 @@ eth1\t007100CB\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
     #[test]
     fn routes_are_matched_longest_prefix_first() {
         let n = Neighbours::parse(ROUTE, ARP);
-        let v4 = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
             n.next_hop(v4("198.18.0.11")),
             Some((v4("198.18.0.11"), "eth0"))
@@ -255,7 +309,7 @@ eth1\t007100CB\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
         assert_eq!(n.resolve(ip("198.18.0.12")), None);
         assert_eq!(
             n.unresolved_hop(ip("198.18.0.12")),
-            Some("198.18.0.12".parse().unwrap())
+            Some((ip("198.18.0.12"), "eth0"))
         );
         assert_eq!(n.resolve(ip("2001:db8::1")), None);
     }

@@ -44,11 +44,20 @@ fn ifaces() -> Vec<Iface> {
 }
 
 fn vip(mode: ForwardMode, backends: &[Ipv4Addr]) -> Forwarding {
+    vip_on(mode, backends, 80, VipProtocol::Tcp)
+}
+
+fn vip_on(
+    mode: ForwardMode,
+    backends: &[Ipv4Addr],
+    port: u16,
+    protocol: VipProtocol,
+) -> Forwarding {
     let cfg = VipCfg {
         name: "web".into(),
         address: IpAddr::V4(VIP),
-        port: 80,
-        protocol: VipProtocol::Tcp,
+        port,
+        protocol,
         mode,
         interfaces: vec!["eth0".into()],
         backends: Vec::new(),
@@ -339,4 +348,65 @@ fn icmp_errors_about_a_flow_reach_its_backend() {
         backend.octets(),
         "the quoted reply is the backend's"
     );
+}
+
+#[test]
+fn an_all_ports_udp_vip_keeps_each_port_and_restores_it_on_replies() {
+    let fwd = vip_on(ForwardMode::Nat, &[BACKEND], 0, VipProtocol::Udp);
+    let mut f = forwarder();
+    for port in [53u16, 5353, 40000] {
+        let q = udp_v4(CLIENT, 1111, VIP, port, b"query");
+        let out = one_frame(run(&mut f, &fwd, &frame(ENGINE_MAC, CLIENT_MAC, &q)));
+        let ip = &out[14..];
+        assert_eq!(ip[16..20], BACKEND.octets());
+        assert_eq!(
+            u16::from_be_bytes([ip[22], ip[23]]),
+            port,
+            "the port is kept"
+        );
+        assert_eq!(ip, recomputed(ip).as_slice(), "UDP checksum is right");
+        let reply = udp_v4(BACKEND, port, CLIENT, 1111, b"answer");
+        let out = one_frame(run(&mut f, &fwd, &frame(ENGINE_MAC, B1_MAC, &reply)));
+        let ip = &out[14..];
+        assert_eq!(ip[12..16], VIP.octets(), "from the VIP");
+        assert_eq!(u16::from_be_bytes([ip[20], ip[21]]), port);
+        assert_eq!(ip, recomputed(ip).as_slice());
+    }
+}
+
+#[test]
+fn a_nat_backend_port_is_rewritten_both_ways() {
+    let mut fwd = vip(ForwardMode::Nat, &[BACKEND]);
+    // Rebuild with the backend on port 8080.
+    let mut vips: Vec<_> = fwd.vips.drain(..).map(|v| (v.cfg, v.backends)).collect();
+    vips[0].1[0].port = 8080;
+    let fwd = Forwarding::build(2, vips, None, 1500);
+    let mut f = forwarder();
+    let out = one_frame(run(
+        &mut f,
+        &fwd,
+        &frame(ENGINE_MAC, CLIENT_MAC, &syn(40000)),
+    ));
+    assert_eq!(u16::from_be_bytes([out[14 + 22], out[14 + 23]]), 8080);
+    let reply = tcp_v4(BACKEND, 8080, CLIENT, 40000, b"");
+    let out = one_frame(run(&mut f, &fwd, &frame(ENGINE_MAC, B1_MAC, &reply)));
+    assert_eq!(
+        u16::from_be_bytes([out[14 + 20], out[14 + 21]]),
+        80,
+        "the VIP's port again"
+    );
+    // The backend's own port 80 is not this VIP's: left alone.
+    let stray = tcp_v4(BACKEND, 80, CLIENT, 40000, b"");
+    assert_eq!(run(&mut f, &fwd, &frame(ENGINE_MAC, B1_MAC, &stray)), []);
+}
+
+#[test]
+fn fragments_to_a_vip_are_dropped_and_counted() {
+    let fwd = vip(ForwardMode::Nat, &[BACKEND]);
+    let mut f = forwarder();
+    let mut h = Ip4::new(CLIENT, VIP, 6);
+    h.frag = 185;
+    let frag = recomputed(&h.build(&[0u8; 40]));
+    assert_eq!(run(&mut f, &fwd, &frame(ENGINE_MAC, CLIENT_MAC, &frag)), []);
+    assert_eq!(f.drops.fragments, 1);
 }
