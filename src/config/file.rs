@@ -498,6 +498,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "client_key" => "client_key = \"/etc/switchyard/client.key\"",
         "insecure_skip_verify" => "insecure_skip_verify = false",
         "http_version" => "http_version = \"2\"",
+        "shield" => "shield = true",
         "host" => "host = \"api.example.com\" or host = [\"a.example.com\", \"*.example.org\"]",
         "path" => "path = \"/exact\"",
         "path_prefix" => "path_prefix = \"/api/\"",

@@ -31,6 +31,9 @@ pub enum XdpMode {
 pub struct EngineCfg {
     pub data_path: DataPath,
     pub xdp_mode: XdpMode,
+    /// AF_PACKET: a tc ingress program drops the frames the engine handles
+    /// once its socket has them, so the kernel does not process them too.
+    pub shield: bool,
     /// Packet workers, resolved (>= 1).
     pub workers: usize,
     pub control_socket: PathBuf,
@@ -48,6 +51,7 @@ impl Default for EngineCfg {
         EngineCfg {
             data_path: DataPath::AfPacket,
             xdp_mode: XdpMode::Auto,
+            shield: true,
             workers: 1,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             flow_table_size: DEFAULT_FLOW_TABLE_SIZE,

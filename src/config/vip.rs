@@ -50,6 +50,7 @@ pub(super) fn engine(v: &mut V<'_, '_>, f: Option<&Spanned<FileEngine>>) -> Engi
         Some("generic") => XdpMode::Generic,
         _ => XdpMode::Auto,
     };
+    cfg.shield = f.shield.as_ref().is_none_or(|b| *b.get_ref());
     let workers = v.int(
         &f.workers,
         "workers",

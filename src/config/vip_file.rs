@@ -31,6 +31,9 @@ pub struct FileEngine {
     pub data_path: Option<Spanned<String>>,
     /// How the XDP program is attached: `"auto"` (default), `"native"`, `"generic"`.
     pub xdp_mode: Option<Spanned<String>>,
+    /// AF_PACKET: drop handled frames at tc ingress after the engine's copy
+    /// (default true).
+    pub shield: Option<Spanned<bool>>,
     /// Packet workers, 0 (default) = one per CPU.
     pub workers: Option<Spanned<i64>>,
     /// Path of the control socket `switchyard vip` talks to.
@@ -102,6 +105,7 @@ pub(crate) mod keys {
     pub const ENGINE: &[&str] = &[
         "data_path",
         "xdp_mode",
+        "shield",
         "workers",
         "control_socket",
         "flow_table_size",

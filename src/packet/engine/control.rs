@@ -198,8 +198,15 @@ fn render(shared: &Shared, inner: &Inner, workers: usize, stats: bool) -> String
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "engine: {} worker(s), {}, generation {}",
-        workers, inner.data_path, fwd.generation
+        "engine: {} worker(s), {}{}, generation {}",
+        workers,
+        inner.data_path,
+        if inner.shields.is_empty() {
+            ""
+        } else {
+            " + tc shield"
+        },
+        fwd.generation
     );
     let _ = write!(
         out,

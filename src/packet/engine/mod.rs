@@ -31,7 +31,7 @@ use arc_swap::ArcSwap;
 use crate::config::{DataPath, EngineCfg, VipBackendCfg, VipCfg};
 use crate::packet::io::Port;
 use crate::packet::io::afpacket::{self, AfPacketPort};
-use crate::packet::io::xdp::{AttachMode, Classifier, XdpProgram, XskOptions, XskPort};
+use crate::packet::io::xdp::{AttachMode, Classifier, TcShield, XdpProgram, XskOptions, XskPort};
 use forward::Iface;
 use neigh::Neighbours;
 use state::{BackendRt, DropStats, Forwarding, Registry};
@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     /// The XDP programs of the AF_XDP data path (one per interface): their
     /// address maps follow every rebuild.
     pub xdp: Vec<XdpProgram>,
+    /// The tc ingress shields of the AF_PACKET data path (one per interface).
+    pub shields: Vec<TcShield>,
 }
 
 impl Inner {
@@ -121,6 +123,11 @@ impl Inner {
         for p in &self.xdp {
             if let Err(e) = p.update(&classifier(&self.vips, p.ifname())) {
                 tracing::error!(interface = p.ifname(), error = %e, "cannot update the XDP program's addresses");
+            }
+        }
+        for p in &self.shields {
+            if let Err(e) = p.update(&classifier(&self.vips, p.ifname())) {
+                tracing::error!(interface = p.ifname(), error = %e, "cannot update the tc shield's addresses");
             }
         }
     }
@@ -272,6 +279,24 @@ fn classifier(vips: &[VipCfg], ifname: &str) -> Classifier {
     c
 }
 
+/// A tc ingress shield per interface, where the kernel supports it (tcx,
+/// Linux 6.6+): without one the engine still works, the kernel just does
+/// extra work on every frame.
+fn shields(vips: &[VipCfg], interfaces: &[String]) -> Vec<TcShield> {
+    let mut out = Vec::new();
+    for name in interfaces {
+        match TcShield::attach(name, &classifier(vips, name)) {
+            Ok(s) => out.push(s),
+            Err(e) => tracing::warn!(
+                interface = %name,
+                error = %e,
+                "no tc ingress shield: the kernel will also process every frame the engine forwards (set [engine] shield = false to silence this)"
+            ),
+        }
+    }
+    out
+}
+
 /// An XDP program per interface and an AF_XDP socket per receive queue;
 /// queue `q` goes to worker `q % workers` (the NIC's RSS steers flows to
 /// queues, as the fanout does for AF_PACKET).
@@ -386,6 +411,11 @@ impl Engine {
             generation: 0,
             data_path,
             xdp,
+            shields: if data_path == "af_packet" && cfg.shield {
+                shields(vips, &interfaces)
+            } else {
+                Vec::new()
+            },
         };
         inner.rebuild(&shared);
         let inner = Arc::new(Mutex::new(inner));

@@ -18,6 +18,27 @@ pub const FLAG_NAT_SOURCE: u32 = 4;
 
 /// XDP verdicts (`enum xdp_action`).
 pub const XDP_PASS: i32 = 2;
+/// tc verdicts (`TC_ACT_*`).
+const TC_ACT_OK: i32 = 0;
+const TC_ACT_SHOT: i32 = 2;
+
+/// Offsets of `data` and `data_end` in `struct __sk_buff` (tc programs).
+const SKB_DATA: i16 = 76;
+const SKB_DATA_END: i16 = 80;
+
+/// What the program does with the engine's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// XDP: redirect them to the AF_XDP socket of the receive queue (the
+    /// XSKMAP's fd); everything else passes.
+    Xsk(i32),
+    /// tc ingress: drop them. A tc ingress program runs after the
+    /// AF_PACKET taps have their copy and before the kernel's own IP
+    /// input, so with the AF_PACKET data path the kernel stops doing
+    /// useless work (an unreachable route per packet) on frames the engine
+    /// forwards.
+    TcDrop,
+}
 
 /// Helper numbers (`enum bpf_func_id`).
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
@@ -75,6 +96,16 @@ fn lookup_flags(a: &mut Asm, addr_map: i32, key: i16, missing: super::insn::Labe
 /// address key at fp-16, the source address key at fp-32 (both 16 bytes,
 /// IPv4 as `::ffff:a.b.c.d`).
 pub fn program(addr_map: i32, xsk_map: i32) -> Result<Vec<Insn>, AsmError> {
+    build(addr_map, Target::Xsk(xsk_map))
+}
+
+/// The classifier for `target`: the same address rules, with the context
+/// layout and verdicts of an XDP or a tc program.
+pub fn build(addr_map: i32, target: Target) -> Result<Vec<Insn>, AsmError> {
+    let (data, data_end, pass_verdict) = match target {
+        Target::Xsk(_) => (MD_DATA, MD_DATA_END, XDP_PASS),
+        Target::TcDrop => (SKB_DATA, SKB_DATA_END, TC_ACT_OK),
+    };
     let mut a = Asm::new();
     let pass = a.label();
     let redirect = a.label();
@@ -87,8 +118,8 @@ pub fn program(addr_map: i32, xsk_map: i32) -> Result<Vec<Insn>, AsmError> {
 
     // Block 0, prologue: keep ctx, load data and data_end.
     a.mov64_reg(R6, R1);
-    a.ldx(Size::W, R2, R6, MD_DATA);
-    a.ldx(Size::W, R3, R6, MD_DATA_END);
+    a.ldx(Size::W, R2, R6, data);
+    a.ldx(Size::W, R3, R6, data_end);
 
     // Block 1, Ethernet: 14 bytes present, r5 = EtherType.
     bounds_check(&mut a, ETH_HLEN, pass);
@@ -145,17 +176,23 @@ pub fn program(addr_map: i32, xsk_map: i32) -> Result<Vec<Insn>, AsmError> {
 
     // Block 8, pass to the kernel stack.
     a.bind(pass);
-    a.mov64_imm(R0, XDP_PASS);
+    a.mov64_imm(R0, pass_verdict);
     a.exit();
 
-    // Block 9, redirect to the AF_XDP socket of this receive queue; with
-    // no socket in that XSKMAP slot the helper returns the low bits of its
-    // flags argument, XDP_PASS.
     a.bind(redirect);
-    a.ldx(Size::W, R2, R6, MD_RX_QUEUE_INDEX);
-    a.ld_map_fd(R1, xsk_map);
-    a.mov64_imm(R3, XDP_PASS);
-    a.call(HELPER_REDIRECT_MAP);
+    match target {
+        // Block 9, redirect to the AF_XDP socket of this receive queue;
+        // with no socket in that XSKMAP slot the helper returns the low
+        // bits of its flags argument, XDP_PASS.
+        Target::Xsk(xsk_map) => {
+            a.ldx(Size::W, R2, R6, MD_RX_QUEUE_INDEX);
+            a.ld_map_fd(R1, xsk_map);
+            a.mov64_imm(R3, XDP_PASS);
+            a.call(HELPER_REDIRECT_MAP);
+        }
+        // Block 9 (tc): the engine has its copy; the kernel drops it.
+        Target::TcDrop => a.mov64_imm(R0, TC_ACT_SHOT),
+    }
     a.exit();
 
     a.finish()
@@ -199,6 +236,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_tc_variant_reads_the_skb_and_drops_instead_of_redirecting() {
+        let insns = build(3, Target::TcDrop).expect("assembles");
+        let helpers: Vec<i32> = insns
+            .iter()
+            .filter(|i| i.code == 0x85)
+            .map(|i| i.imm)
+            .collect();
+        assert_eq!(helpers, [1, 1], "lookups only, no redirect");
+        // The first two loads read __sk_buff's data and data_end.
+        let loads: Vec<i16> = insns
+            .iter()
+            .filter(|i| i.code == 0x61)
+            .take(2)
+            .map(|i| i.off)
+            .collect();
+        assert_eq!(loads, [SKB_DATA, SKB_DATA_END]);
+        // Two exits: pass (TC_ACT_OK) and drop (TC_ACT_SHOT), each after a
+        // mov of its verdict into r0.
+        let verdicts: Vec<i32> = insns
+            .windows(2)
+            .filter(|w| w[1].code == 0x95 && w[0].code == 0xb7)
+            .map(|w| w[0].imm)
+            .collect();
+        assert_eq!(verdicts, [TC_ACT_OK, TC_ACT_SHOT]);
     }
 
     #[test]

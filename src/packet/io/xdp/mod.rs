@@ -44,7 +44,7 @@ mod testnet;
 mod tests;
 
 pub use error::XdpError;
-pub use program::{AttachMode, Classifier, MAX_ADDRESSES, XdpProgram};
+pub use program::{AttachMode, Classifier, MAX_ADDRESSES, TcShield, XdpProgram};
 pub use socket::{XskOptions, XskPort};
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

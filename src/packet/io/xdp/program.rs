@@ -175,41 +175,7 @@ impl XdpProgram {
     /// and changed addresses are written before stale ones are deleted, so
     /// an address present in both never disappears in between.
     pub fn update(&self, classifier: &Classifier) -> Result<(), XdpError> {
-        let wanted = classifier.entries();
-        if wanted.len() > MAX_ADDRESSES as usize {
-            return Err(XdpError::TooManyAddresses {
-                count: wanted.len(),
-                max: MAX_ADDRESSES,
-            });
-        }
-        let map = self.addrs.as_fd();
-        let present =
-            sys::map_keys16(map).map_err(|e| error::os("bpf(BPF_MAP_GET_NEXT_KEY)", e))?;
-        let stale: Vec<[u8; 16]> = present
-            .iter()
-            .filter(|k| !wanted.contains_key(*k))
-            .copied()
-            .collect();
-        let added = wanted.keys().filter(|k| !present.contains(k)).count();
-        // Only if the map could overflow in between, delete first.
-        let delete_first = present.len() + added > MAX_ADDRESSES as usize;
-        let delete = |keys: &[[u8; 16]]| -> Result<(), XdpError> {
-            for key in keys {
-                sys::map_delete(map, key).map_err(|e| error::os("bpf(BPF_MAP_DELETE_ELEM)", e))?;
-            }
-            Ok(())
-        };
-        if delete_first {
-            delete(&stale)?;
-        }
-        for (key, flags) in &wanted {
-            sys::map_update(map, key, &flags.to_ne_bytes())
-                .map_err(|e| error::os("bpf(BPF_MAP_UPDATE_ELEM)", e))?;
-        }
-        if !delete_first {
-            delete(&stale)?;
-        }
-        Ok(())
+        update_map(self.addrs.as_fd(), classifier)
     }
 
     /// The interface index the program is attached to.
@@ -238,6 +204,62 @@ impl XdpProgram {
     }
 }
 
+/// A tc ingress program (tcx link) that drops the frames the engine
+/// handles, after the AF_PACKET taps have taken their copy: with the
+/// AF_PACKET data path the kernel would otherwise run its IP input on each
+/// of them for nothing. Same address map and rules as [`XdpProgram`].
+pub struct TcShield {
+    _link: OwnedFd,
+    _prog: OwnedFd,
+    addrs: OwnedFd,
+    ifname: String,
+}
+
+impl TcShield {
+    /// Loads the program and attaches it to `ifname`'s ingress (tcx,
+    /// Linux 6.6+).
+    pub fn attach(ifname: &str, classifier: &Classifier) -> Result<TcShield, XdpError> {
+        let ifindex = if_index(ifname)?;
+        let addrs = create_map(sys::MAP_TYPE_HASH, 16, 4, MAX_ADDRESSES, "sy_shield")?;
+        let insns = classify::build(raw(addrs.as_fd()), classify::Target::TcDrop)
+            .map_err(|e| XdpError::Assemble(e.to_string()))?;
+        let prog = sys::prog_load(
+            &insn::to_bytes(&insns),
+            "switchyard_tc",
+            sys::PROG_TYPE_SCHED_CLS,
+        )
+        .map_err(|e| {
+            if e.log.is_empty() {
+                error::os("bpf(BPF_PROG_LOAD)", e.err)
+            } else {
+                XdpError::Verifier {
+                    err: e.err,
+                    log: e.log,
+                }
+            }
+        })?;
+        let link = sys::link_create(prog.as_fd(), ifindex, sys::ATTACH_TYPE_TCX_INGRESS, 0)
+            .map_err(|e| error::os("bpf(BPF_LINK_CREATE, BPF_TCX_INGRESS)", e))?;
+        update_map(addrs.as_fd(), classifier)?;
+        Ok(TcShield {
+            _link: link,
+            _prog: prog,
+            addrs,
+            ifname: ifname.to_string(),
+        })
+    }
+
+    /// Replaces the addresses, live.
+    pub fn update(&self, classifier: &Classifier) -> Result<(), XdpError> {
+        update_map(self.addrs.as_fd(), classifier)
+    }
+
+    /// The interface it is attached to.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+}
+
 impl Drop for XdpProgram {
     fn drop(&mut self) {
         if let Attachment::Netlink { sock, flags } = &self.attachment {
@@ -257,6 +279,45 @@ impl std::fmt::Debug for XdpProgram {
             .field("queues", &self.queues)
             .finish_non_exhaustive()
     }
+}
+
+/// Replaces the address map's contents with `classifier`'s, live: new and
+/// changed addresses are written before stale ones are deleted, so an
+/// address present in both never disappears in between.
+fn update_map(map: BorrowedFd<'_>, classifier: &Classifier) -> Result<(), XdpError> {
+    let wanted = classifier.entries();
+    if wanted.len() > MAX_ADDRESSES as usize {
+        return Err(XdpError::TooManyAddresses {
+            count: wanted.len(),
+            max: MAX_ADDRESSES,
+        });
+    }
+    let present = sys::map_keys16(map).map_err(|e| error::os("bpf(BPF_MAP_GET_NEXT_KEY)", e))?;
+    let stale: Vec<[u8; 16]> = present
+        .iter()
+        .filter(|k| !wanted.contains_key(*k))
+        .copied()
+        .collect();
+    let added = wanted.keys().filter(|k| !present.contains(k)).count();
+    // Only if the map could overflow in between, delete first.
+    let delete_first = present.len() + added > MAX_ADDRESSES as usize;
+    let delete = |keys: &[[u8; 16]]| -> Result<(), XdpError> {
+        for key in keys {
+            sys::map_delete(map, key).map_err(|e| error::os("bpf(BPF_MAP_DELETE_ELEM)", e))?;
+        }
+        Ok(())
+    };
+    if delete_first {
+        delete(&stale)?;
+    }
+    for (key, flags) in &wanted {
+        sys::map_update(map, key, &flags.to_ne_bytes())
+            .map_err(|e| error::os("bpf(BPF_MAP_UPDATE_ELEM)", e))?;
+    }
+    if !delete_first {
+        delete(&stale)?;
+    }
+    Ok(())
 }
 
 fn raw(fd: BorrowedFd<'_>) -> i32 {

@@ -23,6 +23,10 @@ pub const MAP_TYPE_HASH: u32 = 1;
 pub const MAP_TYPE_XSKMAP: u32 = 17;
 /// `BPF_PROG_TYPE_XDP`.
 const PROG_TYPE_XDP: u32 = 6;
+/// `BPF_PROG_TYPE_SCHED_CLS` (tc classifier).
+pub const PROG_TYPE_SCHED_CLS: u32 = 3;
+/// `BPF_TCX_INGRESS` (`enum bpf_attach_type`, Linux 6.6+).
+pub const ATTACH_TYPE_TCX_INGRESS: u32 = 46;
 /// `BPF_XDP` (`enum bpf_attach_type`).
 const ATTACH_TYPE_XDP: u32 = 37;
 /// `BPF_ANY`: create or replace.
@@ -198,10 +202,15 @@ pub struct LoadError {
 /// helpers are GPL-only). Loads quietly first; on failure loads again with
 /// the verifier log enabled to explain why.
 pub fn prog_load_xdp(image: &[u8], name: &str) -> Result<OwnedFd, LoadError> {
+    prog_load(image, name, PROG_TYPE_XDP)
+}
+
+/// `BPF_PROG_LOAD` of a program of `prog_type`, as [`prog_load_xdp`].
+pub fn prog_load(image: &[u8], name: &str, prog_type: u32) -> Result<OwnedFd, LoadError> {
     const LICENSE: &[u8] = b"GPL\0";
     let insn_cnt = (image.len() / 8) as u32;
     let attr = |log: &mut Vec<u8>, level: u32| ProgLoadAttr {
-        prog_type: PROG_TYPE_XDP,
+        prog_type,
         insn_cnt,
         insns: image.as_ptr() as u64,
         license: LICENSE.as_ptr() as u64,
@@ -250,10 +259,20 @@ pub fn prog_load_xdp(image: &[u8], name: &str) -> Result<OwnedFd, LoadError> {
 /// `BPF_LINK_CREATE` attaching an XDP program to an interface; closing the
 /// returned link detaches it.
 pub fn link_create_xdp(prog: BorrowedFd<'_>, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
+    link_create(prog, ifindex, ATTACH_TYPE_XDP, flags)
+}
+
+/// `BPF_LINK_CREATE` of any interface attach type (XDP, tcx).
+pub fn link_create(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+) -> io::Result<OwnedFd> {
     let mut attr = LinkCreateAttr {
         prog_fd: raw(prog),
         target_ifindex: ifindex,
-        attach_type: ATTACH_TYPE_XDP,
+        attach_type,
         flags,
     };
     fd_from(bpf(BPF_LINK_CREATE, &mut attr)?)
