@@ -562,3 +562,68 @@ fn ipv6_vips_in_nat_and_dsr() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Full NAT (`source_nat`): backends with no route to the clients still
+/// answer, because they see the engine's address as the source. On both
+/// data paths (the kernel must not see the replies: AF_PACKET's tc shield
+/// and AF_XDP's program keep them from it).
+#[test]
+fn full_nat_needs_no_route_on_the_backends() {
+    if !require_root("full_nat_needs_no_route_on_the_backends") {
+        return;
+    }
+    for data_path in ["af_packet", "af_xdp"] {
+        let lab = Lab::new();
+        let client = lab.host("client", &["203.0.113.10/24"]);
+        client.route(&format!("{VIP}/32 via 203.0.113.1"));
+        let mut keep = Vec::new();
+        for i in 1..=2 {
+            // Only the on-link 198.18.0.0/24: no way back to 203.0.113.10.
+            let h = lab.host(&format!("b{i}"), &[&format!("198.18.0.1{i}/24")]);
+            let b = h.http_backend(&format!("b{i}"), "0.0.0.0:80".parse().unwrap());
+            keep.push((h, b));
+        }
+        let engine = lab.host("e1", &["203.0.113.1/24", "198.18.0.1/24"]);
+        engine.add_addr("198.18.0.100/24", "eth0");
+        let dir = std::env::temp_dir().join(format!("sy-fnat-{}-{data_path}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("engine.sock");
+        let cfg = format!(
+            "[engine]\ndata_path = \"{data_path}\"\nworkers = 2\ncontrol_socket = \"{}\"\n\n\
+             [[vip]]\nname = \"web\"\naddress = \"{VIP}\"\nport = 80\nprotocol = \"tcp\"\n\
+             mode = \"nat\"\nsource_nat = \"198.18.0.100\"\ninterfaces = [\"eth0\"]\n\
+             backends = [ {{ address = \"198.18.0.11\" }}, {{ address = \"198.18.0.12\" }} ]\n",
+            socket.display()
+        );
+        let path = dir.join("engine.toml");
+        std::fs::write(&path, cfg).unwrap();
+        let mut p = engine.spawn(bin(), &["run", "-c", path.to_str().unwrap()]);
+        assert!(
+            p.wait_output("packet engine started", Duration::from_secs(10)),
+            "{}",
+            p.output()
+        );
+        let mut conns = Vec::new();
+        for _ in 0..16 {
+            let mut c = client.try_keepalive(vip_addr(), T).unwrap_or_else(|e| {
+                panic!(
+                    "{data_path}: full NAT connect: {e}\nengine:\n{}",
+                    p.output()
+                )
+            });
+            let got = get(&mut c, data_path);
+            assert_eq!(got, maglev_choice(&[1, 2], c.local_port()), "{data_path}");
+            conns.push((c, got));
+        }
+        for (c, was) in &mut conns {
+            assert_eq!(
+                &get(c, "full nat"),
+                was,
+                "{data_path}: a second request on the same connection"
+            );
+        }
+        drop(p);
+        drop(keep);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

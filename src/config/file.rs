@@ -499,6 +499,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "insecure_skip_verify" => "insecure_skip_verify = false",
         "http_version" => "http_version = \"2\"",
         "shield" => "shield = true",
+        "source_nat" => "source_nat = \"198.18.0.100\"",
         "host" => "host = \"api.example.com\" or host = [\"a.example.com\", \"*.example.org\"]",
         "path" => "path = \"/exact\"",
         "path_prefix" => "path_prefix = \"/api/\"",

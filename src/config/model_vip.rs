@@ -129,6 +129,9 @@ pub struct VipCfg {
     pub backends: Vec<VipBackendCfg>,
     pub health: Option<VipHealthCfg>,
     pub maglev_table_size: u32,
+    /// NAT only: full NAT through this engine address (`None`: the client's
+    /// address is kept and replies must route back through the engine).
+    pub source_nat: Option<IpAddr>,
 }
 
 /// One backend of a VIP.

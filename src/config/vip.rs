@@ -406,6 +406,35 @@ fn vip(v: &mut V<'_, '_>, i: usize, item: &Spanned<FileVip>, engine: &EngineCfg)
         );
     }
     let backends = backends(v, f, &header, &ctx, address, port, mode);
+    let source_nat = f.source_nat.as_ref().and_then(|sn| {
+        let Ok(ip) = sn.get_ref().trim().parse::<IpAddr>() else {
+            v.error(
+                sn.span(),
+                format!("invalid `source_nat` {:?} in {ctx}", sn.get_ref()),
+                "give an address of the engine host dedicated to full NAT, e.g. source_nat = \"198.18.0.100\"",
+            );
+            return None;
+        };
+        if mode != ForwardMode::Nat {
+            v.error(
+                sn.span(),
+                format!("{ctx}: `source_nat` needs mode = \"nat\""),
+                "full NAT rewrites the client's address, which only NAT mode does (in DSR and \
+                 tunnel modes the backend answers the client directly): remove `source_nat` or \
+                 use mode = \"nat\"",
+            );
+            return None;
+        }
+        if address.is_some_and(|a| a.is_ipv4() != ip.is_ipv4()) {
+            v.error(
+                sn.span(),
+                format!("{ctx}: `source_nat` {ip} is not of the vip's IP family"),
+                "use an engine address of the same family as the vip and its backends",
+            );
+            return None;
+        }
+        Some(ip)
+    });
     let health = f
         .health_check
         .as_ref()
@@ -423,6 +452,7 @@ fn vip(v: &mut V<'_, '_>, i: usize, item: &Spanned<FileVip>, engine: &EngineCfg)
         backends,
         health: health.flatten(),
         maglev_table_size: u32::try_from(maglev).unwrap_or(DEFAULT_TABLE_SIZE),
+        source_nat,
     })
 }
 

@@ -73,6 +73,8 @@ pub struct FileVip {
     pub health_check: Option<Spanned<FileVipHealth>>,
     /// Maglev lookup-table size (a prime).
     pub maglev_table_size: Option<Spanned<i64>>,
+    /// NAT only: full NAT, the client's source replaced by this engine address.
+    pub source_nat: Option<Spanned<String>>,
 }
 
 /// One backend of a VIP.
@@ -126,5 +128,6 @@ pub(crate) mod keys {
         "backends",
         "health_check",
         "maglev_table_size",
+        "source_nat",
     ];
 }

@@ -165,3 +165,22 @@ fn addresses_families_and_missing_keys() {
         crate::config::render_all(&e)
     );
 }
+
+#[test]
+fn full_nat_is_for_nat_vips_of_one_family() {
+    let c = load(&vip_with("source_nat = \"198.18.0.100\""))
+        .unwrap()
+        .config;
+    assert_eq!(c.vips[0].source_nat, Some("198.18.0.100".parse().unwrap()));
+    let d = the_error(
+        &vip_with("source_nat = \"198.18.0.100\"")
+            .replace("mode = \"nat\"", "mode = \"dsr\"")
+            .replace(", port = 8080", ""),
+    );
+    assert_eq!(d.message, "vip \"web\": `source_nat` needs mode = \"nat\"");
+    let d = the_error(&vip_with("source_nat = \"2001:db8::1\""));
+    assert_eq!(
+        d.message,
+        "vip \"web\": `source_nat` 2001:db8::1 is not of the vip's IP family"
+    );
+}

@@ -85,6 +85,15 @@ pub(super) fn run(
         if last_neigh.elapsed() >= NEIGH_EVERY {
             last_neigh = Instant::now();
             refresh_neighbours(&shared, &inner, &mut probed);
+            // Full-NAT mappings live as long as an established TCP flow.
+            let idle = inner
+                .lock()
+                .map(|i| i.cfg.timeouts.tcp_established.max(i.cfg.timeouts.udp))
+                .unwrap_or(Duration::from_secs(300));
+            shared.snat.expire(
+                shared.epoch.elapsed().as_nanos() as u64,
+                idle.as_nanos() as u64,
+            );
         }
     }
 }

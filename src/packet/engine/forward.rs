@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use rustc_hash::FxHashMap;
 
 use super::neigh::Neighbours;
+use super::snat::{Outbound, SnatTable};
 use super::state::{BackendRt, DropStats, Forwarding, VipRt};
 use crate::config::ForwardMode;
 use crate::packet::conntrack::{ConnTable, Decision, Timeouts};
@@ -69,6 +70,8 @@ pub struct Drops {
 /// A worker's forwarding state: its connection table and scratch space.
 pub struct Forwarder {
     pub table: ConnTable,
+    /// Full-NAT mappings, shared by every worker.
+    snat: std::sync::Arc<SnatTable>,
     buf: Vec<u8>,
     scratch: Vec<u8>,
     deltas: FxHashMap<u32, Delta>,
@@ -80,8 +83,18 @@ pub struct Forwarder {
 
 impl Forwarder {
     pub fn new(flow_table_size: usize, timeouts: Timeouts) -> Forwarder {
+        Forwarder::with_snat(flow_table_size, timeouts, std::sync::Arc::default())
+    }
+
+    /// A forwarder sharing `snat` (the engine's one table) with the others.
+    pub fn with_snat(
+        flow_table_size: usize,
+        timeouts: Timeouts,
+        snat: std::sync::Arc<SnatTable>,
+    ) -> Forwarder {
         Forwarder {
             table: ConnTable::new(flow_table_size, timeouts),
+            snat,
             buf: Vec::with_capacity(2048),
             scratch: Vec::with_capacity(2048),
             deltas: FxHashMap::default(),
@@ -134,7 +147,9 @@ impl Forwarder {
             }
             d.packets_in += 1;
             d.bytes_in += (p.l3_end - p.l3_offset) as u64;
-            self.forward(fwd, neigh, ifaces, vip, backend, frame, &p, hash, emit);
+            self.forward(fwd, neigh, ifaces, vip, backend, frame, &p, hash, now, emit);
+        } else if fwd.is_snat_address(key.dst) {
+            self.full_nat_reply(neigh, ifaces, fwd, frame, &p, now, emit);
         } else if p.icmp_error.is_some() && fwd.is_vip_address(key.dst) {
             self.icmp_to_backend(fwd, neigh, ifaces, frame, &p, now, emit);
         } else if let Some(vip) = fwd.nat_reply(key.src, key.proto, key.sport)
@@ -175,6 +190,7 @@ impl Forwarder {
         frame: &[u8],
         p: &Parsed,
         hash: u64,
+        now: u64,
         emit: &mut dyn FnMut(Emit<'_>),
     ) {
         let ip = &frame[p.l3_offset..p.l3_end];
@@ -183,9 +199,38 @@ impl Forwarder {
                 self.buf.clear();
                 self.buf.extend_from_slice(&frame[..p.l3_end]);
                 let port = if b.port == 0 { p.key.dport } else { b.port };
-                let r = match b.address {
-                    IpAddr::V4(a) => rewrite::dnat_v4(&mut self.buf[p.l3_offset..], a, port),
-                    IpAddr::V6(a) => rewrite::dnat_v6(&mut self.buf[p.l3_offset..], a, port),
+                let source = match vip.cfg.source_nat {
+                    None => None,
+                    Some(snat) => {
+                        let flow = Outbound {
+                            client: p.key.src,
+                            cport: p.key.sport,
+                            vip: p.key.dst,
+                            vport: p.key.dport,
+                            backend: b.address,
+                            bport: port,
+                            proto: p.key.proto,
+                        };
+                        match self.snat.outbound(flow, snat, now) {
+                            Some(sport) => Some((snat, sport)),
+                            None => {
+                                self.drops.no_backend += 1;
+                                return;
+                            }
+                        }
+                    }
+                };
+                let ip = &mut self.buf[p.l3_offset..];
+                let r = match (b.address, source) {
+                    (IpAddr::V4(a), None) => rewrite::dnat_v4(ip, a, port),
+                    (IpAddr::V6(a), None) => rewrite::dnat_v6(ip, a, port),
+                    (IpAddr::V4(a), Some((IpAddr::V4(s), sp))) => {
+                        rewrite::rewrite_v4(ip, Some(s), Some(sp), Some(a), Some(port))
+                    }
+                    (IpAddr::V6(a), Some((IpAddr::V6(s), sp))) => {
+                        rewrite::rewrite_v6(ip, Some(s), Some(sp), Some(a), Some(port))
+                    }
+                    _ => Err(RewriteError::Malformed("full NAT across IP families")),
                 };
                 if r.is_err() {
                     self.drops.malformed += 1;
@@ -361,6 +406,51 @@ impl Forwarder {
         self.send_l3(neigh, ifaces, p.key.dst, p.l3_offset, emit);
     }
 
+    /// A reply to a full-NAT address: back to the client, from the VIP.
+    #[allow(clippy::too_many_arguments)]
+    fn full_nat_reply(
+        &mut self,
+        neigh: &Neighbours,
+        ifaces: &[Iface],
+        fwd: &Forwarding,
+        frame: &[u8],
+        p: &Parsed,
+        now: u64,
+        emit: &mut dyn FnMut(Emit<'_>),
+    ) {
+        let k = p.key;
+        let Some(flow) = self
+            .snat
+            .inbound(k.dst, k.dport, k.src, k.sport, k.proto, now)
+        else {
+            return;
+        };
+        self.buf.clear();
+        self.buf.extend_from_slice(&frame[..p.l3_end]);
+        let ip = &mut self.buf[p.l3_offset..];
+        let r = match (flow.vip, flow.client) {
+            (IpAddr::V4(v), IpAddr::V4(c)) => {
+                rewrite::rewrite_v4(ip, Some(v), Some(flow.vport), Some(c), Some(flow.cport))
+            }
+            (IpAddr::V6(v), IpAddr::V6(c)) => {
+                rewrite::rewrite_v6(ip, Some(v), Some(flow.vport), Some(c), Some(flow.cport))
+            }
+            _ => Err(RewriteError::Malformed("full NAT across IP families")),
+        };
+        if r.is_err() {
+            self.drops.malformed += 1;
+            return;
+        }
+        if let Some(vip) = fwd.vip_for(flow.vip, k.proto, flow.vport)
+            && let Some(b) = vip.backends.iter().find(|b| b.address == k.src)
+        {
+            let d = self.deltas.entry(b.id).or_default();
+            d.packets_out += 1;
+            d.bytes_out += (p.l3_end - p.l3_offset) as u64;
+        }
+        self.send_l3(neigh, ifaces, flow.client, p.l3_offset, emit);
+    }
+
     /// An ICMP error sent to a VIP about one of its flows: to the backend
     /// that owns the flow.
     #[allow(clippy::too_many_arguments)]
@@ -403,7 +493,7 @@ impl Forwarder {
                 self.send_l3(neigh, ifaces, b.address, p.l3_offset, emit);
             }
             // The backend holds the VIP: the message goes as it is.
-            _ => self.forward(fwd, neigh, ifaces, vip, b, frame, p, hash, emit),
+            _ => self.forward(fwd, neigh, ifaces, vip, b, frame, p, hash, now, emit),
         }
     }
 }

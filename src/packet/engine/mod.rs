@@ -16,6 +16,7 @@ pub mod forward;
 mod health;
 pub mod neigh;
 mod neigh6;
+mod snat;
 pub mod state;
 mod worker;
 
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub wanted: Mutex<Vec<IpAddr>>,
     /// Time zero of the connection tables' clocks.
     pub epoch: Instant,
+    /// Full-NAT mappings (shared: a reply may reach another worker).
+    pub snat: Arc<snat::SnatTable>,
 }
 
 /// The mutable side: the VIP list as running, health, ids.
@@ -272,6 +275,8 @@ fn classifier(vips: &[VipCfg], ifname: &str) -> Classifier {
         .filter(|v| v.interfaces.iter().any(|i| i == ifname))
     {
         c.vips.push(v.address);
+        // Replies to a full-NAT address are the engine's, not the host's.
+        c.vips.extend(v.source_nat);
         if v.mode == crate::config::ForwardMode::Nat {
             c.nat_sources.extend(v.backends.iter().map(|b| b.address));
         }
@@ -402,6 +407,7 @@ impl Engine {
             stop: AtomicBool::new(false),
             wanted: Mutex::new(Vec::new()),
             epoch: Instant::now(),
+            snat: Arc::default(),
         });
         let mut inner = Inner {
             cfg: cfg.clone(),
@@ -418,6 +424,16 @@ impl Engine {
             },
         };
         inner.rebuild(&shared);
+        if data_path == "af_packet"
+            && inner.shields.len() < interfaces.len()
+            && vips.iter().any(|v| v.source_nat.is_some())
+        {
+            tracing::warn!(
+                "full NAT (source_nat) without a tc shield: the host's TCP stack sees the backends' \
+                 replies to the source_nat address and resets them; use data_path = \"af_xdp\" or a \
+                 kernel with tcx (6.6+), or drop them with an nft netdev ingress rule"
+            );
+        }
         let inner = Arc::new(Mutex::new(inner));
         let listener = control::bind(&cfg.control_socket)?;
         let mut threads = Vec::new();

@@ -124,6 +124,8 @@ pub struct Forwarding {
     backends: FxHashMap<u32, (u32, u32)>,
     /// Whether any VIP takes every port (a second lookup per packet).
     any_all_ports: bool,
+    /// Engine addresses of full-NAT VIPs (`source_nat`): replies come to them.
+    snat_addrs: Vec<IpAddr>,
     pub tunnel_source: Option<(std::net::Ipv4Addr, u8)>,
     pub mtu: usize,
 }
@@ -148,6 +150,11 @@ impl Forwarding {
             let proto = cfg.protocol.number();
             f.by_key.insert((cfg.address, proto, cfg.port), i);
             f.any_all_ports |= cfg.port == 0;
+            if let Some(a) = cfg.source_nat
+                && !f.snat_addrs.contains(&a)
+            {
+                f.snat_addrs.push(a);
+            }
             let mut members = Vec::new();
             let mut ids = Vec::new();
             for (j, b) in backends.iter().enumerate() {
@@ -189,6 +196,12 @@ impl Forwarding {
     /// Whether `dst` is the address of any VIP (for ICMP errors sent to it).
     pub fn is_vip_address(&self, dst: IpAddr) -> bool {
         self.vips.iter().any(|v| v.cfg.address == dst)
+    }
+
+    /// Whether `dst` is a full-NAT address (a reply to translate back).
+    #[inline]
+    pub fn is_snat_address(&self, dst: IpAddr) -> bool {
+        !self.snat_addrs.is_empty() && self.snat_addrs.contains(&dst)
     }
 
     /// The NAT VIP a reply from `src:sport` belongs to.

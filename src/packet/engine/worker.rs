@@ -64,7 +64,8 @@ pub(super) fn run(
     shared: Arc<Shared>,
     cfg: WorkerCfg,
 ) {
-    let mut fwd_state = Forwarder::new(cfg.flow_table_size, cfg.timeouts);
+    let mut fwd_state =
+        Forwarder::with_snat(cfg.flow_table_size, cfg.timeouts, shared.snat.clone());
     let kernel = KernelPath::new();
     let mut staged: Vec<Staged> = (0..ports.len()).map(|_| Staged::default()).collect();
     let mut generation = u64::MAX;

@@ -63,6 +63,7 @@ fn vip_on(
         backends: Vec::new(),
         health: None,
         maglev_table_size: 65537,
+        source_nat: None,
     };
     let backends = backends
         .iter()
@@ -409,4 +410,48 @@ fn fragments_to_a_vip_are_dropped_and_counted() {
     let frag = recomputed(&h.build(&[0u8; 40]));
     assert_eq!(run(&mut f, &fwd, &frame(ENGINE_MAC, CLIENT_MAC, &frag)), []);
     assert_eq!(f.drops.fragments, 1);
+}
+
+#[test]
+fn full_nat_replaces_the_client_and_translates_replies_back() {
+    let snat = Ipv4Addr::new(198, 18, 0, 100);
+    let mut fwd = vip(ForwardMode::Nat, &[BACKEND]);
+    let mut vips: Vec<_> = fwd.vips.drain(..).map(|v| (v.cfg, v.backends)).collect();
+    vips[0].0.source_nat = Some(IpAddr::V4(snat));
+    let fwd = Forwarding::build(2, vips, None, 1500);
+    let mut f = forwarder();
+    let out = one_frame(run(
+        &mut f,
+        &fwd,
+        &frame(ENGINE_MAC, CLIENT_MAC, &syn(40000)),
+    ));
+    let ip = &out[14..];
+    assert_eq!(ip[12..16], snat.octets(), "the source is the engine's");
+    assert_eq!(ip[16..20], BACKEND.octets());
+    assert_eq!(ip, recomputed(ip).as_slice());
+    let port = u16::from_be_bytes([ip[20], ip[21]]);
+    // The same flow keeps its port.
+    let again = one_frame(run(
+        &mut f,
+        &fwd,
+        &frame(
+            ENGINE_MAC,
+            CLIENT_MAC,
+            &tcp_v4(CLIENT, 40000, VIP, 80, b"x"),
+        ),
+    ));
+    assert_eq!(u16::from_be_bytes([again[14 + 20], again[14 + 21]]), port);
+    // The backend answers the engine's address and port...
+    let reply = tcp_v4(BACKEND, 80, snat, port, b"hello");
+    let out = one_frame(run(&mut f, &fwd, &frame(ENGINE_MAC, B1_MAC, &reply)));
+    assert_eq!(&out[..6], &CLIENT_MAC);
+    let ip = &out[14..];
+    assert_eq!(ip[12..16], VIP.octets(), "...and the client hears the VIP");
+    assert_eq!(ip[16..20], CLIENT.octets());
+    assert_eq!(u16::from_be_bytes([ip[20], ip[21]]), 80);
+    assert_eq!(u16::from_be_bytes([ip[22], ip[23]]), 40000);
+    assert_eq!(ip, recomputed(ip).as_slice());
+    // A reply to a port nobody was given is not forwarded.
+    let stray = tcp_v4(BACKEND, 80, snat, port.wrapping_add(1), b"");
+    assert_eq!(run(&mut f, &fwd, &frame(ENGINE_MAC, B1_MAC, &stray)), []);
 }
