@@ -443,6 +443,8 @@ impl Engine {
             let wcfg = worker::WorkerCfg {
                 flow_table_size: cfg.flow_table_size,
                 timeouts: cfg.timeouts,
+                index: i,
+                workers,
             };
             let t = std::thread::Builder::new()
                 .name(format!("sy-packet-{i}"))

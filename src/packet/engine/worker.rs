@@ -55,6 +55,37 @@ impl KernelPath {
 pub(super) struct WorkerCfg {
     pub flow_table_size: usize,
     pub timeouts: crate::packet::conntrack::Timeouts,
+    /// This worker's index and how many there are (for CPU pinning).
+    pub index: usize,
+    pub workers: usize,
+}
+
+/// One worker per core: with at most as many workers as CPUs this process
+/// may run on, worker `i` is pinned to the `i`-th of them, so a worker's
+/// flows, connection table and ring stay in one core's caches.
+fn pin(index: usize, workers: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_{get,set}affinity read/write
+    // exactly one of them for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return;
+        }
+        let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|c| libc::CPU_ISSET(*c, &set))
+            .collect();
+        if workers > allowed.len() {
+            return;
+        }
+        let Some(&cpu) = allowed.get(index) else {
+            return;
+        };
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0 {
+            tracing::debug!(worker = index, cpu, "packet worker pinned");
+        }
+    }
 }
 
 /// Runs until `shared.stop` is set.
@@ -64,6 +95,7 @@ pub(super) fn run(
     shared: Arc<Shared>,
     cfg: WorkerCfg,
 ) {
+    pin(cfg.index, cfg.workers);
     let mut fwd_state =
         Forwarder::with_snat(cfg.flow_table_size, cfg.timeouts, shared.snat.clone());
     let kernel = KernelPath::new();
