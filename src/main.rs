@@ -43,6 +43,20 @@ enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Inspect pools and take endpoints in and out of service (needs [global] control_socket).
+    Pool {
+        /// The admin socket ([global] control_socket).
+        #[arg(
+            short,
+            long,
+            value_name = "PATH",
+            default_value = "/run/switchyard/control.sock",
+            global = true
+        )]
+        socket: PathBuf,
+        #[command(subcommand)]
+        action: PoolAction,
+    },
     /// Inspect and change the running packet engine (like ipvsadm).
     Vip {
         /// The engine's control socket ([engine] control_socket).
@@ -77,6 +91,20 @@ enum DecapProtocol {
     Gre,
     /// Both.
     Both,
+}
+
+#[derive(Subcommand)]
+enum PoolAction {
+    /// List pools and endpoints: weight, state (up, down, disabled, draining), counters.
+    List,
+    /// Take an endpoint out of service: no new traffic; live connections drain.
+    Disable {
+        pool: String,
+        /// The endpoint as written in the config (host:port) or as resolved (IP:port).
+        endpoint: String,
+    },
+    /// Put a disabled endpoint back in service.
+    Enable { pool: String, endpoint: String },
 }
 
 #[derive(Subcommand)]
@@ -126,6 +154,7 @@ fn main() -> ExitCode {
             print_config,
         } => report(run_demo(listen, print_config)),
         Command::Vip { socket, action } => report(vip(&socket, action)),
+        Command::Pool { socket, action } => report(pool(&socket, action)),
         Command::Decap {
             tun,
             protocol,
@@ -142,6 +171,17 @@ fn main() -> ExitCode {
             stats_interval: (stats_interval > 0).then(|| Duration::from_secs(stats_interval)),
         })),
     }
+}
+
+fn pool(socket: &std::path::Path, action: PoolAction) -> anyhow::Result<()> {
+    let line = match action {
+        PoolAction::List => "pool list".to_string(),
+        PoolAction::Disable { pool, endpoint } => format!("pool disable {pool} {endpoint}"),
+        PoolAction::Enable { pool, endpoint } => format!("pool enable {pool} {endpoint}"),
+    };
+    let answer = switchyard::packet::engine::control::request(socket, &line)?;
+    print!("{answer}");
+    Ok(())
 }
 
 fn vip(socket: &std::path::Path, action: VipAction) -> anyhow::Result<()> {

@@ -579,3 +579,87 @@ endpoints = [{ address = "{u}" }]
     assert_eq!(from, udp);
     assert_eq!(reply, b"u:over udp");
 }
+
+/// `switchyard pool disable` (through the admin socket) drains an endpoint
+/// like a reload that removes it: new connections go elsewhere, the live
+/// one runs until drain_timeout; `enable` brings it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_disabled_at_runtime_drains_and_comes_back() {
+    let (a, b) = (TcpBackend::start("a").await, TcpBackend::start("b").await);
+    let dir = std::env::temp_dir().join(format!("sy-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("control.sock");
+    let config = tcp_config(&[a.addr, b.addr], "", "drain_timeout = \"500ms\"").replacen(
+        "[global]\n",
+        &format!("[global]\ncontrol_socket = \"{}\"\n", socket.display()),
+        1,
+    );
+    let proxy = Proxy::start(&config);
+    let pool = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["pool", "-s", socket.to_str().unwrap()])
+            .args(args)
+            .output()
+            .expect("run switchyard pool");
+        assert!(
+            out.status.success(),
+            "pool {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (mut long, name) = connect_named(proxy.addr()).await;
+    assert_eq!(name, "a");
+    let a_addr = a.addr.to_string();
+    let disabled = Instant::now();
+    pool(&["disable", "p", &a_addr]);
+    let listing = pool(&["list"]);
+    let line = listing
+        .lines()
+        .find(|l| l.contains(&a_addr))
+        .unwrap_or_default();
+    assert!(line.contains("disabled"), "{listing}");
+    assert_eq!(
+        names_of(proxy.addr(), 4).await,
+        vec!["b"; 4],
+        "a takes no new connections"
+    );
+    // The live connection drains: it works, then closes after 500 ms.
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut trips = 0u32;
+    let closed_after = loop {
+        tick.tick().await;
+        if round_trip(&mut long, b"draining").await.is_err() {
+            break disabled.elapsed();
+        }
+        trips += 1;
+        assert!(disabled.elapsed() < Duration::from_secs(10), "never closed");
+    };
+    assert!(
+        trips > 0 && closed_after >= Duration::from_millis(500),
+        "closed after {closed_after:?}"
+    );
+    pool(&["enable", "p", &a_addr]);
+    let names = names_of(proxy.addr(), 4).await;
+    assert!(
+        names.iter().any(|n| n == "a"),
+        "a is back in service: {names:?}"
+    );
+    // Unknown names are explained, not ignored.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "pool",
+            "-s",
+            socket.to_str().unwrap(),
+            "disable",
+            "nope",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no pool named \"nope\" (pools: p)"));
+    drop(proxy);
+    assert!(!socket.exists(), "the socket is removed on shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

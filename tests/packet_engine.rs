@@ -517,11 +517,13 @@ fn ipv6_vips_in_nat_and_dsr() {
         let dir = std::env::temp_dir().join(format!("sy-pe6-{}-{mode}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("engine.sock");
+        let admin = dir.join("admin.sock");
         let cfg = format!(
-            "[engine]\nworkers = 1\ncontrol_socket = \"{}\"\n\n[[vip]]\nname = \"web6\"\n\
+            "[global]\ncontrol_socket = \"{}\"\n[engine]\nworkers = 1\ncontrol_socket = \"{}\"\n\n[[vip]]\nname = \"web6\"\n\
              address = \"{vip6}\"\nport = 80\nprotocol = \"tcp\"\nmode = \"{mode}\"\n\
              interfaces = [\"eth0\"]\nbackends = [ {{ address = \"2001:db8:2::11\" }}, \
              {{ address = \"2001:db8:2::12\" }}, {{ address = \"2001:db8:2::13\" }} ]\n",
+            admin.display(),
             socket.display()
         );
         let path = dir.join("engine.toml");
@@ -543,7 +545,18 @@ fn ipv6_vips_in_nat_and_dsr() {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..12 {
             let mut c = client.try_keepalive(addr, T).unwrap_or_else(|e| {
-                panic!("{mode}: connect over IPv6: {e}\nengine:\n{}", p.output())
+                let stats = std::process::Command::new(bin())
+                    .args(["vip", "-s", socket.to_str().unwrap(), "list", "--stats"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let neigh = engine
+                    .sh("ip -6 neigh; nstat -az Ip6OutNoRoutes Ip6InNoRoutes Icmp6OutDestUnreachs");
+                panic!(
+                    "{mode}: connect over IPv6: {e}\n{stats}\n{}\nengine:\n{}",
+                    String::from_utf8_lossy(&neigh.stdout),
+                    p.output()
+                )
             });
             let got = get(&mut c, mode);
             let key = FlowKey {
@@ -557,6 +570,16 @@ fn ipv6_vips_in_nat_and_dsr() {
             seen.insert(got);
         }
         assert!(seen.len() >= 2, "{mode}: IPv6 flows spread ({seen:?})");
+        // One admin socket answers for the engine too.
+        let out = std::process::Command::new(bin())
+            .args(["vip", "-s", admin.to_str().unwrap(), "list"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("[2001:db8:100::1]:80"),
+            "{text}"
+        );
         drop(p);
         drop(keep);
         let _ = std::fs::remove_dir_all(&dir);

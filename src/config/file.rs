@@ -66,6 +66,9 @@ pub struct FileGlobal {
     pub shutdown_timeout: Option<Spanned<String>>,
     /// `tracing` filter (e.g. `"info"`, `"switchyard=debug"`); default `"info"`.
     pub log_level: Option<Spanned<String>>,
+    /// Path of the admin socket (`switchyard pool`, `switchyard vip`); off
+    /// when absent.
+    pub control_socket: Option<Spanned<String>>,
 }
 
 /// `[[listener]]`: one listening socket.
@@ -346,7 +349,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
 /// The keys each table accepts, for "did you mean" and "valid keys" help.
 pub(crate) mod keys {
     pub const TOP: &[&str] = &["global", "listener", "pool", "engine", "vip"];
-    pub const GLOBAL: &[&str] = &["workers", "shutdown_timeout", "log_level"];
+    pub const GLOBAL: &[&str] = &["workers", "shutdown_timeout", "log_level", "control_socket"];
     pub const LISTENER: &[&str] = &[
         "name",
         "address",
@@ -499,6 +502,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "insecure_skip_verify" => "insecure_skip_verify = false",
         "http_version" => "http_version = \"2\"",
         "shield" => "shield = true",
+        "control_socket" => "control_socket = \"/run/switchyard/control.sock\"",
         "source_nat" => "source_nat = \"198.18.0.100\"",
         "host" => "host = \"api.example.com\" or host = [\"a.example.com\", \"*.example.org\"]",
         "path" => "path = \"/exact\"",

@@ -37,6 +37,8 @@ pub struct Global {
     pub shutdown_timeout: Duration,
     /// Default `tracing` filter, e.g. `info` (overridden by `RUST_LOG`).
     pub log_level: String,
+    /// The admin socket, when configured.
+    pub control_socket: Option<PathBuf>,
 }
 
 /// The protocol a listener speaks.

@@ -247,10 +247,23 @@ impl V<'_, '_> {
                 s.clone()
             }
         };
+        let control_socket = match &g.control_socket {
+            Some(p) if p.get_ref().trim().is_empty() => {
+                self.error(
+                    p.span(),
+                    "`control_socket` in [global] is empty",
+                    "give the path of a Unix socket, e.g. control_socket = \"/run/switchyard/control.sock\", or remove the key",
+                );
+                None
+            }
+            Some(p) => Some(std::path::PathBuf::from(p.get_ref())),
+            None => None,
+        };
         Global {
             workers,
             shutdown_timeout,
             log_level,
+            control_socket,
         }
     }
 

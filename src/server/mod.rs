@@ -10,6 +10,7 @@
 //! (after their current request), so clients reconnect to the new state.
 
 mod bind;
+mod control;
 mod handlers;
 mod signals;
 mod worker_thread;
@@ -94,6 +95,10 @@ pub struct Server {
     close: watch::Sender<u64>,
     /// The packet engine, when the configuration has `[[vip]]` sections.
     engine: Option<Engine>,
+    /// What the admin socket answers from.
+    control_state: Arc<control::ControlState>,
+    /// The admin socket (`[global] control_socket`), when configured.
+    control: Option<control::ControlServer>,
 }
 
 /// What a reload changed.
@@ -119,12 +124,22 @@ impl Server {
             }
             _ => None,
         };
+        let control_state = Arc::new(control::ControlState {
+            runtime: arc_swap::ArcSwap::new(runtime.clone()),
+            engine: arc_swap::ArcSwapOption::new(engine.as_ref().map(|e| Arc::new(e.control()))),
+        });
+        let control = match &runtime.global().control_socket {
+            Some(path) => Some(control::ControlServer::start(path, control_state.clone())?),
+            None => None,
+        };
         let mut server = Server {
             current: runtime.clone(),
             workers,
             listeners: HashMap::new(),
             close,
             engine,
+            control_state,
+            control,
         };
         let bound = server.bind_new(&runtime, |_| true)?;
         for (key, name, sockets, rt) in bound {
@@ -182,6 +197,18 @@ impl Server {
             }
             keep
         });
+        self.control_state.runtime.store(new.clone());
+        self.control_state
+            .engine
+            .store(self.engine.as_ref().map(|e| Arc::new(e.control())));
+        if self.control.is_none()
+            && let Some(path) = &new.global().control_socket
+        {
+            match control::ControlServer::start(path, self.control_state.clone()) {
+                Ok(c) => self.control = Some(c),
+                Err(e) => tracing::error!(error = %e, "admin socket not started"),
+            }
+        }
         self.current = new;
         self.close.send_modify(|g| *g += 1);
         tracing::info!(added = ?summary.added, removed = ?summary.removed, kept = ?summary.kept, "configuration reloaded");
@@ -229,6 +256,8 @@ impl Server {
     /// Stops accepting, lets open requests finish for up to `timeout`, then
     /// closes everything. Blocks until the workers have exited.
     pub fn shutdown(mut self, timeout: Duration) {
+        self.control = None;
+        self.control_state.engine.store(None);
         if let Some(engine) = self.engine.take() {
             engine.shutdown();
         }

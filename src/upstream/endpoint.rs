@@ -37,6 +37,9 @@ pub struct EndpointState {
     /// `now_ns()` after which connections to a removed endpoint are closed
     /// (0 = not draining).
     drain_deadline: AtomicU64,
+    /// Taken out of service by an operator (`switchyard pool disable`): no
+    /// new connections or requests, live ones drain.
+    disabled: std::sync::atomic::AtomicBool,
 }
 
 impl Default for EndpointState {
@@ -48,6 +51,7 @@ impl Default for EndpointState {
             requests: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
             drain_deadline: AtomicU64::new(0),
+            disabled: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -105,6 +109,26 @@ impl EndpointState {
             0 => None,
             d => Some(d),
         }
+    }
+
+    /// Takes the endpoint out of service: balancers skip it from now on
+    /// (even when nothing else is left), and its live connections may run
+    /// for `drain` more, as when a reload removes it.
+    pub fn disable(&self, drain: Duration) {
+        self.disabled.store(true, Ordering::Relaxed);
+        self.start_drain(drain);
+    }
+
+    /// Puts a disabled endpoint back in service (its drain is cancelled).
+    pub fn enable(&self) {
+        self.disabled.store(false, Ordering::Relaxed);
+        self.drain_deadline.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether an operator took the endpoint out of service.
+    #[inline]
+    pub fn is_disabled(&self) -> bool {
+        self.disabled.load(Ordering::Relaxed)
     }
 
     pub fn requests(&self) -> u64 {

@@ -162,6 +162,7 @@ impl EndpointView for View<'_> {
         match self.pool.endpoints.get(i) {
             Some(e) => {
                 !self.tried.contains(&i)
+                    && !e.state.is_disabled()
                     && (!self.skip_down || !e.state.is_down(|| self.now()))
                     && (self.limit == 0 || e.state.outstanding() < self.limit as u64)
             }

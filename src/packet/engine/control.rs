@@ -35,7 +35,7 @@ use crate::config::VipBackendCfg;
 const NEIGH_EVERY: Duration = Duration::from_millis(500);
 
 /// Binds the control socket (removing a stale one).
-pub(super) fn bind(path: &Path) -> Result<UnixListener, EngineError> {
+pub(crate) fn bind(path: &Path) -> Result<UnixListener, EngineError> {
     let err = |error| EngineError::Control {
         path: path.display().to_string(),
         error,
@@ -132,6 +132,15 @@ fn refresh_neighbours(
 }
 
 fn serve(stream: UnixStream, shared: &Shared, inner: &Mutex<Inner>, workers: usize) {
+    serve_line(stream, |line| {
+        handle(line, shared, inner, workers).map_err(|e| e.to_string())
+    });
+}
+
+/// Reads one request line from `stream` (at most 4 KiB, 2 s), answers
+/// `ok` and the text, or `error: WHY`, and closes: the protocol of every
+/// control socket.
+pub(crate) fn serve_line(stream: UnixStream, f: impl FnOnce(&str) -> Result<String, String>) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut line = String::new();
@@ -139,12 +148,28 @@ fn serve(stream: UnixStream, shared: &Shared, inner: &Mutex<Inner>, workers: usi
     if reader.read_line(&mut line).is_err() {
         return;
     }
-    let answer = match handle(line.trim(), shared, inner, workers) {
+    let answer = match f(line.trim()) {
         Ok(text) => format!("ok\n{text}"),
         Err(e) => format!("error: {e}\n"),
     };
     let mut stream = stream;
     let _ = stream.write_all(answer.as_bytes());
+}
+
+/// The engine's side of a shared control socket (`[global]
+/// control_socket`): the same requests as its own socket.
+#[derive(Clone)]
+pub struct EngineControl {
+    pub(super) shared: Arc<Shared>,
+    pub(super) inner: Arc<Mutex<Inner>>,
+    pub(super) workers: usize,
+}
+
+impl EngineControl {
+    /// Answers one request line (`list`, `add`, ...).
+    pub fn request(&self, line: &str) -> Result<String, EngineError> {
+        handle(line, &self.shared, &self.inner, self.workers)
+    }
 }
 
 fn handle(
@@ -308,8 +333,8 @@ pub fn request(path: &Path, line: &str) -> Result<String, EngineError> {
     let mut s = UnixStream::connect(path).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                " (is the engine running? `switchyard run` opens it when the config has [[vip]] \
-                 sections; pass -s PATH if [engine] control_socket is elsewhere)"
+                " (is switchyard running with this socket? it is [global] control_socket, or \
+                 [engine] control_socket for a config with [[vip]] sections; pass -s PATH)"
             }
             std::io::ErrorKind::PermissionDenied => {
                 " (the socket is only for its owner: run as the engine's user)"

@@ -514,6 +514,15 @@ impl Engine {
         tracing::info!(vips = vips.len(), "packet engine reconfigured");
     }
 
+    /// A handle answering control requests, for a shared control socket.
+    pub fn control(&self) -> control::EngineControl {
+        control::EngineControl {
+            shared: self.shared.clone(),
+            inner: self.inner.clone(),
+            workers: self.workers,
+        }
+    }
+
     /// Stops every thread and removes the control socket.
     pub fn shutdown(mut self) {
         self.stop();

@@ -6,7 +6,7 @@
 //! in-kernel verifier demands; the program calls two helpers only
 //! (`bpf_map_lookup_elem`, `bpf_redirect_map`).
 
-use super::insn::{Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R10, Size};
+use super::insn::{Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R7, R10, Size};
 
 /// Map value flag: the address is a virtual IP served by the engine.
 pub const FLAG_VIP: u32 = 1;
@@ -144,6 +144,14 @@ pub fn build(addr_map: i32, target: Target) -> Result<Vec<Insn>, AsmError> {
     // as IPv4-mapped IPv6 addresses (daddr at +16, saddr at +12).
     a.bind(ipv4);
     bounds_check(&mut a, ETH_HLEN + IPV4_HLEN, pass);
+    // r7 = 1 when the destination is multicast (224.0.0.0/4 and up), so
+    // the source rule below never takes a backend's multicast or broadcast.
+    let unicast4 = a.label();
+    a.mov64_imm(R7, 1);
+    a.ldx(Size::B, R5, R2, (ETH_HLEN + 16) as i16);
+    a.jmp_imm(Cond::Gt, R5, 223, unicast4);
+    a.mov64_imm(R7, 0);
+    a.bind(unicast4);
     for (key, field) in [(DST_KEY, 16), (SRC_KEY, 12)] {
         a.st_imm(Size::DW, R10, key, 0);
         a.st_imm(Size::W, R10, key + 8, mapped_prefix_word());
@@ -156,6 +164,14 @@ pub fn build(addr_map: i32, target: Target) -> Result<Vec<Insn>, AsmError> {
     // saddr (+8) into the keys, four words each.
     a.bind(ipv6);
     bounds_check(&mut a, ETH_HLEN + IPV6_HLEN, pass);
+    // r7 = 1 for a multicast destination (ff00::/8): a backend's neighbour
+    // solicitations must reach the host's stack, not the engine.
+    let unicast6 = a.label();
+    a.mov64_imm(R7, 1);
+    a.ldx(Size::B, R5, R2, (ETH_HLEN + 24) as i16);
+    a.jmp_imm(Cond::Eq, R5, 0xff, unicast6);
+    a.mov64_imm(R7, 0);
+    a.bind(unicast6);
     for (key, field) in [(DST_KEY, 24), (SRC_KEY, 8)] {
         for word in 0..4i16 {
             a.ldx(Size::W, R5, R2, (ETH_HLEN + field) as i16 + 4 * word);
@@ -169,8 +185,10 @@ pub fn build(addr_map: i32, target: Target) -> Result<Vec<Insn>, AsmError> {
     a.jmp_imm(Cond::Set, R1, FLAG_VIP as i32, redirect);
     a.jmp_imm(Cond::Set, R1, FLAG_LOCAL as i32, pass);
 
-    // Block 7, source rule: a NAT backend's reply -> redirect.
+    // Block 7, source rule: a NAT backend's reply -> redirect; never for a
+    // multicast destination (NDP, IGMP, mDNS from the backends).
     a.bind(source);
+    a.jmp_imm(Cond::Ne, R7, 0, pass);
     lookup_flags(&mut a, addr_map, SRC_KEY, pass);
     a.jmp_imm(Cond::Set, R1, FLAG_NAT_SOURCE as i32, redirect);
 

@@ -75,11 +75,14 @@ pub const R3: Reg = Reg(3);
 pub const R4: Reg = Reg(4);
 pub const R5: Reg = Reg(5);
 pub const R6: Reg = Reg(6);
+pub const R7: Reg = Reg(7);
 pub const R10: Reg = Reg(10);
 
 /// Width of a memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Size {
+    /// 8 bits.
+    B,
     /// 16 bits.
     H,
     /// 32 bits.
@@ -93,6 +96,7 @@ impl Size {
         match self {
             Size::W => 0x00,
             Size::H => 0x08,
+            Size::B => 0x10,
             Size::DW => 0x18,
         }
     }
