@@ -139,7 +139,7 @@ fn unknown_key_lists_valid_keys() {
         2,
         1,
         "unknown key `colour` in [global]",
-        "valid keys here: `workers`, `shutdown_timeout`, `log_level`",
+        "valid keys here: `workers`, `shutdown_timeout`, `log_level`, `control_socket`",
     );
     let d = the_error(&pool_with(
         "endpoints = [{ address = \"127.0.0.1:1\", wieght = 2, zone = \"a\" }]",
