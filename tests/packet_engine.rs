@@ -516,15 +516,14 @@ fn ipv6_vips_in_nat_and_dsr() {
         engine.ip(&format!("-6 route add blackhole {vip6}/128"));
         let dir = std::env::temp_dir().join(format!("sy-pe6-{}-{mode}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("engine.sock");
+        // One admin socket: [engine] names none, [global] serves both.
         let admin = dir.join("admin.sock");
         let cfg = format!(
-            "[global]\ncontrol_socket = \"{}\"\n[engine]\nworkers = 1\ncontrol_socket = \"{}\"\n\n[[vip]]\nname = \"web6\"\n\
+            "[global]\ncontrol_socket = \"{}\"\n[engine]\nworkers = 1\n\n[[vip]]\nname = \"web6\"\n\
              address = \"{vip6}\"\nport = 80\nprotocol = \"tcp\"\nmode = \"{mode}\"\n\
              interfaces = [\"eth0\"]\nbackends = [ {{ address = \"2001:db8:2::11\" }}, \
              {{ address = \"2001:db8:2::12\" }}, {{ address = \"2001:db8:2::13\" }} ]\n",
             admin.display(),
-            socket.display()
         );
         let path = dir.join("engine.toml");
         std::fs::write(&path, cfg).unwrap();
@@ -546,7 +545,7 @@ fn ipv6_vips_in_nat_and_dsr() {
         for _ in 0..12 {
             let mut c = client.try_keepalive(addr, T).unwrap_or_else(|e| {
                 let stats = std::process::Command::new(bin())
-                    .args(["vip", "-s", socket.to_str().unwrap(), "list", "--stats"])
+                    .args(["vip", "-s", admin.to_str().unwrap(), "list", "--stats"])
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                     .unwrap_or_default();

@@ -36,7 +36,9 @@ pub struct EngineCfg {
     pub shield: bool,
     /// Packet workers, resolved (>= 1).
     pub workers: usize,
-    pub control_socket: PathBuf,
+    /// The engine's own control socket; `None` when `[global]
+    /// control_socket` serves the engine too (and `[engine]` names none).
+    pub control_socket: Option<PathBuf>,
     /// Connection-table entries per worker.
     pub flow_table_size: usize,
     pub timeouts: Timeouts,
@@ -53,7 +55,7 @@ impl Default for EngineCfg {
             xdp_mode: XdpMode::Auto,
             shield: true,
             workers: 1,
-            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            control_socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             flow_table_size: DEFAULT_FLOW_TABLE_SIZE,
             timeouts: Timeouts::default(),
             tunnel_source: None,

@@ -73,7 +73,7 @@ pub(crate) fn validate(
         .collect();
     let pools = pools(&mut v, &file.pools, &used);
     let engine = (file.engine.is_some() || !file.vips.is_empty())
-        .then(|| super::vip::engine(&mut v, file.engine.as_ref()));
+        .then(|| super::vip::engine(&mut v, file.engine.as_ref(), global.control_socket.as_ref()));
     let vips = match &engine {
         Some(e) => super::vip::vips(&mut v, &file.vips, e),
         None => Vec::new(),

@@ -22,7 +22,11 @@ use crate::balance::DEFAULT_TABLE_SIZE;
 use crate::packet::conntrack::Timeouts;
 
 /// Validates `[engine]` (defaults when absent).
-pub(super) fn engine(v: &mut V<'_, '_>, f: Option<&Spanned<FileEngine>>) -> EngineCfg {
+pub(super) fn engine(
+    v: &mut V<'_, '_>,
+    f: Option<&Spanned<FileEngine>>,
+    global_socket: Option<&PathBuf>,
+) -> EngineCfg {
     let empty = FileEngine::default();
     let f = f.map_or(&empty, Spanned::get_ref);
     let ctx = "[engine]";
@@ -71,8 +75,11 @@ pub(super) fn engine(v: &mut V<'_, '_>, f: Option<&Spanned<FileEngine>>) -> Engi
                 "give the path of a Unix socket, e.g. control_socket = \"/run/switchyard/engine.sock\"",
             );
         } else {
-            cfg.control_socket = PathBuf::from(path.get_ref());
+            cfg.control_socket = Some(PathBuf::from(path.get_ref()));
         }
+    } else if global_socket.is_some() {
+        // One admin socket: [global] control_socket answers for the engine.
+        cfg.control_socket = None;
     }
     let size = v.int(
         &f.flow_table_size,

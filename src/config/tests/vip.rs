@@ -184,3 +184,35 @@ fn full_nat_is_for_nat_vips_of_one_family() {
         "vip \"web\": `source_nat` 2001:db8::1 is not of the vip's IP family"
     );
 }
+
+#[test]
+fn a_global_control_socket_serves_the_engine_unless_it_names_its_own() {
+    let with_global = |engine_socket: &str| {
+        let text = VALID.replace("control_socket = \"/tmp/sy.sock\"\n", engine_socket);
+        load(&format!(
+            "[global]\ncontrol_socket = \"/tmp/admin.sock\"\n{text}"
+        ))
+        .unwrap()
+        .config
+    };
+    let c = with_global("");
+    assert_eq!(c.global.control_socket, Some("/tmp/admin.sock".into()));
+    assert_eq!(
+        c.engine.unwrap().control_socket,
+        None,
+        "one socket for both"
+    );
+    let c = with_global("control_socket = \"/tmp/own.sock\"\n");
+    assert_eq!(
+        c.engine.unwrap().control_socket,
+        Some("/tmp/own.sock".into())
+    );
+    let c = load(&VALID.replace("control_socket = \"/tmp/sy.sock\"\n", ""))
+        .unwrap()
+        .config;
+    assert_eq!(
+        c.engine.unwrap().control_socket,
+        Some(crate::config::DEFAULT_CONTROL_SOCKET.into()),
+        "no [global] socket: the engine's default"
+    );
+}

@@ -57,8 +57,10 @@ pub(crate) fn bind(path: &Path) -> Result<UnixListener, EngineError> {
 }
 
 /// The control thread: serves requests, refreshes neighbours.
+/// Without its own socket (`[global] control_socket` answers for the
+/// engine) the thread only keeps the neighbours and full-NAT table fresh.
 pub(super) fn run(
-    listener: UnixListener,
+    listener: Option<UnixListener>,
     shared: Arc<Shared>,
     inner: Arc<Mutex<Inner>>,
     workers: usize,
@@ -66,11 +68,16 @@ pub(super) fn run(
     let mut last_neigh = Instant::now();
     let mut probed: std::collections::HashMap<IpAddr, Instant> = std::collections::HashMap::new();
     while !shared.stop.load(Ordering::Relaxed) {
+        let Some(listener) = &listener else {
+            std::thread::sleep(TICK);
+            housekeeping(&shared, &inner, &mut last_neigh, &mut probed);
+            continue;
+        };
         match listener.accept() {
             Ok((stream, _)) => serve(stream, &shared, &inner, workers),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let mut pfd = libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
+                    fd: std::os::fd::AsRawFd::as_raw_fd(listener),
                     events: libc::POLLIN,
                     revents: 0,
                 };
@@ -82,20 +89,31 @@ pub(super) fn run(
                 std::thread::sleep(TICK);
             }
         }
-        if last_neigh.elapsed() >= NEIGH_EVERY {
-            last_neigh = Instant::now();
-            refresh_neighbours(&shared, &inner, &mut probed);
-            // Full-NAT mappings live as long as an established TCP flow.
-            let idle = inner
-                .lock()
-                .map(|i| i.cfg.timeouts.tcp_established.max(i.cfg.timeouts.udp))
-                .unwrap_or(Duration::from_secs(300));
-            shared.snat.expire(
-                shared.epoch.elapsed().as_nanos() as u64,
-                idle.as_nanos() as u64,
-            );
-        }
+        housekeeping(&shared, &inner, &mut last_neigh, &mut probed);
     }
+}
+
+/// Twice a second: re-read neighbours, expire idle full-NAT mappings.
+fn housekeeping(
+    shared: &Shared,
+    inner: &Mutex<Inner>,
+    last_neigh: &mut Instant,
+    probed: &mut std::collections::HashMap<IpAddr, Instant>,
+) {
+    if last_neigh.elapsed() < NEIGH_EVERY {
+        return;
+    }
+    *last_neigh = Instant::now();
+    refresh_neighbours(shared, inner, probed);
+    // Full-NAT mappings live as long as an established TCP flow.
+    let idle = inner
+        .lock()
+        .map(|i| i.cfg.timeouts.tcp_established.max(i.cfg.timeouts.udp))
+        .unwrap_or(Duration::from_secs(300));
+    shared.snat.expire(
+        shared.epoch.elapsed().as_nanos() as u64,
+        idle.as_nanos() as u64,
+    );
 }
 
 fn refresh_neighbours(

@@ -435,7 +435,10 @@ impl Engine {
             );
         }
         let inner = Arc::new(Mutex::new(inner));
-        let listener = control::bind(&cfg.control_socket)?;
+        let listener = match &cfg.control_socket {
+            Some(path) => Some(control::bind(path)?),
+            None => None,
+        };
         let mut threads = Vec::new();
         for (i, ports) in ports.into_iter().enumerate() {
             let shared = shared.clone();
@@ -471,7 +474,10 @@ impl Engine {
             workers,
             data_path,
             interfaces = ?interfaces,
-            control_socket = %cfg.control_socket.display(),
+            control_socket = %cfg
+                .control_socket
+                .as_ref()
+                .map_or("[global] control_socket".to_string(), |p| p.display().to_string()),
             "packet engine started"
         );
         Ok(Engine {
@@ -533,8 +539,10 @@ impl Engine {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        if let Ok(inner) = self.inner.lock() {
-            let _ = std::fs::remove_file(&inner.cfg.control_socket);
+        if let Ok(inner) = self.inner.lock()
+            && let Some(path) = &inner.cfg.control_socket
+        {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
