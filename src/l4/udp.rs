@@ -121,6 +121,13 @@ async fn forward(
         }
     }
     if lookup == Lookup::Full {
+        // A reload may have raised the limit since the last sweep: apply it
+        // before refusing the flow.
+        if let Some(u) = slot.rt.load().udp.as_ref() {
+            table
+                .borrow_mut()
+                .set_limits(nanos(u.session_timeout), u.max_sessions);
+        }
         drop(table.borrow_mut().expire(now));
         lookup = table.borrow_mut().lookup(client, now);
     }
