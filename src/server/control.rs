@@ -22,12 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::packet::engine::EngineError;
-use crate::packet::engine::control::{EngineControl, bind, serve_line};
+use crate::packet::engine::control::{EngineControl, accept_or_wait, bind, serve_line};
 use crate::runtime::Runtime;
 use crate::upstream::endpoint::now_ns;
 
@@ -74,21 +73,8 @@ impl Drop for ControlServer {
 
 fn run(listener: UnixListener, state: &ControlState, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => serve_line(stream, |line| answer(line, state)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let mut pfd = libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, 100) };
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "admin socket: accept failed");
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        if let Some(stream) = accept_or_wait(&listener, "admin socket") {
+            serve_line(stream, |line| answer(line, state));
         }
     }
 }

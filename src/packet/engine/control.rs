@@ -73,23 +73,34 @@ pub(super) fn run(
             housekeeping(&shared, &inner, &mut last_neigh, &mut probed);
             continue;
         };
-        match listener.accept() {
-            Ok((stream, _)) => serve(stream, &shared, &inner, workers),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let mut pfd = libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(listener),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, TICK.as_millis() as i32) };
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "control socket: accept failed");
-                std::thread::sleep(TICK);
-            }
+        if let Some(stream) = accept_or_wait(listener, "control socket") {
+            serve(stream, &shared, &inner, workers);
         }
         housekeeping(&shared, &inner, &mut last_neigh, &mut probed);
+    }
+}
+
+/// One waiting connection, or `None` after up to [`TICK`] without one (so
+/// the caller can check its stop flag): the accept loop of every control
+/// socket (the listener is non-blocking).
+pub(crate) fn accept_or_wait(listener: &UnixListener, what: &str) -> Option<UnixStream> {
+    match listener.accept() {
+        Ok((stream, _)) => Some(stream),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            let mut pfd = libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(listener),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, TICK.as_millis() as i32) };
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "{what}: accept failed");
+            std::thread::sleep(TICK);
+            None
+        }
     }
 }
 

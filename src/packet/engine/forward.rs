@@ -224,13 +224,7 @@ impl Forwarder {
                 let r = match (b.address, source) {
                     (IpAddr::V4(a), None) => rewrite::dnat_v4(ip, a, port),
                     (IpAddr::V6(a), None) => rewrite::dnat_v6(ip, a, port),
-                    (IpAddr::V4(a), Some((IpAddr::V4(s), sp))) => {
-                        rewrite::rewrite_v4(ip, Some(s), Some(sp), Some(a), Some(port))
-                    }
-                    (IpAddr::V6(a), Some((IpAddr::V6(s), sp))) => {
-                        rewrite::rewrite_v6(ip, Some(s), Some(sp), Some(a), Some(port))
-                    }
-                    _ => Err(RewriteError::Malformed("full NAT across IP families")),
+                    (a, Some((s, sp))) => full_nat(ip, (s, sp), (a, port)),
                 };
                 if r.is_err() {
                     self.drops.malformed += 1;
@@ -290,14 +284,19 @@ impl Forwarder {
                     self.drops.malformed += 1;
                     return;
                 }
-                self.buf.clear();
-                self.buf.extend_from_slice(&[0; 12]);
-                self.buf
-                    .extend_from_slice(&flow::ETHERTYPE_IPV4.to_be_bytes());
-                self.buf.extend_from_slice(&self.scratch);
+                self.frame_scratch(flow::ETHERTYPE_IPV4);
                 self.send_l3(neigh, ifaces, b.address, 14, emit);
             }
         }
+    }
+
+    /// `self.buf` becomes an Ethernet frame (MACs to be filled in by
+    /// `send_l3`) carrying the IP packet in `self.scratch`.
+    fn frame_scratch(&mut self, ethertype: u16) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0; 12]);
+        self.buf.extend_from_slice(&ethertype.to_be_bytes());
+        self.buf.extend_from_slice(&self.scratch);
     }
 
     /// Sends `self.buf` (an Ethernet frame whose IP packet starts at `l3`)
@@ -355,15 +354,12 @@ impl Forwarder {
         let Ok(parsed) = flow::parse(&self.scratch) else {
             return;
         };
-        self.buf.clear();
-        self.buf.extend_from_slice(&[0; 12]);
         let ethertype = if vip.is_ipv4() {
             flow::ETHERTYPE_IPV4
         } else {
             flow::ETHERTYPE_IPV6
         };
-        self.buf.extend_from_slice(&ethertype.to_be_bytes());
-        self.buf.extend_from_slice(&self.scratch);
+        self.frame_scratch(ethertype);
         self.send_l3(neigh, ifaces, parsed.key.dst, 14, emit);
     }
 
@@ -428,15 +424,7 @@ impl Forwarder {
         self.buf.clear();
         self.buf.extend_from_slice(&frame[..p.l3_end]);
         let ip = &mut self.buf[p.l3_offset..];
-        let r = match (flow.vip, flow.client) {
-            (IpAddr::V4(v), IpAddr::V4(c)) => {
-                rewrite::rewrite_v4(ip, Some(v), Some(flow.vport), Some(c), Some(flow.cport))
-            }
-            (IpAddr::V6(v), IpAddr::V6(c)) => {
-                rewrite::rewrite_v6(ip, Some(v), Some(flow.vport), Some(c), Some(flow.cport))
-            }
-            _ => Err(RewriteError::Malformed("full NAT across IP families")),
-        };
+        let r = full_nat(ip, (flow.vip, flow.vport), (flow.client, flow.cport));
         if r.is_err() {
             self.drops.malformed += 1;
             return;
@@ -528,6 +516,20 @@ fn icmp_nat(
                 ..Endpoints::default()
             },
         ),
+    }
+}
+
+/// Rewrites both endpoints of an IP packet (full NAT, either direction):
+/// the source becomes `src`, the destination `dst`.
+fn full_nat(ip: &mut [u8], src: (IpAddr, u16), dst: (IpAddr, u16)) -> Result<(), RewriteError> {
+    match (src.0, dst.0) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            rewrite::rewrite_v4(ip, Some(s), Some(src.1), Some(d), Some(dst.1))
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            rewrite::rewrite_v6(ip, Some(s), Some(src.1), Some(d), Some(dst.1))
+        }
+        _ => Err(RewriteError::Malformed("full NAT across IP families")),
     }
 }
 

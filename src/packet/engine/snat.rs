@@ -45,6 +45,19 @@ struct Inbound {
     proto: u8,
 }
 
+impl Inbound {
+    /// Where the replies of `flow`, translated to `snat:port`, arrive.
+    fn of(flow: &Outbound, snat: IpAddr, port: u16) -> Inbound {
+        Inbound {
+            snat,
+            port,
+            backend: flow.backend,
+            bport: flow.bport,
+            proto: flow.proto,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
     flow: Outbound,
@@ -95,13 +108,7 @@ impl SnatTable {
         if let Some(&(addr, port)) = shard.out.get(&flow)
             && addr == snat
         {
-            let key = Inbound {
-                snat,
-                port,
-                backend: flow.backend,
-                bport: flow.bport,
-                proto: flow.proto,
-            };
+            let key = Inbound::of(&flow, snat, port);
             if let Some(m) = shard.back.get_mut(&key) {
                 m.last_seen = now;
             }
@@ -116,13 +123,7 @@ impl SnatTable {
         });
         for i in 0..PROBES {
             let port = FIRST_PORT + ((seed as u32).wrapping_add(i) % PORTS) as u16;
-            let key = Inbound {
-                snat,
-                port,
-                backend: flow.backend,
-                bport: flow.bport,
-                proto: flow.proto,
-            };
+            let key = Inbound::of(&flow, snat, port);
             if let std::collections::hash_map::Entry::Vacant(e) = shard.back.entry(key) {
                 e.insert(Mapping {
                     flow,
