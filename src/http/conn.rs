@@ -209,10 +209,7 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().stream {
-            Stream::Tcp(s) => crate::net::poll_send_vectored(s, cx, bufs),
-            s => tokio::io::AsyncWrite::poll_write_vectored(Pin::new(s), cx, bufs),
-        }
+        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut self.get_mut().stream), cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -221,11 +218,7 @@ impl Write for ClientIo {
 
     #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().stream {
-            // `send` leaves nothing buffered: hyper flushes often, keep it free.
-            Stream::Tcp(_) => Poll::Ready(Ok(())),
-            s => tokio::io::AsyncWrite::poll_flush(Pin::new(s), cx),
-        }
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.get_mut().stream), cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -261,7 +254,7 @@ pub async fn serve(
     let listener = slot.rt.load_full();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let (stream, identity) = match &listener.acceptor {
-        None => (Stream::Tcp(stream), None),
+        None => (Stream::plain(stream), None),
         Some(acceptor) => {
             // The handshake shares the request-header budget: a client
             // that stalls in it is a slowloris too.
@@ -270,7 +263,7 @@ pub async fn serve(
             // state, and a handshake's is several kilobytes.
             let hs = Box::pin(tokio::time::timeout(
                 listener.timeouts.request_header,
-                acceptor.accept(stream),
+                acceptor.accept(crate::net::cork::Tcp::new(stream)),
             ))
             .await;
             match hs {
@@ -350,6 +343,7 @@ pub async fn serve(
         state.park.set(false);
         state.parked.set(false);
         state.framing.borrow_mut().release_memory();
+        io.stream.release_memory();
         if !io.replay.is_empty() {
             continue;
         }

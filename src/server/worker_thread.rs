@@ -79,6 +79,7 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
+        crate::net::cork::install();
         let ctx = Rc::new(WorkerCtx::new(id));
         tokio::task::spawn_local(ctx.clone().relay_close_signal(close));
         let sweeper = ctx.clone();

@@ -70,14 +70,14 @@ async fn connect_inner(t: Target<'_>) -> Result<Stream, ProxyError> {
             .map_err(|e| failed(format!("sending the PROXY header: {e}")))?;
     }
     let Some(tls) = t.tls else {
-        return Ok(Stream::Tcp(stream));
+        return Ok(Stream::plain(stream));
     };
     let name = tls
         .server_name_for(host_of(t.label))
         .map_err(|e| failed(e.to_string()))?;
     let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
     let tls_stream = connector
-        .connect(name, stream)
+        .connect(name, crate::net::cork::Tcp::new(stream))
         .await
         .map_err(|e| failed(format!("TLS handshake: {e}")))?;
     Ok(Stream::ClientTls(Box::new(tls_stream)))

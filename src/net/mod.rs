@@ -1,5 +1,7 @@
 //! Socket I/O shared by the data paths: [`Stream`] (plain TCP or TLS) as
-//! hyper and tokio see it, with plain TCP writes issued as `send`/`sendmsg`.
+//! hyper and tokio see it, with plain TCP writes issued as `send`/`sendmsg`
+//! and, on worker threads, small writes corked until the end of the
+//! worker's run-queue pass ([`cork`]; TLS records included).
 //!
 //! tokio (through std) writes to sockets with `write`/`writev`, which take
 //! the VFS path (file-position lock, iovec import, per-file hooks) on every
@@ -15,6 +17,8 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::TcpStream;
+
+pub mod cork;
 
 /// Runs a non-blocking socket write, waiting for writability and retrying
 /// when the readiness turns out to be stale.
@@ -73,20 +77,33 @@ pub fn poll_read_into<S: AsyncRead + Unpin>(
 /// client) and tokio's `AsyncRead`/`AsyncWrite` (the h2 client, tunnels).
 /// Plain TCP writes use `send`/`sendmsg` (see the module docs).
 pub enum Stream {
-    Tcp(TcpStream),
+    /// Plain TCP, small writes corked on worker threads (see [`cork`]).
+    Tcp(cork::Tcp),
     /// Accepted from a client, TLS terminated here.
-    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    ServerTls(Box<tokio_rustls::server::TlsStream<cork::Tcp>>),
     /// Opened to an upstream, TLS originated here.
-    ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    ClientTls(Box<tokio_rustls::client::TlsStream<cork::Tcp>>),
 }
 
 impl Stream {
+    /// A plain TCP stream (corked on worker threads).
+    pub fn plain(tcp: TcpStream) -> Stream {
+        Stream::Tcp(cork::Tcp::new(tcp))
+    }
+
+    /// Frees the corked-write buffer of an idle plain TCP stream.
+    pub fn release_memory(&self) {
+        if let Stream::Tcp(s) = self {
+            s.release_memory();
+        }
+    }
+
     /// The TCP socket underneath.
     pub fn tcp(&self) -> &TcpStream {
         match self {
-            Stream::Tcp(s) => s,
-            Stream::ServerTls(s) => s.get_ref().0,
-            Stream::ClientTls(s) => s.get_ref().0,
+            Stream::Tcp(s) => &s.tcp,
+            Stream::ServerTls(s) => &s.get_ref().0.tcp,
+            Stream::ClientTls(s) => &s.get_ref().0.tcp,
         }
     }
 
@@ -108,7 +125,7 @@ impl Stream {
         observe: impl FnMut(&[u8]),
     ) -> Poll<io::Result<()>> {
         match self {
-            Stream::Tcp(s) => poll_read_into(s, cx, buf, observe),
+            Stream::Tcp(s) => poll_read_into(&mut s.tcp, cx, buf, observe),
             Stream::ServerTls(s) => poll_read_into(s.as_mut(), cx, buf, observe),
             Stream::ClientTls(s) => poll_read_into(s.as_mut(), cx, buf, observe),
         }
@@ -169,7 +186,7 @@ impl AsyncRead for Stream {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tcp(s) => Pin::new(&mut s.tcp).poll_read(cx, buf),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
@@ -184,7 +201,7 @@ impl AsyncWrite for Stream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => poll_send(s, cx, buf),
+            Stream::Tcp(s) => s.poll_write(cx, buf),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
@@ -197,7 +214,7 @@ impl AsyncWrite for Stream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => poll_send_vectored(s, cx, bufs),
+            Stream::Tcp(s) => s.poll_write_vectored(cx, bufs),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
@@ -211,8 +228,7 @@ impl AsyncWrite for Stream {
     #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            // `send` leaves nothing buffered in user space.
-            Stream::Tcp(_) => Poll::Ready(Ok(())),
+            Stream::Tcp(s) => s.poll_flush(cx),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
@@ -221,7 +237,7 @@ impl AsyncWrite for Stream {
     #[inline]
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tcp(s) => s.poll_shutdown(cx),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
