@@ -214,8 +214,8 @@ impl Tcp {
         }
         if buf.capacity() - buf.len() < len {
             // One allocation for a typical head and small body, not a
-            // doubling series per connection.
-            buf.reserve(len.max(1024));
+            // doubling series per connection (256 B: a small response).
+            buf.reserve(len.max(256));
         }
         for d in data {
             buf.extend_from_slice(d);
