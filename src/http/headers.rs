@@ -32,7 +32,23 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// Removes hop-by-hop headers. Allocation-free unless `Connection` names
 /// headers other than `close`/`keep-alive`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let http::header::Entry::Occupied(e) = headers.entry(header::CONNECTION) {
+    // The common case, one `Connection: close` or `keep-alive` line, names
+    // no other header: one removal, not a drain of the entry.
+    let only_own_options = {
+        let mut lines = headers.get_all(header::CONNECTION).iter();
+        match (lines.next(), lines.next()) {
+            (Some(v), None) => v.as_bytes().split(|b| *b == b',').all(|token| {
+                let t = token.trim_ascii();
+                t.is_empty()
+                    || t.eq_ignore_ascii_case(b"close")
+                    || t.eq_ignore_ascii_case(b"keep-alive")
+            }),
+            _ => false,
+        }
+    };
+    if only_own_options {
+        headers.remove(header::CONNECTION);
+    } else if let http::header::Entry::Occupied(e) = headers.entry(header::CONNECTION) {
         let (_, values) = e.remove_entry_mult();
         let mut named: Vec<HeaderName> = Vec::new();
         for v in values {
@@ -184,6 +200,30 @@ mod tests {
         let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-length", "x-kept"]);
+    }
+
+    #[test]
+    fn a_plain_close_or_keep_alive_connection_line_is_removed() {
+        for v in ["close", "keep-alive", " Keep-Alive ,close", ""] {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONNECTION, HeaderValue::from_static(v));
+            h.insert(header::HOST, HeaderValue::from_static("a"));
+            strip_hop_by_hop(&mut h);
+            assert!(!h.contains_key(header::CONNECTION), "{v:?}");
+            assert!(h.contains_key(header::HOST));
+        }
+    }
+
+    #[test]
+    fn a_header_named_in_a_second_connection_line_goes_too() {
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("close"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"]);
     }
 
     #[test]
