@@ -55,6 +55,9 @@ struct Out {
     /// The task writing to the socket, woken when the flusher hands the
     /// rest of the buffer back.
     owner: RefCell<Option<Waker>>,
+    /// The worker's flusher (here, not in the stream: every byte of a
+    /// stream is paid in every parked connection's task).
+    flusher: Rc<Flusher>,
 }
 
 impl Out {
@@ -150,14 +153,14 @@ async fn run(f: Rc<Flusher>) {
 pub struct Tcp {
     pub(crate) tcp: TcpStream,
     /// `None` when not corked (no flusher on this thread).
-    out: Option<(Rc<Out>, Rc<Flusher>)>,
+    out: Option<Rc<Out>>,
 }
 
 impl Tcp {
     /// Wraps a connected socket, corked when this thread has a flusher.
     pub fn new(tcp: TcpStream) -> Tcp {
         let out = FLUSHER.with(|slot| slot.borrow().clone()).map(|f| {
-            let out = Rc::new(Out {
+            Rc::new(Out {
                 fd: tcp.as_raw_fd(),
                 buf: RefCell::new(Vec::new()),
                 queued: Cell::new(false),
@@ -165,8 +168,8 @@ impl Tcp {
                 dead: Cell::new(false),
                 error: RefCell::new(None),
                 owner: RefCell::new(None),
-            });
-            (out, f)
+                flusher: f,
+            })
         });
         Tcp { tcp, out }
     }
@@ -174,7 +177,7 @@ impl Tcp {
     /// Frees the write buffer when nothing is queued (parked idle
     /// connections hold no buffers).
     pub fn release_memory(&self) {
-        if let Some((out, _)) = &self.out
+        if let Some(out) = &self.out
             && let Ok(mut buf) = out.buf.try_borrow_mut()
             && buf.is_empty()
         {
@@ -184,7 +187,7 @@ impl Tcp {
 
     /// Sends everything queued, waiting for writability as needed.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some((out, _)) = &self.out else {
+        let Some(out) = &self.out else {
             return Poll::Ready(Ok(()));
         };
         if let Some(e) = out.error.borrow_mut().take() {
@@ -204,7 +207,7 @@ impl Tcp {
     /// Queues `data` when it is small and the buffer has room; `None` when
     /// it must be written directly (after draining).
     fn try_cork(&mut self, cx: &mut Context<'_>, data: &[&[u8]], len: usize) -> Option<()> {
-        let (out, flusher) = self.out.as_ref()?;
+        let out = self.out.as_ref()?;
         if len > CORK_WRITE_MAX || out.blocked.get() || out.error.borrow().is_some() {
             return None;
         }
@@ -226,8 +229,8 @@ impl Tcp {
             _ => *owner = Some(cx.waker().clone()),
         }
         if !out.queued.replace(true) {
-            flusher.queued.borrow_mut().push(out.clone());
-            if let Some(w) = flusher.task.borrow_mut().take() {
+            out.flusher.queued.borrow_mut().push(out.clone());
+            if let Some(w) = out.flusher.task.borrow_mut().take() {
                 w.wake();
             }
         }
@@ -264,9 +267,7 @@ impl Tcp {
     /// Queued bytes are the flusher's to send unless a send blocked.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &self.out {
-            Some((out, _)) if out.blocked.get() || out.error.borrow().is_some() => {
-                self.poll_drain(cx)
-            }
+            Some(out) if out.blocked.get() || out.error.borrow().is_some() => self.poll_drain(cx),
             _ => Poll::Ready(Ok(())),
         }
     }
@@ -327,7 +328,7 @@ impl tokio::io::AsyncWrite for Tcp {
 
 impl Drop for Tcp {
     fn drop(&mut self) {
-        if let Some((out, _)) = &self.out {
+        if let Some(out) = &self.out {
             if !out.buf.borrow().is_empty() && !out.blocked.get() {
                 out.send_now();
             }

@@ -20,9 +20,7 @@ async fn pair() -> (Stream, TcpStream) {
 
 fn out(s: &Stream) -> &Out {
     match s {
-        Stream::Tcp(Tcp {
-            out: Some((o, _)), ..
-        }) => o,
+        Stream::Tcp(Tcp { out: Some(o), .. }) => o,
         _ => panic!("stream is not corked"),
     }
 }
