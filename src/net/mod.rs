@@ -72,6 +72,24 @@ pub fn poll_read_into<S: AsyncRead + Unpin>(
     Poll::Ready(Ok(()))
 }
 
+/// Runs `$body` on whichever transport `$stream` holds (each is an Unpin
+/// tokio reader/writer; `$s` names it as `&mut`).
+macro_rules! each {
+    ($stream:expr, $s:ident => $body:expr) => {
+        match $stream {
+            Stream::Tcp($s) => $body,
+            Stream::ServerTls(b) => {
+                let $s = b.as_mut();
+                $body
+            }
+            Stream::ClientTls(b) => {
+                let $s = b.as_mut();
+                $body
+            }
+        }
+    };
+}
+
 /// A connection as the HTTP layers see it: plain TCP, or TLS on either side.
 /// Implements hyper's `Read`/`Write` (HTTP/1 and HTTP/2 servers, HTTP/1
 /// client) and tokio's `AsyncRead`/`AsyncWrite` (the h2 client, tunnels).
@@ -124,11 +142,7 @@ impl Stream {
         buf: &mut ReadBufCursor<'_>,
         observe: impl FnMut(&[u8]),
     ) -> Poll<io::Result<()>> {
-        match self {
-            Stream::Tcp(s) => poll_read_into(&mut s.tcp, cx, buf, observe),
-            Stream::ServerTls(s) => poll_read_into(s.as_mut(), cx, buf, observe),
-            Stream::ClientTls(s) => poll_read_into(s.as_mut(), cx, buf, observe),
-        }
+        each!(self, s => poll_read_into(s, cx, buf, observe))
     }
 }
 
@@ -185,11 +199,7 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(&mut s.tcp).poll_read(cx, buf),
-            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -200,11 +210,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => s.poll_write(cx, buf),
-            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
 
     #[inline]
@@ -213,11 +219,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => s.poll_write_vectored(cx, bufs),
-            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     #[inline]
@@ -227,19 +229,11 @@ impl AsyncWrite for Stream {
 
     #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => s.poll_flush(cx),
-            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
 
     #[inline]
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => s.poll_shutdown(cx),
-            Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }
