@@ -249,7 +249,7 @@ async fn proxy(req: Request<Incoming>, f: Front) -> Result<Response<FrontBody>, 
         Ok(s) => s,
         Err(e) => return Ok(bad_gateway(e)),
     };
-    let resp = match stream.send(req).await {
+    let resp = match stream.send(req.map(Into::into)).await {
         Ok(r) => r,
         Err(e) => return Ok(bad_gateway(e)),
     };

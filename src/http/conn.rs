@@ -152,12 +152,19 @@ impl ConnState {
             // streams, not bytes (pings and window updates are not requests).
             return;
         }
+        self.note_read();
+        self.framing.borrow_mut().feed(bytes);
+    }
+
+    /// Bytes of an HTTP/1.1 request arrived: an idle connection is now
+    /// reading a head (the header timeout runs). The caller sees to the
+    /// framing guard.
+    pub(super) fn note_read(&self) {
         if self.phase.get() == Phase::Idle {
             self.phase.set(Phase::Head);
             self.deadline
                 .set(Instant::now() + self.listener.timeouts.request_header);
         }
-        self.framing.borrow_mut().feed(bytes);
     }
 }
 
@@ -330,6 +337,17 @@ pub async fn serve(
     let timer = tokio::time::sleep_until(state.deadline.get().min(now + PARK_AFTER));
     tokio::pin!(timer);
     loop {
+        // The plainest requests are served by the proxy's own reader; the
+        // first one it does not take goes to hyper, with the bytes read.
+        let own = Box::pin(super::h1::serve(
+            &mut io,
+            &state,
+            timer.as_mut(),
+            closing.as_mut(),
+        ));
+        if let super::h1::Outcome::Done = own.await {
+            return;
+        }
         io = match drive(io, &state, timer.as_mut(), closing.as_mut()).await {
             Active::Parked(io) => io,
             Active::Upgraded(io, client_buf, upstream) => {
@@ -338,40 +356,13 @@ pub async fn serve(
             }
             Active::Done => return,
         };
-        // Parked: nothing of hyper is held until the client sends again.
+        // Parked: nothing of hyper is held; the own reader waits for the
+        // client's next byte.
         tracing::trace!(peer = %state.peer, "parked idle connection");
         state.park.set(false);
         state.parked.set(false);
         state.framing.borrow_mut().release_memory();
         io.stream.release_memory();
-        if !io.replay.is_empty() {
-            continue;
-        }
-        loop {
-            tokio::select! {
-                biased;
-                ready = io.stream.tcp().readable() => {
-                    if ready.is_err() {
-                        return;
-                    }
-                    timer.as_mut().reset(Instant::now() + PARK_AFTER);
-                    break;
-                }
-                _ = timer.as_mut() => {
-                    if Instant::now() >= state.deadline.get() {
-                        tracing::debug!(peer = %state.peer, "closing idle client connection");
-                        return;
-                    }
-                    timer.as_mut().reset(state.deadline.get());
-                }
-                _ = closing.as_mut() => {
-                    if state.check_stale() {
-                        return;
-                    }
-                    closing.set(state.worker.closing());
-                }
-            }
-        }
     }
 }
 
@@ -416,7 +407,9 @@ async fn drive(
     let svc_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
         let st = svc_state.clone();
-        async move { Ok::<_, std::convert::Infallible>(super::proxy::handle(st, req).await) }
+        async move {
+            Ok::<_, std::convert::Infallible>(super::proxy::handle(st, req.map(Into::into)).await)
+        }
     });
     let conn = state
         .listener
@@ -450,43 +443,78 @@ async fn drive(
                 };
             }
             _ = timer.as_mut() => {
-                let now = Instant::now();
-                let phase = state.phase();
-                if phase != Phase::Busy {
-                    if now >= state.deadline.get() {
-                        tracing::debug!(peer = %state.peer, ?phase, "closing client connection: timeout");
-                        return Active::Done;
-                    }
-                    if phase == Phase::Idle && state.closing.get() {
-                        return Active::Done;
-                    }
+                match state.tick(timer.as_mut()) {
+                    Tick::Close => return Active::Done,
                     // TLS connections are not parked: their buffers live in
                     // rustls, which may hold bytes the socket no longer shows.
-                    if phase == Phase::Idle && !state.park.get() && state.scheme == "http" && now >= state.idle_since.get() + PARK_AFTER {
+                    Tick::IdleLong if !state.park.get() && state.scheme == "http" => {
                         // hyper sees end-of-stream at its next read (the
                         // loop polls it right away) and hands the socket back.
                         state.park.set(true);
                     }
+                    _ => {}
                 }
-                // Wake at least every PARK_AFTER: phases change without
-                // touching the timer (re-arming it per request would cost more).
-                let next = now + PARK_AFTER;
-                timer.as_mut().reset(if phase == Phase::Busy { next } else { next.min(state.deadline.get()) });
             }
             _ = closing.as_mut(), if !state.closing.get() => {
-                if !state.check_stale() {
-                    // A reload that did not touch this listener's state.
-                    closing.set(state.worker.closing());
-                } else if state.phase() == Phase::Idle {
+                if state.on_closing(closing.as_mut()) {
                     return Active::Done;
                 }
-                // Otherwise the response in progress says `Connection: close`.
             }
         }
     }
 }
 
+/// What a connection's timer decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tick {
+    /// A client timeout expired, or the connection is idle and must close.
+    Close,
+    /// Idle for at least [`PARK_AFTER`]: buffers may be released.
+    IdleLong,
+    /// Nothing to do.
+    Continue,
+}
+
 impl ConnState {
+    /// The connection's timer fired: checks the phase deadlines and re-arms
+    /// it. It wakes at least every [`PARK_AFTER`]: phases change without
+    /// touching the timer (re-arming it per request would cost more).
+    pub(super) fn tick(&self, mut timer: Pin<&mut tokio::time::Sleep>) -> Tick {
+        let now = Instant::now();
+        let phase = self.phase();
+        let next = now + PARK_AFTER;
+        if phase == Phase::Busy {
+            timer.as_mut().reset(next);
+            return Tick::Continue;
+        }
+        if now >= self.deadline.get() {
+            tracing::debug!(peer = %self.peer, ?phase, "closing client connection: timeout");
+            return Tick::Close;
+        }
+        if phase == Phase::Idle && self.closing.get() {
+            return Tick::Close;
+        }
+        timer.as_mut().reset(next.min(self.deadline.get()));
+        if phase == Phase::Idle && now >= self.idle_since.get() + PARK_AFTER {
+            Tick::IdleLong
+        } else {
+            Tick::Continue
+        }
+    }
+
+    /// A reload or shutdown signal arrived; true when the connection must
+    /// close now (it is stale and idle). A stale connection in the middle
+    /// of a request finishes it with `Connection: close`; a reload that did
+    /// not touch this listener re-arms `closing`.
+    pub(super) fn on_closing(&self, mut closing: Pin<&mut crate::worker::Closing>) -> bool {
+        if !self.check_stale() {
+            closing.set(self.worker.closing());
+            false
+        } else {
+            self.phase() == Phase::Idle
+        }
+    }
+
     /// For the HTTP/2 driver: the connection's idle deadline, when no
     /// stream is open.
     pub(super) fn idle_deadline(&self) -> Option<Instant> {

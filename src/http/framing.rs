@@ -88,6 +88,21 @@ impl Framing {
         }
     }
 
+    /// The caller parsed a complete request head with no body framing (no
+    /// Content-Length, no Transfer-Encoding, not CONNECT, within the size
+    /// limit) and did not feed its bytes. Between messages that is the same
+    /// as feeding them: an `Ok` verdict, and the next head expected. Returns
+    /// false, recording nothing, when the tracker is anywhere else (the
+    /// caller then feeds the bytes).
+    pub fn bodiless_head(&mut self) -> bool {
+        if self.state == State::Head && self.partial.is_empty() {
+            self.verdicts.push_back(Verdict::Ok);
+            true
+        } else {
+            false
+        }
+    }
+
     /// True once the tracker gave up following the stream.
     pub fn is_lost(&self) -> bool {
         self.state == State::Lost

@@ -19,6 +19,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
+use crate::http::req_body::ReqBody;
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -84,7 +85,7 @@ impl Drop for Busy {
 }
 
 /// The hyper service entry point: never fails, errors become responses.
-pub async fn handle(st: Rc<ConnState>, req: Request<Incoming>) -> Response<ProxyBody> {
+pub async fn handle(st: Rc<ConnState>, req: Request<ReqBody>) -> Response<ProxyBody> {
     let busy = Busy::start(&st);
     let mut ctx = Ctx {
         start: st.listener.access_log.then(Instant::now),
@@ -122,7 +123,7 @@ pub async fn handle(st: Rc<ConnState>, req: Request<Incoming>) -> Response<Proxy
 /// An HTTP→HTTPS redirect listener's answer: `308 Permanent Redirect` (the
 /// method and body are kept on the retry) to the same host and target on
 /// `https://`, port `port`.
-fn redirect(st: &Rc<ConnState>, req: &Request<Incoming>, port: u16) -> Response<ProxyBody> {
+fn redirect(st: &Rc<ConnState>, req: &Request<ReqBody>, port: u16) -> Response<ProxyBody> {
     let host = req
         .uri()
         .authority()
@@ -174,7 +175,7 @@ fn strip_port(h: &str) -> &str {
 
 async fn forward<'a>(
     st: &'a Rc<ConnState>,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     ctx: &mut Ctx<'a>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let listener: &'a ListenerRt = &st.listener;
@@ -592,7 +593,7 @@ async fn checkout(
 /// Turns the HTTP/1.1-shaped upstream request into an HTTP/2 one: absolute
 /// URI (`:scheme`, `:authority` from Host), no Host header, and `te:
 /// trailers` kept when the client sent it (gRPC needs it).
-fn to_h2(req: &mut Request<Incoming>, pool: &Pool, te_trailers: bool) {
+fn to_h2(req: &mut Request<ReqBody>, pool: &Pool, te_trailers: bool) {
     let scheme = if pool.tls.is_some() { "https" } else { "http" };
     let authority = req
         .headers_mut()

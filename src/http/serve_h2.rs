@@ -32,7 +32,7 @@ pub(super) async fn serve(
     // inline, they were kilobytes each and the largest item in the HTTP/2
     // profile (memcpy, ~9 % of CPU).
     let service = hyper::service::service_fn(move |req| {
-        let fut = Box::pin(super::proxy::handle(svc_state.clone(), req));
+        let fut = Box::pin(super::proxy::handle(svc_state.clone(), req.map(Into::into)));
         async move { Ok::<_, std::convert::Infallible>(fut.await) }
     });
     let conn = state.listener.h2.serve_connection(io, service);

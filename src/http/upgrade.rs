@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use crate::http::req_body::ReqBody;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -141,7 +142,7 @@ pub fn restore_headers(headers: &mut http::HeaderMap) {
 pub async fn exchange(
     stream: Stream,
     label: &str,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     timeout: Duration,
 ) -> Result<(Response<Incoming>, Option<UpstreamSide>), ProxyError> {
     let failed = |reason: String| ProxyError::UpstreamFailed {

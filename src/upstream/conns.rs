@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::http::req_body::ReqBody;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use tokio::time::Instant;
@@ -32,9 +33,9 @@ use crate::net::Stream;
 pub use super::connect::ProxyOut;
 
 /// The sending half of an upstream connection.
-pub type Sender = http1::SendRequest<Incoming>;
+pub type Sender = http1::SendRequest<ReqBody>;
 
-type Driver = Pin<Box<http1::Connection<Stream, Incoming>>>;
+type Driver = Pin<Box<http1::Connection<Stream, ReqBody>>>;
 
 /// One upstream connection: hyper's request handle and its I/O driver.
 pub struct UpConn {
@@ -78,8 +79,8 @@ impl UpConn {
     /// (see hyper's `try_send_request`).
     pub async fn send(
         &mut self,
-        req: http::Request<Incoming>,
-    ) -> Result<http::Response<Incoming>, hyper::client::conn::TrySendError<http::Request<Incoming>>>
+        req: http::Request<ReqBody>,
+    ) -> Result<http::Response<Incoming>, hyper::client::conn::TrySendError<http::Request<ReqBody>>>
     {
         let UpConn { sender, driver } = self;
         let fut = sender.try_send_request(req);

@@ -49,12 +49,12 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::http::req_body::ReqBody;
 use ::h2::Reason;
 use ::h2::client::SendRequest;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -454,7 +454,7 @@ pub struct H2Stream {
 /// on another connection.
 pub struct H2SendError {
     pub error: ProxyError,
-    pub request: Option<Request<Incoming>>,
+    pub request: Option<Request<ReqBody>>,
 }
 
 impl H2Stream {
@@ -462,13 +462,13 @@ impl H2Stream {
     /// is streamed by a local task under h2 flow control (trailers
     /// forwarded; a failing request body resets the stream), so the
     /// response head may arrive before the request body is finished.
-    pub async fn send(self, req: Request<Incoming>) -> Result<Response<H2Body>, ProxyError> {
+    pub async fn send(self, req: Request<ReqBody>) -> Result<Response<H2Body>, ProxyError> {
         self.try_send(req).await.map_err(|e| e.error)
     }
 
     /// [`send`](Self::send), but a request that was not sent at all is
     /// returned with the error.
-    pub async fn try_send(self, req: Request<Incoming>) -> Result<Response<H2Body>, H2SendError> {
+    pub async fn try_send(self, req: Request<ReqBody>) -> Result<Response<H2Body>, H2SendError> {
         let H2Stream { sender, slot } = self;
         let st = Rc::clone(&slot.0);
         let fail = |error| H2SendError {
@@ -538,8 +538,8 @@ impl H2Stream {
 /// A bodyless request again, from the copy of its head.
 fn rebuild(
     (method, uri, version, headers): (http::Method, http::Uri, http::Version, http::HeaderMap),
-    body: Incoming,
-) -> Request<Incoming> {
+    body: ReqBody,
+) -> Request<ReqBody> {
     let mut r = Request::new(body);
     *r.method_mut() = method;
     *r.uri_mut() = uri;

@@ -1,0 +1,31 @@
+//! The own HTTP/1.1 reader's head parser (`http::h1::head::parse`): never
+//! panics; leaves the buffer untouched unless it takes a request; when it
+//! takes one, the head it took plus what is left is the input, the request
+//! is one it may serve (HTTP/1.1, no body framing, no upgrade), and the
+//! smuggling guard fed the same head says `Ok` and is back between
+//! messages (the equivalence `Framing::bodiless_head` relies on).
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use switchyard::http::framing::{Framing, Verdict};
+use switchyard::http::h1::head::{Parse, parse};
+
+fuzz_target!(|data: &[u8]| {
+    let mut buf = BytesMut::from(data);
+    match parse(&mut buf, 4096, 100) {
+        Parse::Partial | Parse::Hyper => assert_eq!(&buf[..], data),
+        Parse::Ready { req, head, .. } => {
+            assert_eq!([&head[..], &buf[..]].concat(), data);
+            assert_eq!(req.version(), http::Version::HTTP_11);
+            assert_ne!(req.method(), http::Method::CONNECT);
+            for name in ["content-length", "transfer-encoding", "upgrade", "expect"] {
+                assert!(!req.headers().contains_key(name), "{name} taken");
+            }
+            let mut guard = Framing::new(4096);
+            guard.feed(&head);
+            assert_eq!(guard.next_verdict(), Some(Verdict::Ok));
+            assert!(guard.bodiless_head(), "guard not between messages");
+        }
+    }
+});
