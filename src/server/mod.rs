@@ -290,7 +290,10 @@ impl Server {
             let bound = if cfg.protocol == crate::config::Protocol::Udp {
                 bind::bind_udp_group(cfg.address, n).map(Sockets::Udp)
             } else {
-                bind::bind_group(cfg.address, cfg.backlog, n).map(Sockets::Tcp)
+                // HTTP clients speak first: their request's ACK can ride on
+                // the response (L4 peers may wait for the server instead).
+                let delayed_ack = cfg.protocol == crate::config::Protocol::Http;
+                bind::bind_group(cfg.address, cfg.backlog, n, delayed_ack).map(Sockets::Tcp)
             };
             let sockets = bound.map_err(|source| ServerError::Bind {
                 listener: cfg.name.clone(),
