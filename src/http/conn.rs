@@ -345,24 +345,68 @@ pub async fn serve(
             timer.as_mut(),
             closing.as_mut(),
         ));
-        if let super::h1::Outcome::Done = own.await {
-            return;
-        }
-        io = match drive(io, &state, timer.as_mut(), closing.as_mut()).await {
-            Active::Parked(io) => io,
-            Active::Upgraded(io, client_buf, upstream) => {
-                Box::pin(super::tunnel::run(io.stream, client_buf, upstream, &state)).await;
-                return;
+        match own.await {
+            super::h1::Outcome::Done => return,
+            super::h1::Outcome::Parked => {}
+            super::h1::Outcome::Hyper => {
+                io = match drive(io, &state, timer.as_mut(), closing.as_mut()).await {
+                    Active::Parked(io) => io,
+                    Active::Upgraded(io, client_buf, upstream) => {
+                        Box::pin(super::tunnel::run(io.stream, client_buf, upstream, &state)).await;
+                        return;
+                    }
+                    Active::Done => return,
+                };
+                state.park.set(false);
+                state.parked.set(false);
+                if !io.replay.is_empty() {
+                    continue;
+                }
             }
-            Active::Done => return,
-        };
-        // Parked: nothing of hyper is held; the own reader waits for the
-        // client's next byte.
+        }
+        // Parked: nothing of either HTTP path is held until the client
+        // sends again.
         tracing::trace!(peer = %state.peer, "parked idle connection");
-        state.park.set(false);
-        state.parked.set(false);
         state.framing.borrow_mut().release_memory();
         io.stream.release_memory();
+        if !park(&io, &state, timer.as_mut(), closing.as_mut()).await {
+            return;
+        }
+    }
+}
+
+/// Waits for a parked connection's next byte: true when it arrives, false
+/// when the connection must close (idle timeout, reload or shutdown).
+async fn park(
+    io: &ClientIo,
+    state: &ConnState,
+    mut timer: Pin<&mut tokio::time::Sleep>,
+    mut closing: Pin<&mut crate::worker::Closing>,
+) -> bool {
+    loop {
+        tokio::select! {
+            biased;
+            ready = io.stream.tcp().readable() => {
+                if ready.is_err() {
+                    return false;
+                }
+                timer.as_mut().reset(Instant::now() + PARK_AFTER);
+                return true;
+            }
+            _ = timer.as_mut() => {
+                if Instant::now() >= state.deadline.get() {
+                    tracing::debug!(peer = %state.peer, "closing idle client connection");
+                    return false;
+                }
+                timer.as_mut().reset(state.deadline.get());
+            }
+            _ = closing.as_mut() => {
+                if state.check_stale() {
+                    return false;
+                }
+                closing.set(state.worker.closing());
+            }
+        }
     }
 }
 

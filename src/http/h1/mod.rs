@@ -65,6 +65,9 @@ pub enum Outcome {
     /// A request this path does not serve starts in `io.replay`: hyper
     /// takes the connection.
     Hyper,
+    /// A plain connection has been idle for a while with nothing buffered:
+    /// the caller parks it (waits for its next byte holding no buffers).
+    Parked,
 }
 
 /// Serves requests until the connection ends or one needs hyper.
@@ -117,7 +120,13 @@ pub async fn serve(
                 _ = timer.as_mut() => match state.tick(timer.as_mut()) {
                     Tick::Close => return Outcome::Done,
                     Tick::IdleLong if buf.is_empty() => {
-                        // Idle: hold no buffers until the client sends again.
+                        if matches!(io.stream, Stream::Tcp(_)) {
+                            // Idle: the caller waits for the next byte
+                            // without this future (its states are large).
+                            return Outcome::Parked;
+                        }
+                        // TLS stays (rustls holds the session's buffers
+                        // anyway); only this path's buffers go.
                         buf = BytesMut::new();
                         out = Vec::new();
                         state.framing.borrow_mut().release_memory();
