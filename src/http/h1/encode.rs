@@ -90,22 +90,10 @@ pub fn head(
         return Err(EncodeError::Informational);
     }
     let start = dst.len();
-    let res = write_head(status, reason, headers, body, req, date, dst);
-    if res.is_err() {
+    let refuse = |dst: &mut Vec<u8>| {
         dst.truncate(start);
-    }
-    res
-}
-
-fn write_head(
-    status: StatusCode,
-    reason: Option<&[u8]>,
-    headers: &HeaderMap,
-    body: BodyLen,
-    req: Request,
-    date: &[u8],
-    dst: &mut Vec<u8>,
-) -> Result<Encoded, EncodeError> {
+        Err(EncodeError::Length)
+    };
     dst.reserve(64 + headers.len() * 32);
     if status == StatusCode::OK && reason.is_none() {
         dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -134,7 +122,7 @@ fn write_head(
         match *name {
             header::CONTENT_LENGTH => {
                 if !te_values.is_empty() {
-                    return Err(EncodeError::Length);
+                    return refuse(dst);
                 }
                 match body {
                     BodyLen::Known(n) => {
@@ -145,9 +133,11 @@ fn write_head(
                         }
                     }
                     BodyLen::Unknown => {
-                        let len = parse_length(v).ok_or(EncodeError::Length)?;
+                        let Some(len) = parse_length(v) else {
+                            return refuse(dst);
+                        };
                         match prev_len {
-                            Some(p) if p != len => return Err(EncodeError::Length),
+                            Some(p) if p != len => return refuse(dst),
                             Some(_) => {}
                             None => {
                                 encoder = Some(Encoder::Length(len));
@@ -171,7 +161,7 @@ fn write_head(
             }
             header::TRANSFER_ENCODING => {
                 if wrote_length_header {
-                    return Err(EncodeError::Length);
+                    return refuse(dst);
                 }
                 if chunkable {
                     te_values.push(v);
