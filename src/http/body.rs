@@ -60,6 +60,9 @@ impl Finish {
 
 enum Kind {
     Full(Option<Bytes>),
+    /// From an HTTP/1.1 upstream connection of the own client: read from
+    /// the connection in `finish.upstream`.
+    Own,
     /// From an HTTP/1.1 upstream connection (driven by this body).
     Upstream(Incoming),
     /// From an upstream HTTP/2 stream (its connection has its own task).
@@ -96,6 +99,19 @@ impl ProxyBody {
         }
     }
 
+    /// The body of the response on an own-client connection, streamed.
+    pub fn own(finish: Finish) -> ProxyBody {
+        ProxyBody {
+            kind: Kind::Own,
+            finish: Some(finish),
+            sent: 0,
+        }
+    }
+
+    fn own_conn(&self) -> Option<&UpConn> {
+        self.finish.as_ref()?.upstream.as_ref().map(|u| &u.conn)
+    }
+
     /// The body of an upstream HTTP/2 stream, streamed.
     pub fn h2(body: crate::upstream::h2::H2Body, finish: Finish) -> ProxyBody {
         ProxyBody {
@@ -123,6 +139,13 @@ impl Body for ProxyBody {
         let this = &mut *self;
         let polled = match &mut this.kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Own => match this.finish.as_mut().and_then(|f| f.upstream.as_mut()) {
+                Some(up) => up
+                    .conn
+                    .poll_frame(cx)
+                    .map(|f| f.map(|r| r.map_err(BodyError::from))),
+                None => Poll::Ready(None),
+            },
             Kind::Upstream(inc) => {
                 // The upstream connection is driven by whoever waits on it.
                 if let Some(up) = this.finish.as_mut().and_then(|f| f.upstream.as_mut()) {
@@ -152,6 +175,7 @@ impl Body for ProxyBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
+            Kind::Own => self.own_conn().is_none_or(UpConn::is_end_stream),
             Kind::Upstream(inc) => inc.is_end_stream(),
             Kind::H2(b) => b.is_end_stream(),
         }
@@ -161,6 +185,9 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::Own => self
+                .own_conn()
+                .map_or_else(|| SizeHint::with_exact(0), UpConn::size_hint),
             Kind::Upstream(inc) => inc.size_hint(),
             Kind::H2(b) => b.size_hint(),
         }

@@ -36,7 +36,7 @@ use crate::error::ProxyError;
 use crate::runtime::{ListenerRt, RouteRt};
 use crate::telemetry::AccessRecord;
 use crate::upstream::connect::{self, Target};
-use crate::upstream::conns::{self, ConnKey, ProxyOut};
+use crate::upstream::conns::{self, ConnKey, ProxyOut, SendFailure, UpResponse};
 use crate::upstream::h2::{H2Body, H2SendError, H2Stream};
 use crate::upstream::{Endpoint, InFlight, Pool};
 
@@ -369,30 +369,39 @@ async fn forward<'a>(
         };
         let (rparts, body, upstream) = match conn {
             Conn::H1(mut up) => {
-                match tokio::time::timeout(response_timeout, up.conn.send(req)).await {
+                let send = up.conn.send(req, up.reused);
+                match tokio::time::timeout(response_timeout, send).await {
                     Ok(Ok(resp)) => {
-                        let (p, b) = resp.into_parts();
+                        let (p, b) = match resp {
+                            UpResponse::Own(p) => (p, Upstream::Own),
+                            UpResponse::Hyper(r) => {
+                                let (p, b) = r.into_parts();
+                                (p, Upstream::H1(b))
+                            }
+                        };
                         let back = ConnReturn {
                             key: conn_key,
                             conn: up.conn,
                             idle_timeout: pool.idle_timeout,
                             max_idle: pool.max_idle_per_endpoint,
                         };
-                        (p, Upstream::H1(b), Some(back))
+                        (p, b, Some(back))
                     }
-                    Ok(Err(mut e)) => match e.take_message() {
-                        // Nothing was written: a cached connection went stale.
-                        Some(back) if up.reused => {
-                            req = back;
-                            continue;
-                        }
-                        _ => {
-                            return Err(ProxyError::UpstreamFailed {
-                                endpoint: ep.label.clone(),
-                                reason: e.error().to_string(),
-                            });
-                        }
-                    },
+                    // Nothing was processed: a cached connection went stale.
+                    Ok(Err(SendFailure {
+                        request: Some(back),
+                        reason,
+                    })) if up.reused => {
+                        tracing::debug!(endpoint = %ep.label, %reason, "pooled connection failed before a response; sending the request again");
+                        req = back;
+                        continue;
+                    }
+                    Ok(Err(f)) => {
+                        return Err(ProxyError::UpstreamFailed {
+                            endpoint: ep.label.clone(),
+                            reason: f.reason,
+                        });
+                    }
                     Err(_) => return Err(timed_out()),
                 }
             }
@@ -478,6 +487,7 @@ async fn forward<'a>(
             log,
         };
         let body = match body {
+            Upstream::Own => ProxyBody::own(finish),
             Upstream::H1(b) => ProxyBody::upstream(b, finish),
             Upstream::H2(b) => ProxyBody::h2(b, finish),
         };
@@ -527,6 +537,8 @@ enum Conn {
 
 /// A response body from upstream, by protocol.
 enum Upstream {
+    /// Read from the own client's connection (in the `ConnReturn`).
+    Own,
     H1(Incoming),
     H2(H2Body),
 }

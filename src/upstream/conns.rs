@@ -37,14 +37,116 @@ pub type Sender = http1::SendRequest<ReqBody>;
 
 type Driver = Pin<Box<http1::Connection<Stream, ReqBody>>>;
 
-/// One upstream connection: hyper's request handle and its I/O driver.
-pub struct UpConn {
+/// One upstream HTTP/1.1 connection: the proxy's own client ([`super::h1`])
+/// or, with `SWITCHYARD_NO_OWN_H1_CLIENT=1`, hyper's.
+pub enum UpConn {
+    Own(Box<super::h1::H1Conn>),
+    Hyper(HyperConn),
+}
+
+/// A response head from upstream, with the body where hyper holds it.
+pub enum UpResponse {
+    /// From the own client: the body is read from the connection.
+    Own(http::response::Parts),
+    Hyper(http::Response<Incoming>),
+}
+
+/// A failed request, handed back when it may go to another connection.
+pub struct SendFailure {
+    pub request: Option<http::Request<ReqBody>>,
+    pub reason: String,
+}
+
+impl UpConn {
+    /// Makes progress on hyper's connection I/O (the own client makes
+    /// progress when its body is polled); false once it is over.
+    pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        match self {
+            UpConn::Own(c) => c.is_reusable(),
+            UpConn::Hyper(c) => c.drive(cx),
+        }
+    }
+
+    /// Whether a pooled connection can take a request.
+    pub async fn ready(&mut self) -> bool {
+        match self {
+            UpConn::Own(c) => std::future::poll_fn(|cx| c.poll_alive(cx)).await,
+            UpConn::Hyper(c) => c.ready().await,
+        }
+    }
+
+    /// Sends a request and waits for the response head. `reused`: the
+    /// connection came from the cache.
+    pub async fn send(
+        &mut self,
+        req: http::Request<ReqBody>,
+        reused: bool,
+    ) -> Result<UpResponse, SendFailure> {
+        match self {
+            UpConn::Own(c) => {
+                c.send(req, reused)
+                    .await
+                    .map(UpResponse::Own)
+                    .map_err(|f| SendFailure {
+                        request: f.request,
+                        reason: f.error.to_string(),
+                    })
+            }
+            UpConn::Hyper(c) => {
+                c.send(req)
+                    .await
+                    .map(UpResponse::Hyper)
+                    .map_err(|mut e| SendFailure {
+                        request: e.take_message(),
+                        reason: e.error().to_string(),
+                    })
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            UpConn::Own(c) => !c.is_reusable(),
+            UpConn::Hyper(c) => c.is_closed(),
+        }
+    }
+
+    /// The own client's response body: its next frame.
+    pub fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, super::h1::ConnError>>> {
+        match self {
+            UpConn::Own(c) => c.poll_frame(cx),
+            UpConn::Hyper(_) => Poll::Ready(None),
+        }
+    }
+
+    /// Whether the own client's response body is over.
+    pub fn is_end_stream(&self) -> bool {
+        match self {
+            UpConn::Own(c) => c.is_end_stream(),
+            UpConn::Hyper(_) => true,
+        }
+    }
+
+    /// The own client's response body size, when known.
+    pub fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            UpConn::Own(c) => c.size_hint(),
+            UpConn::Hyper(_) => http_body::SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// hyper's request handle and its I/O driver.
+pub struct HyperConn {
     pub sender: Sender,
     /// `None` once the connection finished (closed or failed).
     driver: Option<Driver>,
 }
 
-impl UpConn {
+impl HyperConn {
     /// Makes progress on the connection's I/O; returns false once the
     /// connection is over.
     pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
@@ -82,7 +184,7 @@ impl UpConn {
         req: http::Request<ReqBody>,
     ) -> Result<http::Response<Incoming>, hyper::client::conn::TrySendError<http::Request<ReqBody>>>
     {
-        let UpConn { sender, driver } = self;
+        let HyperConn { sender, driver } = self;
         let fut = sender.try_send_request(req);
         tokio::pin!(fut);
         std::future::poll_fn(|cx| {
@@ -169,6 +271,10 @@ impl ConnCache {
         if list.len() >= max_idle {
             list.remove(0);
         }
+        let mut conn = conn;
+        if let UpConn::Own(c) = &mut conn {
+            c.idle();
+        }
         list.push(Idle {
             conn,
             expires: now + idle_timeout,
@@ -220,6 +326,9 @@ pub async fn connect(target: Target<'_>) -> Result<UpConn, ProxyError> {
 
 /// Starts HTTP/1.1 on a connected transport to the endpoint `label`.
 pub async fn handshake(stream: Stream, label: &str) -> Result<UpConn, ProxyError> {
+    if !super::h1::disabled() {
+        return Ok(UpConn::Own(Box::new(super::h1::H1Conn::new(stream))));
+    }
     let (sender, driver) =
         http1::Builder::new()
             .handshake(stream)
@@ -228,8 +337,8 @@ pub async fn handshake(stream: Stream, label: &str) -> Result<UpConn, ProxyError
                 endpoint: label.to_owned(),
                 reason: e.to_string(),
             })?;
-    Ok(UpConn {
+    Ok(UpConn::Hyper(HyperConn {
         sender,
         driver: Some(Box::pin(driver)),
-    })
+    }))
 }

@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod conns;
 pub mod endpoint;
+pub mod h1;
 pub mod h2;
 pub mod pool;
 

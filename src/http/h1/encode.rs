@@ -264,13 +264,15 @@ fn join(dst: &mut Vec<u8>, values: &[&[u8]]) {
     }
 }
 
-fn ends_with_chunked(v: &[u8]) -> bool {
+/// Whether a `Transfer-Encoding` value's last coding is `chunked`.
+pub fn ends_with_chunked(v: &[u8]) -> bool {
     v.rsplit(|&b| b == b',')
         .next()
         .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
-fn parse_length(v: &[u8]) -> Option<u64> {
+/// A `Content-Length` value: digits only, no sign, no overflow.
+pub fn parse_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }

@@ -1,0 +1,91 @@
+//! The own HTTP/1.1 upstream client's response-head parser
+//! (`upstream::h1::response::parse`), as a GET and as a HEAD: never panics;
+//! leaves the buffer untouched while the head is incomplete; takes exactly
+//! the head httparse sees (interim or final) and nothing of what follows;
+//! the framing it decides is consistent (no body for HEAD, 204 and 304, no
+//! chunked on HTTP/1.0, close-delimited bodies never keep-alive). When the
+//! body is chunked, the chunked decoder runs over the rest: never panics,
+//! every step makes progress, and it hands out no more data than it got.
+#![no_main]
+
+use bytes::BytesMut;
+use http::{StatusCode, Version};
+use libfuzzer_sys::fuzz_target;
+use switchyard::upstream::h1::chunked::{Decoder, Step};
+use switchyard::upstream::h1::response::{BodyKind, MAX_HEAD, Parsed, parse};
+
+/// The length of the complete head at the start of `data`, as httparse
+/// (default config, enough header slots) sees it.
+fn head_len(data: &[u8]) -> Option<usize> {
+    let mut fields = vec![httparse::EMPTY_HEADER; 1024];
+    match httparse::Response::new(&mut fields).parse(data) {
+        Ok(httparse::Status::Complete(n)) => Some(n),
+        _ => None,
+    }
+}
+
+fn check(data: &[u8], head_request: bool) {
+    let mut buf = BytesMut::from(data);
+    let res = parse(&mut buf, head_request);
+    match res {
+        Ok(None) => assert_eq!(&buf[..], data, "Ok(None) changed the buffer"),
+        Ok(Some(Parsed::Interim)) => {
+            let taken = data.len() - buf.len();
+            assert_eq!(Some(taken), head_len(data), "interim: not the head taken");
+            assert_eq!(&buf[..], &data[taken..]);
+        }
+        Ok(Some(Parsed::Final(head))) => {
+            let taken = data.len() - buf.len();
+            assert_eq!(Some(taken), head_len(data), "final: not the head taken");
+            assert!(taken <= MAX_HEAD);
+            assert_eq!(&buf[..], &data[taken..]);
+            let status = head.parts.status;
+            assert!(!status.is_informational(), "1xx as a final head");
+            if head_request
+                || status == StatusCode::NO_CONTENT
+                || status == StatusCode::NOT_MODIFIED
+            {
+                assert_eq!(head.body, BodyKind::Length(0));
+            }
+            if head.body == BodyKind::Eof {
+                assert!(!head.keep_alive, "close-delimited body kept alive");
+            }
+            if head.parts.version == Version::HTTP_10 {
+                assert_ne!(head.body, BodyKind::Chunked, "chunked on HTTP/1.0");
+            }
+            if head.body == BodyKind::Chunked {
+                decode(buf);
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+fn decode(mut buf: BytesMut) {
+    let input = buf.len();
+    let mut dec = Decoder::default();
+    let mut total = 0usize;
+    loop {
+        match dec.step(&mut buf) {
+            Ok(Step::Data(d)) => {
+                assert!(!d.is_empty(), "empty data step");
+                total += d.len();
+                assert!(total <= input, "more data than input");
+            }
+            Ok(Step::End(_)) => {
+                assert!(dec.is_done());
+                break;
+            }
+            Ok(Step::Need) | Err(_) => {
+                assert!(!dec.is_done());
+                break;
+            }
+        }
+    }
+    assert!(total + buf.len() <= input);
+}
+
+fuzz_target!(|data: &[u8]| {
+    check(data, false);
+    check(data, true);
+});

@@ -1,0 +1,185 @@
+//! Response heads for the proxy's own HTTP/1.1 upstream client: parse one
+//! head from the read buffer, and decide how its body is framed and whether
+//! the connection may carry another request (RFC 9112 §6.3 and §9.3).
+//!
+//! Header values are slices of the head's buffer (no copy per header), as in
+//! hyper. Anything the proxy cannot forward safely is an error, and the
+//! request then fails with 502: a malformed head, conflicting
+//! `Content-Length` values, `101` to a request that did not ask to upgrade.
+
+use std::mem::MaybeUninit;
+
+use bytes::BytesMut;
+
+use crate::http::h1::encode::{ends_with_chunked, parse_length};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode, Version};
+
+/// Most headers a response may have (hyper's default).
+pub const MAX_HEADERS: usize = 100;
+
+/// Largest response head (status line and headers).
+pub const MAX_HEAD: usize = 64 << 10;
+
+/// How the response body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Exactly this many bytes (0: no body, also for HEAD, 1xx, 204, 304).
+    Length(u64),
+    /// `Transfer-Encoding` ending in `chunked`.
+    Chunked,
+    /// Until the upstream closes the connection.
+    Eof,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct Head {
+    pub parts: http::response::Parts,
+    pub body: BodyKind,
+    /// The connection may carry another request once this one is over.
+    pub keep_alive: bool,
+}
+
+/// What the buffer held.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A final response; its head has been taken from the buffer.
+    Final(Head),
+    /// An interim (1xx, not 101) response, taken from the buffer and
+    /// dropped: the final one follows.
+    Interim,
+}
+
+/// Why a head cannot be forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("malformed response head")]
+    Malformed,
+    #[error("response head larger than {MAX_HEAD} bytes or {MAX_HEADERS} headers")]
+    TooLarge,
+    #[error("invalid or conflicting Content-Length in the response")]
+    ContentLength,
+    #[error("101 Switching Protocols to a request that did not upgrade")]
+    UnexpectedUpgrade,
+}
+
+/// Parses the response head at the start of `buf`; `Ok(None)` while it is
+/// incomplete. `head_request`: the request was HEAD (no body follows).
+pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, HeadError> {
+    let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let base = buf.as_ptr() as usize;
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut parsed,
+        buf,
+        &mut raw,
+    ) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    if len > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    let code = parsed.code.ok_or(HeadError::Malformed)?;
+    let status = StatusCode::from_u16(code).map_err(|_| HeadError::Malformed)?;
+    let version = match parsed.version {
+        Some(1) => Version::HTTP_11,
+        Some(0) => Version::HTTP_10,
+        _ => return Err(HeadError::Malformed),
+    };
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Err(HeadError::UnexpectedUpgrade);
+    }
+    if status.is_informational() {
+        bytes::Buf::advance(buf, len);
+        return Ok(Some(Parsed::Interim));
+    }
+
+    let offset = |s: &[u8]| s.as_ptr() as usize - base;
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    let count = parsed.headers.len();
+    let mut length: Option<u64> = None;
+    let mut te: Option<bool> = None; // Some(ends in chunked)
+    // `close` wins over `keep-alive` (RFC 9112 §9.3).
+    let (mut saw_close, mut saw_keep_alive) = (false, false);
+    for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            for v in h.value.split(|&b| b == b',') {
+                let n = parse_length(v.trim_ascii()).ok_or(HeadError::ContentLength)?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(HeadError::ContentLength);
+                }
+                length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Only the last coding counts (a later header adds codings).
+            te = Some(ends_with_chunked(h.value));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    saw_close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    saw_keep_alive = true;
+                }
+            }
+        }
+        // Offsets fit: the head is within MAX_HEAD.
+        *span = (
+            offset(name) as u32,
+            name.len() as u32,
+            offset(h.value) as u32,
+            h.value.len() as u32,
+        );
+    }
+    let close = saw_close || (version == Version::HTTP_10 && !saw_keep_alive);
+    let body =
+        if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            BodyKind::Length(0)
+        } else {
+            match (te, length) {
+                // HTTP/1.0 has no chunked coding: close-delimited.
+                (Some(true), _) if version == Version::HTTP_11 => BodyKind::Chunked,
+                (Some(_), _) => BodyKind::Eof,
+                (None, Some(n)) => BodyKind::Length(n),
+                (None, None) => BodyKind::Eof,
+            }
+        };
+    // Both framings at once may be an attempt at response splitting: the
+    // body is read by Transfer-Encoding (RFC 9112 §6.3) and the connection
+    // is not used again.
+    let keep_alive = !close && body != BodyKind::Eof && !(te.is_some() && length.is_some());
+
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(na, nl, va, vl) in &spans[..count] {
+        let (na, nl, va, vl) = (na as usize, nl as usize, va as usize, vl as usize);
+        let name = HeaderName::from_bytes(&head[na..na + nl]).map_err(|_| HeadError::Malformed)?;
+        if te.is_some() && name == http::header::CONTENT_LENGTH {
+            // Transfer-Encoding frames the body: a Content-Length passed
+            // on would frame it differently to the client.
+            continue;
+        }
+        let value = HeaderValue::from_maybe_shared(head.slice(va..va + vl))
+            .map_err(|_| HeadError::Malformed)?;
+        headers.append(name, value);
+    }
+    let mut resp = http::Response::new(());
+    *resp.status_mut() = status;
+    *resp.version_mut() = version;
+    *resp.headers_mut() = headers;
+    let (parts, ()) = resp.into_parts();
+    Ok(Some(Parsed::Final(Head {
+        parts,
+        body,
+        keep_alive,
+    })))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! The proxy's own HTTP/1.1 upstream client (`src/upstream/h1`) against
+//! scripted raw upstreams: a pooled connection the upstream closes as a
+//! request arrives (idempotent requests go to a new connection, others
+//! fail with 502), interim responses, close-delimited bodies, a response
+//! framed two ways, an unasked-for 101, and a full-duplex upstream that
+//! streams its answer while the request body still flows.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What a scripted upstream does with one request.
+#[derive(Clone, Copy)]
+enum Act {
+    Answer(&'static [u8]),
+    /// Answer, then close the connection.
+    AnswerAndClose(&'static [u8]),
+    /// Read the request and close without a byte of answer.
+    Close,
+}
+
+/// What a scripted upstream saw: (connection number, request line).
+type Seen = Arc<Mutex<Vec<(usize, String)>>>;
+
+/// An upstream whose connection `c` handles its request `r` by
+/// `script(c, r)`. Requests are heads only, or heads with a
+/// Content-Length body.
+async fn scripted(script: fn(usize, usize) -> Act) -> (SocketAddr, Seen) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut conn = 0;
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(serve(s, conn, script, log.clone()));
+            conn += 1;
+        }
+    });
+    (addr, seen)
+}
+
+async fn serve(mut s: TcpStream, conn: usize, script: fn(usize, usize) -> Act, seen: Seen) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut req = 0;
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let body_len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < end + 4 + body_len {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..end + 4 + body_len);
+        let line = head.lines().next().unwrap_or_default().to_owned();
+        seen.lock().unwrap().push((conn, line));
+        match script(conn, req) {
+            Act::Answer(r) => {
+                if s.write_all(r).await.is_err() {
+                    return;
+                }
+            }
+            Act::AnswerAndClose(r) => {
+                let _ = s.write_all(r).await;
+                return;
+            }
+            Act::Close => return,
+        }
+        req += 1;
+    }
+}
+
+/// One worker, so every request of a test shares one upstream connection
+/// cache (whichever client connection it comes on).
+fn one_worker(up: SocketAddr) -> String {
+    proxy_config(1, &[listener("web", "", "", "p"), pool("p", &[up], "")])
+}
+
+fn seen(s: &Seen) -> Vec<(usize, String)> {
+    s.lock().unwrap().clone()
+}
+
+const OK_ONE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none";
+const OK_TWO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo";
+
+/// Connection 0 answers its first request and silently closes on the
+/// second; later connections answer.
+fn closes_second(conn: usize, req: usize) -> Act {
+    match (conn, req) {
+        (0, 0) => Act::Answer(OK_ONE),
+        (0, _) => Act::Close,
+        _ => Act::Answer(OK_TWO),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_on_a_pooled_connection_closed_under_it_goes_to_a_new_one() {
+    let (up, log) = scripted(closes_second).await;
+    let proxy = Proxy::start(&one_worker(up));
+    let c = client();
+    assert_eq!(get(&c, &proxy.url("/a")).await.2, "one");
+    let (status, _, body) = get(&c, &proxy.url("/b")).await;
+    assert_eq!((status, body.as_str()), (200, "two"));
+    assert_eq!(
+        seen(&log),
+        [
+            (0, "GET /a HTTP/1.1".to_owned()),
+            (0, "GET /b HTTP/1.1".to_owned()),
+            (1, "GET /b HTTP/1.1".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_on_a_pooled_connection_closed_under_it_is_not_sent_twice() {
+    let (up, log) = scripted(closes_second).await;
+    let proxy = Proxy::start(&one_worker(up));
+    let c = client();
+    assert_eq!(get(&c, &proxy.url("/a")).await.2, "one");
+    let r = c.post(proxy.url("/b")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(
+        seen(&log),
+        [
+            (0, "GET /a HTTP/1.1".to_owned()),
+            (0, "POST /b HTTP/1.1".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interim_responses_are_skipped() {
+    let (up, _) = scripted(|_, _| {
+        Act::Answer(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n\
+              HTTP/1.1 100 Continue\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal",
+        )
+    })
+    .await;
+    let proxy = Proxy::start(&one_worker(up));
+    let c = client();
+    for _ in 0..2 {
+        let r = c.get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-final"), "yes");
+        assert!(header_value(&r, "link").is_none());
+        assert_eq!(r.text().await.unwrap(), "final");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_close_delimited_body_arrives_whole_and_its_connection_is_not_reused() {
+    static CLOSE_DELIMITED: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+        r.extend(std::iter::repeat_n(b'z', 300_000));
+        r
+    });
+    let (up, log) = scripted(|_, _| Act::AnswerAndClose(&CLOSE_DELIMITED)).await;
+    let proxy = Proxy::start(&one_worker(up));
+    let c = client();
+    for _ in 0..2 {
+        let r = c.get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body = r.bytes().await.unwrap();
+        assert_eq!(body.len(), 300_000);
+        assert!(body.iter().all(|&b| b == b'z'));
+    }
+    // Each request had a connection of its own.
+    let conns: Vec<usize> = seen(&log).iter().map(|(c, _)| *c).collect();
+    assert_eq!(conns, [0, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_framed_two_ways_is_read_chunked_and_its_connection_dropped() {
+    let (up, log) = scripted(|_, _| {
+        Act::Answer(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+    })
+    .await;
+    let proxy = Proxy::start(&one_worker(up));
+    let c = client();
+    for _ in 0..2 {
+        let (status, _, body) = get(&c, &proxy.url("/")).await;
+        assert_eq!((status, body.as_str()), (200, "hello world"));
+    }
+    let conns: Vec<usize> = seen(&log).iter().map(|(c, _)| *c).collect();
+    assert_eq!(conns, [0, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_connection_is_reused_for_the_next_request() {
+    let (up, log) = scripted(|_, _| Act::Answer(OK_ONE)).await;
+    let proxy = Proxy::start(&one_worker(up));
+    let c = client();
+    for _ in 0..3 {
+        assert_eq!(get(&c, &proxy.url("/")).await.2, "one");
+    }
+    let conns: Vec<usize> = seen(&log).iter().map(|(c, _)| *c).collect();
+    assert_eq!(conns, [0, 0, 0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unasked_upgrade_is_a_bad_gateway() {
+    let (up, _) = scripted(|_, _| {
+        Act::Answer(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+        )
+    })
+    .await;
+    let proxy = Proxy::start(&one_worker(up));
+    let (status, _, _) = get(&client(), &proxy.url("/")).await;
+    assert_eq!(status, 502);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_duplex_upstream_answers_while_the_request_body_flows() {
+    // A hyper upstream whose response body is the request body, streamed.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(req.into_body()))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let proxy = Proxy::start(&one_worker(up));
+    let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+    s.write_all(
+        b"POST /duplex HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    )
+    .await
+    .unwrap();
+    // The first piece comes back before the rest of the body is sent.
+    let mut got = Vec::new();
+    within(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("hello") {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    let head = String::from_utf8_lossy(&got).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    s.write_all(b"6\r\n world\r\n0\r\n\r\n").await.unwrap();
+    within(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 4096];
+        while !got.ends_with(b"0\r\n\r\n") {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("\r\nhello\r\n"), "{text}");
+    assert!(text.contains("\r\n world\r\n"), "{text}");
+}
