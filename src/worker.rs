@@ -28,6 +28,8 @@ pub struct WorkerCtx {
     pub rng: RefCell<Rng>,
     /// Copy buffers of the L4 relay.
     pub bufs: crate::l4::relay::BufPool,
+    /// Requests waiting to count as slow (woken by the sweep).
+    pub slow: crate::http::h1::slow::SlowWatch,
     active: Cell<usize>,
     idle: Notify,
     /// Bumped on reload (close keep-alive connections gracefully so clients
@@ -45,6 +47,7 @@ impl WorkerCtx {
             h2: crate::upstream::h2::H2Pool::default(),
             rng: RefCell::new(Rng::from_entropy()),
             bufs: crate::l4::relay::BufPool::default(),
+            slow: crate::http::h1::slow::SlowWatch::default(),
             active: Cell::new(0),
             idle: Notify::new(),
             close_gen: Cell::new(0),

@@ -300,3 +300,40 @@ endpoints = [{ address = "{b}" }]
     );
     assert_eq!(b.hits(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_still_sending_an_oversized_head_reads_its_431() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = backend("b1");
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{}\" }}", b.addr),
+        "max_header_bytes = 4096",
+        "",
+    ));
+    // 4 MiB of header: far more than the socket buffers hold, so the proxy
+    // answers while the client is still writing. Closing the socket with
+    // those bytes unread would reset the connection, and the reset can
+    // destroy the 431 before the client reads it.
+    for _ in 0..5 {
+        let s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+        let (mut rd, mut wr) = s.into_split();
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ").await;
+            let junk = vec![b'b'; 64 << 10];
+            for _ in 0..64 {
+                if wr.write_all(&junk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut got = Vec::new();
+        let read = within(std::time::Duration::from_secs(10), rd.read_to_end(&mut got)).await;
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.starts_with("HTTP/1.1 431"),
+            "read {read:?}, got {text:?}"
+        );
+        writer.abort();
+    }
+    assert_eq!(b.hits(), 0);
+}

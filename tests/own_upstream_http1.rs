@@ -290,3 +290,43 @@ async fn a_full_duplex_upstream_answers_while_the_request_body_flows() {
     assert!(text.contains("\r\nhello\r\n"), "{text}");
     assert!(text.contains("\r\n world\r\n"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_gives_up_on_a_slow_request_cancels_it_upstream() {
+    // An upstream that reads a request, never answers, and reports when
+    // the proxy closes the connection.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    let (got_request, mut request_seen) = tokio::sync::mpsc::channel::<()>(1);
+    let (closed, mut upstream_closed) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut seen = Vec::new();
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+            if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                let _ = got_request.try_send(());
+            }
+        }
+        let _ = closed.send(()).await;
+    });
+    let proxy = Proxy::start(&one_worker(up));
+    // A fresh connection: its socket is not registered with the event loop
+    // when the request goes out, so it is watched from the next sweep.
+    let mut c = TcpStream::connect(proxy.addr()).await.unwrap();
+    c.write_all(b"GET /never HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    within(Duration::from_secs(5), request_seen.recv())
+        .await
+        .unwrap();
+    drop(c);
+    // Within two sweeps (and long before the 30 s response timeout).
+    within(Duration::from_secs(5), upstream_closed.recv())
+        .await
+        .unwrap();
+}

@@ -243,11 +243,29 @@ enum Active {
     Done,
 }
 
+/// An accepted client socket.
+pub enum Accepted {
+    /// Not registered with the event loop: it will be when it has to wait
+    /// (`net::lazy`).
+    Lazy(std::net::TcpStream),
+    /// Registered already (it was read from before: a PROXY header).
+    Registered(TcpStream),
+}
+
+impl Accepted {
+    fn into_tcp(self) -> crate::net::cork::Tcp {
+        match self {
+            Accepted::Lazy(s) => crate::net::cork::Tcp::lazy(s),
+            Accepted::Registered(s) => crate::net::cork::Tcp::new(s),
+        }
+    }
+}
+
 /// Serves one accepted client connection to completion: the TLS handshake
 /// when the listener terminates TLS, then HTTP/2 (ALPN `h2`, or the h2c
 /// preface on plain listeners with `http2`) or HTTP/1.1.
 pub async fn serve(
-    stream: TcpStream,
+    stream: Accepted,
     peer: SocketAddr,
     slot: Arc<ListenerSlot>,
     worker: Rc<WorkerCtx>,
@@ -259,9 +277,10 @@ pub async fn serve(
     let closing = worker.closing();
     tokio::pin!(closing);
     let listener = slot.rt.load_full();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let stream = stream.into_tcp();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream.tcp);
     let (stream, identity) = match &listener.acceptor {
-        None => (Stream::plain(stream), None),
+        None => (Stream::Tcp(stream), None),
         Some(acceptor) => {
             // The handshake shares the request-header budget: a client
             // that stalls in it is a slowloris too.
@@ -270,7 +289,7 @@ pub async fn serve(
             // state, and a handshake's is several kilobytes.
             let hs = Box::pin(tokio::time::timeout(
                 listener.timeouts.request_header,
-                acceptor.accept(crate::net::cork::Tcp::new(stream)),
+                acceptor.accept(stream),
             ))
             .await;
             match hs {
@@ -369,7 +388,7 @@ pub async fn serve(
         tracing::trace!(peer = %state.peer, "parked idle connection");
         state.framing.borrow_mut().release_memory();
         io.stream.release_memory();
-        if !park(&io, &state, timer.as_mut(), closing.as_mut()).await {
+        if !park(&mut io, &state, timer.as_mut(), closing.as_mut()).await {
             return;
         }
     }
@@ -378,7 +397,7 @@ pub async fn serve(
 /// Waits for a parked connection's next byte: true when it arrives, false
 /// when the connection must close (idle timeout, reload or shutdown).
 async fn park(
-    io: &ClientIo,
+    io: &mut ClientIo,
     state: &ConnState,
     mut timer: Pin<&mut tokio::time::Sleep>,
     mut closing: Pin<&mut crate::worker::Closing>,
@@ -386,7 +405,7 @@ async fn park(
     loop {
         tokio::select! {
             biased;
-            ready = io.stream.tcp().readable() => {
+            ready = io.stream.readable() => {
                 if ready.is_err() {
                     return false;
                 }

@@ -198,17 +198,16 @@ impl Write for H2Io {
 /// Reads and discards what the client still sends after the server's
 /// shutdown, until it closes, [`LINGER_TIME`] passes or [`LINGER_BYTES`]
 /// were read; then the socket is closed.
-async fn linger_close(stream: Stream) {
-    let tcp = stream.tcp();
+async fn linger_close(mut stream: Stream) {
     let deadline = Instant::now() + LINGER_TIME;
     let mut buf = vec![0u8; 16 << 10];
     let mut left = LINGER_BYTES;
     loop {
-        match tokio::time::timeout_at(deadline, tcp.readable()).await {
+        match tokio::time::timeout_at(deadline, stream.readable()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => return,
         }
-        match tcp.try_read(&mut buf) {
+        match stream.try_read_raw(&mut buf) {
             Ok(0) => return,
             Ok(n) if n >= left => return,
             Ok(n) => left -= n,

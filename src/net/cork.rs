@@ -151,7 +151,7 @@ async fn run(f: Rc<Flusher>) {
 
 /// A plain TCP stream whose small writes may be corked.
 pub struct Tcp {
-    pub(crate) tcp: TcpStream,
+    pub(crate) tcp: super::lazy::Lazy,
     /// `None` when not corked (no flusher on this thread).
     out: Option<Rc<Out>>,
 }
@@ -159,6 +159,16 @@ pub struct Tcp {
 impl Tcp {
     /// Wraps a connected socket, corked when this thread has a flusher.
     pub fn new(tcp: TcpStream) -> Tcp {
+        Tcp::on(super::lazy::Lazy::registered(tcp))
+    }
+
+    /// Wraps an accepted socket that is registered with the event loop
+    /// only when it has to wait ([`super::lazy`]).
+    pub fn lazy(tcp: std::net::TcpStream) -> Tcp {
+        Tcp::on(super::lazy::Lazy::raw(tcp))
+    }
+
+    fn on(tcp: super::lazy::Lazy) -> Tcp {
         let out = FLUSHER.with(|slot| slot.borrow().clone()).map(|f| {
             Rc::new(Out {
                 fd: tcp.as_raw_fd(),
@@ -199,7 +209,7 @@ impl Tcp {
                 out.blocked.set(false);
                 return Poll::Ready(Ok(()));
             }
-            let n = ready!(super::poll_send(&self.tcp, cx, &buf))?;
+            let n = ready!(self.tcp.poll_send(cx, &buf))?;
             buf.drain(..n);
         }
     }
@@ -242,7 +252,7 @@ impl Tcp {
             return Poll::Ready(Ok(data.len()));
         }
         ready!(self.poll_drain(cx))?;
-        super::poll_send(&self.tcp, cx, data)
+        self.tcp.poll_send(cx, data)
     }
 
     pub fn poll_write_vectored(
@@ -261,7 +271,7 @@ impl Tcp {
             }
         }
         ready!(self.poll_drain(cx))?;
-        super::poll_send_vectored(&self.tcp, cx, bufs)
+        self.tcp.poll_send_vectored(cx, bufs)
     }
 
     /// Queued bytes are the flusher's to send unless a send blocked.
@@ -274,7 +284,7 @@ impl Tcp {
 
     pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_drain(cx))?;
-        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.tcp), cx)
+        self.tcp.poll_shutdown(cx)
     }
 }
 
@@ -285,7 +295,7 @@ impl tokio::io::AsyncRead for Tcp {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+        self.get_mut().tcp.poll_read(cx, buf)
     }
 }
 

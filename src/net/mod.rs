@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::TcpStream;
 
 pub mod cork;
+pub mod lazy;
 
 /// Runs a non-blocking socket write, waiting for writability and retrying
 /// when the readiness turns out to be stale.
@@ -116,13 +117,31 @@ impl Stream {
         }
     }
 
+    /// A plain TCP stream on an accepted socket that is registered with
+    /// the event loop only when it has to wait ([`lazy`]).
+    pub fn plain_lazy(tcp: std::net::TcpStream) -> Stream {
+        Stream::Tcp(cork::Tcp::lazy(tcp))
+    }
+
     /// The TCP socket underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    fn lazy_tcp(&mut self) -> &mut lazy::Lazy {
         match self {
-            Stream::Tcp(s) => &s.tcp,
-            Stream::ServerTls(s) => &s.get_ref().0.tcp,
-            Stream::ClientTls(s) => &s.get_ref().0.tcp,
+            Stream::Tcp(s) => &mut s.tcp,
+            Stream::ServerTls(s) => &mut s.get_mut().0.tcp,
+            Stream::ClientTls(s) => &mut s.get_mut().0.tcp,
         }
+    }
+
+    /// Waits until the socket underneath is readable (TLS: bytes may be
+    /// buffered in rustls already; this looks at the socket only).
+    pub async fn readable(&mut self) -> io::Result<()> {
+        self.lazy_tcp().readable().await
+    }
+
+    /// Reads raw bytes off the socket underneath, bypassing TLS (for
+    /// discarding what a closing peer still sends).
+    pub fn try_read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.lazy_tcp().try_read(buf)
     }
 
     /// The ALPN protocol TLS negotiated, if any.

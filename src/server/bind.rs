@@ -14,18 +14,20 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// bind: if anything already listens there, the bind fails with
 /// "address in use" as operators expect.
 ///
-/// `delayed_ack`: accepted sockets start with delayed ACKs (Linux
-/// `TCP_QUICKACK` off, inherited from the listener), for listeners whose
-/// clients speak first (HTTP, TLS). The kernel would otherwise acknowledge
-/// a request at once with a segment of its own; delayed, the ACK rides on
-/// the response. That is one TCP segment (and often one wake-up of the
-/// client) less per connection: HAProxy's `tcp-smart-accept`, its default
-/// in HTTP mode.
+/// `client_first`: for listeners whose clients speak first (HTTP, TLS):
+/// - accepted sockets start with delayed ACKs (Linux `TCP_QUICKACK` off,
+///   inherited from the listener). The kernel would otherwise acknowledge
+///   a request at once with a segment of its own; delayed, the ACK rides on
+///   the response. That is one TCP segment (and often one wake-up of the
+///   client) less per connection: HAProxy's `tcp-smart-accept`, its
+///   default in HTTP mode;
+/// - connections are handed to `accept` once their first bytes are there
+///   ([`defer_accept`]), so the first read finds the request.
 pub fn bind_group(
     addr: SocketAddr,
     backlog: u32,
     n: usize,
-    delayed_ack: bool,
+    client_first: bool,
 ) -> io::Result<Vec<TcpListener>> {
     if addr.port() != 0 {
         let probe = new_socket(addr, false)?;
@@ -37,9 +39,10 @@ pub fn bind_group(
         let s = new_socket(at, true)?;
         s.bind(&at.into())?;
         s.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-        if delayed_ack {
+        if client_first {
             // After listen(): listen() resets the socket's ACK state.
             s.set_tcp_quickack(false)?;
+            defer_accept(&s)?;
         }
         if at.port() == 0 {
             at = s
@@ -83,6 +86,30 @@ pub fn bind_udp_group(addr: SocketAddr, n: usize) -> io::Result<Vec<UdpSocket>> 
         out.push(UdpSocket::from(s));
     }
     Ok(out)
+}
+
+/// `TCP_DEFER_ACCEPT`: a connection is handed to `accept` only once its
+/// first bytes arrived (or after a second without any), so the first read
+/// finds the request and the socket need not wait for it (NGINX's
+/// `deferred`, HAProxy's `defer-accept`). Only for protocols whose client
+/// speaks first.
+fn defer_accept(s: &Socket) -> io::Result<()> {
+    let secs: libc::c_int = 1;
+    // SAFETY: a plain setsockopt with an int option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn new_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
@@ -134,6 +161,41 @@ mod tests {
             "the accepted socket would acknowledge requests at once"
         );
         assert!(accepted_quickack(false));
+    }
+
+    /// Whether `l` has a connection to accept within `ms` milliseconds.
+    fn acceptable(l: &TcpListener, ms: i32) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fds = libc::pollfd {
+            fd: l.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut fds, 1, ms) == 1 }
+    }
+
+    #[test]
+    fn http_listeners_hand_over_connections_once_bytes_arrive() {
+        use std::io::Write;
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 16, 1, true).unwrap();
+        let mut client = std::net::TcpStream::connect(group[0].local_addr().unwrap()).unwrap();
+        assert!(
+            !acceptable(&group[0], 100),
+            "a connection without bytes was ready to accept"
+        );
+        client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        assert!(
+            acceptable(&group[0], 5000),
+            "the request did not release it"
+        );
+    }
+
+    #[test]
+    fn other_listeners_hand_over_connections_at_once() {
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 16, 1, false).unwrap();
+        let _client = std::net::TcpStream::connect(group[0].local_addr().unwrap()).unwrap();
+        assert!(acceptable(&group[0], 5000));
     }
 
     #[test]

@@ -14,8 +14,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use tokio::net::TcpStream;
-
 use crate::config::Protocol;
 use crate::runtime::ListenerSlot;
 use crate::worker::WorkerCtx;
@@ -25,7 +23,8 @@ const MAX_IDLE: usize = 256;
 
 /// An accepted connection on its way to a handler.
 pub struct Accepted {
-    pub stream: TcpStream,
+    /// Non-blocking, not registered with the event loop yet.
+    pub stream: std::net::TcpStream,
     pub peer: SocketAddr,
     pub slot: Arc<ListenerSlot>,
 }
@@ -104,28 +103,58 @@ async fn serve(conn: Accepted, worker: Rc<WorkerCtx>) {
         let _ = socket2::SockRef::from(&conn.stream).set_tcp_keepalive(&ka);
     }
     match rt.protocol {
+        Protocol::Http if rt.proxy_in.is_none() => {
+            crate::http::conn::serve(
+                crate::http::conn::Accepted::Lazy(conn.stream),
+                conn.peer,
+                conn.slot,
+                worker,
+            )
+            .await;
+        }
         Protocol::Http => {
-            let mut client = conn.peer;
-            if rt.proxy_in.is_some() {
-                match crate::l4::tcp::accept_proxy_header(&conn.stream, conn.peer, &rt).await {
-                    Ok(c) => {
-                        if crate::l4::peek::consume(&conn.stream, c.header_len)
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                        client = c.addr();
-                    }
-                    Err(e) => {
-                        tracing::info!(listener = %rt.name, client = %conn.peer, error = %e, "connection refused");
+            let Some(stream) = register(conn.stream) else {
+                return;
+            };
+            let client = match crate::l4::tcp::accept_proxy_header(&stream, conn.peer, &rt).await {
+                Ok(c) => {
+                    if crate::l4::peek::consume(&stream, c.header_len)
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
+                    c.addr()
                 }
-            }
-            crate::http::conn::serve(conn.stream, client, conn.slot, worker).await;
+                Err(e) => {
+                    tracing::info!(listener = %rt.name, client = %conn.peer, error = %e, "connection refused");
+                    return;
+                }
+            };
+            crate::http::conn::serve(
+                crate::http::conn::Accepted::Registered(stream),
+                client,
+                conn.slot,
+                worker,
+            )
+            .await;
         }
-        Protocol::Tcp => crate::l4::tcp::serve(conn.stream, conn.peer, rt, worker).await,
+        Protocol::Tcp => {
+            if let Some(stream) = register(conn.stream) {
+                crate::l4::tcp::serve(stream, conn.peer, rt, worker).await;
+            }
+        }
         Protocol::Udp => {}
+    }
+}
+
+/// Registers an accepted socket with the event loop.
+fn register(stream: std::net::TcpStream) -> Option<tokio::net::TcpStream> {
+    match tokio::net::TcpStream::from_std(stream) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot register an accepted socket");
+            None
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 
 use super::ServerError;
@@ -84,10 +85,14 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
         tokio::task::spawn_local(ctx.clone().relay_close_signal(close));
         let sweeper = ctx.clone();
         tokio::task::spawn_local(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            // The first sweep one period after start (a sweep at once
+            // would only add a wake-up).
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
             loop {
                 tick.tick().await;
                 sweeper.conns.sweep();
+                sweeper.slow.tick();
                 // Upstream HTTP/2 connections with no stream for a minute
                 // close (they are shared, so one per endpoint stays warm
                 // while there is traffic).
@@ -97,7 +102,11 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
         });
         while let Some(cmd) = rx.recv().await {
             match cmd {
-                Cmd::Listen { socket, slot } => match tokio::net::TcpListener::from_std(socket) {
+                // SAFETY: the AsyncFd owns the listening socket; its
+                // descriptor stays open and the same until it is dropped.
+                Cmd::Listen { socket, slot } => match unsafe {
+                    AsyncFd::register_with_interest(socket, tokio::io::Interest::READABLE)
+                } {
                     Ok(l) => {
                         tokio::task::spawn_local(accept_loop(l, slot, ctx.clone()));
                     }
@@ -137,7 +146,7 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
 }
 
 async fn accept_loop(
-    listener: tokio::net::TcpListener,
+    listener: AsyncFd<std::net::TcpListener>,
     slot: Arc<ListenerSlot>,
     worker: Rc<WorkerCtx>,
 ) {
@@ -151,7 +160,7 @@ async fn accept_loop(
         tokio::select! {
             biased;
             _ = &mut stopped => return,
-            accepted = listener.accept() => match accepted {
+            accepted = accept(&listener) => match accepted {
                 Ok((stream, peer)) => {
                     handlers.dispatch(Accepted { stream, peer, slot: slot.clone() }, &worker);
                 }
@@ -165,6 +174,53 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Accepts one connection. The socket comes back non-blocking and *not*
+/// registered with the event loop: the handler registers it only if it has
+/// to wait (`net::lazy`), which most short connections never do.
+async fn accept(
+    listener: &AsyncFd<std::net::TcpListener>,
+) -> std::io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        let mut ready = listener.readable().await?;
+        match ready.try_io(|l| accept4(l.get_ref())) {
+            Ok(res) => return res,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+/// `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC` (std's accept would
+/// need a second call to make the socket non-blocking).
+fn accept4(
+    listener: &std::net::TcpListener,
+) -> std::io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let lfd = listener.as_raw_fd();
+    // SAFETY: accept4 writes at most `len` bytes of address into the
+    // storage socket2 provides, and sets `len` to what it wrote.
+    let (fd, addr) = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            let fd = libc::accept4(
+                lfd,
+                storage.cast::<libc::sockaddr>(),
+                len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            );
+            if fd < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(fd)
+            }
+        })
+    }?;
+    // SAFETY: `fd` is a new socket this function alone owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let peer = addr
+        .as_socket()
+        .ok_or_else(|| std::io::Error::other("accepted a socket that is not TCP/IP"))?;
+    Ok((stream, peer))
 }
 
 fn is_resource_exhaustion(e: &std::io::Error) -> bool {

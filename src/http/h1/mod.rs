@@ -25,6 +25,7 @@
 pub mod date;
 pub mod encode;
 pub mod head;
+pub mod slow;
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
@@ -143,13 +144,22 @@ pub async fn serve(
         };
         let head_request = req.method() == Method::HEAD;
 
-        // The response, while watching for the client going away.
+        // The response, while watching for the client going away. A socket
+        // not registered with the event loop yet is watched only once the
+        // request turns out slow (`slow`: from the worker's next sweep, one
+        // to two seconds): registering it costs two system calls, more than
+        // a short request's cancellation is worth (HAProxy does not watch
+        // at all unless `abortonclose` is set).
+        let mut watch = !matches!(&io.stream, Stream::Tcp(s) if !s.tcp.is_registered());
+        let worker = state.worker.clone();
+        let mut slow = std::pin::pin!(worker.slow.after_next_sweep());
         let mut respond = Box::pin(super::proxy::handle(state.clone(), req));
         let resp = loop {
             tokio::select! {
                 biased;
                 resp = respond.as_mut() => break resp,
-                read = read_more(&mut io.stream, &mut buf), if buf.len() < limits.max_header_bytes => match read {
+                _ = slow.as_mut(), if !watch => watch = true,
+                read = read_more(&mut io.stream, &mut buf), if watch && buf.len() < limits.max_header_bytes => match read {
                     // The client closed (or failed): the request is
                     // cancelled, as hyper cancels it.
                     Ok(0) | Err(_) => return Outcome::Done,
@@ -243,8 +253,10 @@ fn account_head(state: &ConnState, fed: &mut usize, head: &[u8]) {
 /// buffer waits for readability first, so it allocates only when bytes
 /// arrive (TLS may hold decrypted bytes the socket does not show).
 async fn read_more(stream: &mut Stream, buf: &mut BytesMut) -> io::Result<usize> {
-    if buf.capacity() == 0 && matches!(stream, Stream::Tcp(_)) {
-        stream.tcp().readable().await?;
+    // A socket not yet registered (just accepted) is read at once: its
+    // request is usually there already, and waiting would register it.
+    if buf.capacity() == 0 && matches!(stream, Stream::Tcp(s) if s.tcp.is_registered()) {
+        stream.readable().await?;
     }
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
