@@ -291,9 +291,11 @@ impl Server {
                 bind::bind_udp_group(cfg.address, n).map(Sockets::Udp)
             } else {
                 // HTTP clients speak first: their request's ACK can ride on
-                // the response (L4 peers may wait for the server instead).
-                let delayed_ack = cfg.protocol == crate::config::Protocol::Http;
-                bind::bind_group(cfg.address, cfg.backlog, n, delayed_ack).map(Sockets::Tcp)
+                // the response, and a connection can wait in the kernel
+                // until its request is there (L4 peers may wait for the
+                // server instead).
+                let client_first = cfg.protocol == crate::config::Protocol::Http;
+                bind::bind_group(cfg.address, cfg.backlog, n, client_first).map(Sockets::Tcp)
             };
             let sockets = bound.map_err(|source| ServerError::Bind {
                 listener: cfg.name.clone(),
