@@ -663,3 +663,43 @@ async fn an_endpoint_disabled_at_runtime_drains_and_comes_back() {
     assert!(!socket.exists(), "the socket is removed on shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_reloaded_from_http_to_tcp_does_not_hold_back_server_first_connections() {
+    // HTTP listeners make the kernel hold a connection until its client
+    // sends (TCP_DEFER_ACCEPT). Reloaded into a TCP listener on the same
+    // sockets, that must be undone: here the server speaks first, and a
+    // held-back connection would wait a second or more for its greeting.
+    let web = backend("web");
+    let greeter = TcpBackend::start("greeter").await;
+    let http = format!(
+        "[global]\nworkers = 1\n[[listener]]\nname = \"edge\"\naddress = \"127.0.0.1:0\"\n  [[listener.route]]\n  pool = \"p\"\n[[pool]]\nname = \"p\"\nendpoints = [{{ address = \"{}\" }}]\n",
+        web.addr
+    );
+    let tcp = format!(
+        "[global]\nworkers = 1\n[[listener]]\nname = \"edge\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\npool = \"p\"\n[[pool]]\nname = \"p\"\nendpoints = [{{ address = \"{}\" }}]\n",
+        greeter.addr
+    );
+    let mut proxy = Proxy::start(&http);
+    let addr = proxy.addr();
+    // Served: the worker's accept loop runs, so the reload reaches it as a
+    // signal (not as the state it starts with).
+    assert_eq!(get(&client(), &proxy.url("/")).await.0, 200);
+    proxy.reload(&tcp).expect("reload");
+    assert_eq!(proxy.addr(), addr, "the listener kept its sockets");
+    let greeted_fast = || async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        tokio::time::timeout(Duration::from_millis(300), read_line(&mut s))
+            .await
+            .is_ok_and(|l| l.as_deref() == Some("greeter"))
+    };
+    // The workers apply the change when the reload signal reaches them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !greeted_fast().await {
+        assert!(Instant::now() < deadline, "connections still held back");
+    }
+    // Then every connection is greeted at once.
+    for i in 0..20 {
+        assert!(greeted_fast().await, "connection {i} was held back");
+    }
+}

@@ -22,7 +22,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 ///   client) less per connection: HAProxy's `tcp-smart-accept`, its
 ///   default in HTTP mode;
 /// - connections are handed to `accept` once their first bytes are there
-///   ([`defer_accept`]), so the first read finds the request.
+///   (`TCP_DEFER_ACCEPT`), so the first read finds the request.
 pub fn bind_group(
     addr: SocketAddr,
     backlog: u32,
@@ -42,7 +42,7 @@ pub fn bind_group(
         if client_first {
             // After listen(): listen() resets the socket's ACK state.
             s.set_tcp_quickack(false)?;
-            defer_accept(&s)?;
+            defer_accept(std::os::fd::AsRawFd::as_raw_fd(&s), 1)?;
         }
         if at.port() == 0 {
             at = s
@@ -88,17 +88,43 @@ pub fn bind_udp_group(addr: SocketAddr, n: usize) -> io::Result<Vec<UdpSocket>> 
     Ok(out)
 }
 
-/// `TCP_DEFER_ACCEPT`: a connection is handed to `accept` only once its
-/// first bytes arrived (or after a second without any), so the first read
-/// finds the request and the socket need not wait for it (NGINX's
-/// `deferred`, HAProxy's `defer-accept`). Only for protocols whose client
-/// speaks first.
-fn defer_accept(s: &Socket) -> io::Result<()> {
-    let secs: libc::c_int = 1;
+/// Turns the client-first options (see [`bind_group`]) on or off on a bound
+/// listening socket: a reload may keep a listener's sockets and change its
+/// protocol, and a server-speaks-first L4 protocol must not have its
+/// connections held back until the client sends.
+pub fn set_client_first(l: &TcpListener, on: bool) -> io::Result<()> {
+    socket2::SockRef::from(l).set_tcp_quickack(!on)?;
+    defer_accept(std::os::fd::AsRawFd::as_raw_fd(l), i32::from(on))
+}
+
+/// Whether a listening socket has the client-first options on (read back
+/// from `TCP_DEFER_ACCEPT`; false when it cannot be read).
+pub fn is_client_first(l: &TcpListener) -> bool {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a plain getsockopt into an int.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(l),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && v > 0
+}
+
+/// `TCP_DEFER_ACCEPT` (`secs` 0: off): a connection is handed to `accept`
+/// only once its first bytes arrived (or after about `secs` seconds
+/// without any), so the first read finds the request and the socket need
+/// not wait for it (NGINX's `deferred`, HAProxy's `defer-accept`). Only for
+/// protocols whose client speaks first.
+fn defer_accept(fd: std::os::fd::RawFd, secs: libc::c_int) -> io::Result<()> {
     // SAFETY: a plain setsockopt with an int option value.
     let rc = unsafe {
         libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(s),
+            fd,
             libc::IPPROTO_TCP,
             libc::TCP_DEFER_ACCEPT,
             (&secs as *const libc::c_int).cast(),
@@ -189,6 +215,31 @@ mod tests {
             acceptable(&group[0], 5000),
             "the request did not release it"
         );
+    }
+
+    #[test]
+    fn client_first_can_be_turned_off_and_on_again() {
+        use std::io::Write;
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 16, 1, true).unwrap();
+        let addr = group[0].local_addr().unwrap();
+        assert!(is_client_first(&group[0]));
+        set_client_first(&group[0], false).unwrap();
+        assert!(!is_client_first(&group[0]));
+        let _silent = std::net::TcpStream::connect(addr).unwrap();
+        assert!(
+            acceptable(&group[0], 5000),
+            "still deferred after turning it off"
+        );
+        group[0].set_nonblocking(false).unwrap();
+        drop(group[0].accept().unwrap());
+        set_client_first(&group[0], true).unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        assert!(
+            !acceptable(&group[0], 100),
+            "not deferred after turning it on"
+        );
+        client.write_all(b"x").unwrap();
+        assert!(acceptable(&group[0], 5000));
     }
 
     #[test]

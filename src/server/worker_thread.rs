@@ -156,10 +156,31 @@ async fn accept_loop(
     // register with the watch channel (a lock) every time.
     let stopped = stop.wait_for(|s| *s);
     tokio::pin!(stopped);
+    // The socket was bound with the client-first options of its protocol
+    // then; a reload may keep it for another protocol (see
+    // `bind::set_client_first`). Reloads send the close signal.
+    // It may have happened already, before this loop started.
+    let mut client_first = super::bind::is_client_first(listener.get_ref());
+    let reloaded = worker.closing();
+    tokio::pin!(reloaded);
+    let reconcile = |client_first: &mut bool| {
+        let now = is_http(&slot);
+        if now != *client_first {
+            if let Err(e) = super::bind::set_client_first(listener.get_ref(), now) {
+                tracing::warn!(error = %e, "cannot change the listening socket's options");
+            }
+            *client_first = now;
+        }
+    };
+    reconcile(&mut client_first);
     loop {
         tokio::select! {
             biased;
             _ = &mut stopped => return,
+            _ = reloaded.as_mut() => {
+                reloaded.set(worker.closing());
+                reconcile(&mut client_first);
+            }
             accepted = accept(&listener) => match accepted {
                 Ok((stream, peer)) => {
                     handlers.dispatch(Accepted { stream, peer, slot: slot.clone() }, &worker);
@@ -174,6 +195,10 @@ async fn accept_loop(
             }
         }
     }
+}
+
+fn is_http(slot: &ListenerSlot) -> bool {
+    slot.rt.load().protocol == crate::config::Protocol::Http
 }
 
 /// Accepts one connection. The socket comes back non-blocking and *not*
