@@ -14,6 +14,7 @@ mod serve_h2;
 pub mod tls_info;
 pub mod tunnel;
 pub mod upgrade;
+mod upstream_conn;
 
 /// Runs hyper's HTTP/2 stream tasks on the worker's own event loop
 /// (`spawn_local`): request handling holds worker-local state (`Rc`), and a

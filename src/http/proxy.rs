@@ -29,6 +29,7 @@ use super::body::{ConnReturn, Finish, ProxyBody};
 use super::conn::ConnState;
 use super::framing::Verdict;
 use super::router::{self, RequestView};
+use super::upstream_conn::{self, Conn};
 use super::{grpc, headers, upgrade};
 use crate::balance::{client_key, hash_bytes};
 use crate::config::{HashKey, UpstreamHttp};
@@ -36,8 +37,8 @@ use crate::error::ProxyError;
 use crate::runtime::{ListenerRt, RouteRt};
 use crate::telemetry::AccessRecord;
 use crate::upstream::connect::{self, Target};
-use crate::upstream::conns::{self, ConnKey, ProxyOut, SendFailure, UpResponse};
-use crate::upstream::h2::{H2Body, H2SendError, H2Stream};
+use crate::upstream::conns::{ConnKey, ProxyOut, SendFailure, UpResponse};
+use crate::upstream::h2::{H2Body, H2SendError};
 use crate::upstream::{Endpoint, InFlight, Pool};
 
 /// How many distinct endpoints one request may try to connect to.
@@ -348,7 +349,7 @@ async fn forward<'a>(
                 .map(Conn::H1)
         } else {
             // Boxed: keeps the HTTP/1.1 request path's state small.
-            Box::pin(checkout(st, pool, conn_key, target)).await
+            Box::pin(upstream_conn::checkout(st, pool, conn_key, target)).await
         };
         let conn = match checked_out {
             Ok(c) => c,
@@ -406,7 +407,7 @@ async fn forward<'a>(
                 }
             }
             Conn::H2(stream) => {
-                to_h2(&mut req, pool, te_trailers);
+                upstream_conn::to_h2(&mut req, pool, te_trailers);
                 // Boxed: the HTTP/2 send state is the largest of all, and
                 // inline it would grow every request's future (moved into a
                 // task per HTTP/2 stream).
@@ -523,108 +524,12 @@ fn spawn_h2_tunnel(
 /// refused, or beyond a GOAWAY; a connection found unusable) is sent again.
 const MAX_H2_RESENDS: usize = 2;
 
-/// Local cap on the streams of one upstream HTTP/2 connection (the
-/// endpoint's SETTINGS_MAX_CONCURRENT_STREAMS usually binds first).
-const H2_MAX_STREAMS: usize = 1000;
-
-/// An upstream connection ready for one request.
-enum Conn {
-    H1(crate::upstream::Upstream),
-    H2(H2Stream),
-    /// A new transport for an upgrade (never pooled).
-    Fresh(crate::net::Stream),
-}
-
 /// A response body from upstream, by protocol.
 enum Upstream {
     /// Read from the own client's connection (in the `ConnReturn`).
     Own,
     H1(Incoming),
     H2(H2Body),
-}
-
-/// For HTTP/2 and `auto` pools, a connection for the request: an HTTP/2
-/// stream slot or a cached HTTP/1.1 connection when there is one, else a
-/// new connection (with `auto`, ALPN decides its protocol).
-async fn checkout(
-    st: &ConnState,
-    pool: &Pool,
-    key: ConnKey,
-    target: Target<'_>,
-) -> Result<Conn, ProxyError> {
-    let version = pool.http_version;
-    if let Some(s) = st.worker.h2.get(key, H2_MAX_STREAMS) {
-        return Ok(Conn::H2(s));
-    }
-    // HTTP/2 pools open one connection at a time per endpoint: a request
-    // that finds one being opened (or not yet past its SETTINGS) waits for
-    // it instead of opening its own, so a burst shares one connection.
-    // (`auto` is not gated: ALPN may still pick HTTP/1.1.)
-    let gated = version == UpstreamHttp::Http2;
-    if gated
-        && let Some(s) = st
-            .worker
-            .h2
-            .wait_pending(key, H2_MAX_STREAMS, pool.connect_timeout)
-            .await
-    {
-        return Ok(Conn::H2(s));
-    }
-    // No await from here to `begin_connect`: requests woken with this one
-    // must see the new connect and wait for it.
-    let _gate = gated.then(|| st.worker.h2.begin_connect(key));
-    if version == UpstreamHttp::Auto {
-        while let Some(mut conn) = st.worker.conns.take(key) {
-            if conn.ready().await {
-                return Ok(Conn::H1(crate::upstream::Upstream { conn, reused: true }));
-            }
-        }
-    }
-    let stream = Box::pin(connect::connect(target)).await?;
-    if version == UpstreamHttp::Http2 || stream.alpn() == Some(b"h2") {
-        let s = st
-            .worker
-            .h2
-            .handshake(key, stream, target.label, H2_MAX_STREAMS)
-            .await?;
-        return Ok(Conn::H2(s));
-    }
-    let mut conn = conns::handshake(stream, target.label).await?;
-    if !conn.ready().await {
-        return Err(ProxyError::Connect {
-            endpoint: target.label.to_owned(),
-            reason: "closed during handshake".into(),
-        });
-    }
-    Ok(Conn::H1(crate::upstream::Upstream {
-        conn,
-        reused: false,
-    }))
-}
-
-/// Turns the HTTP/1.1-shaped upstream request into an HTTP/2 one: absolute
-/// URI (`:scheme`, `:authority` from Host), no Host header, and `te:
-/// trailers` kept when the client sent it (gRPC needs it).
-fn to_h2(req: &mut Request<ReqBody>, pool: &Pool, te_trailers: bool) {
-    let scheme = if pool.tls.is_some() { "https" } else { "http" };
-    let authority = req
-        .headers_mut()
-        .remove(header::HOST)
-        .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok());
-    if let Some(authority) = authority {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = http::uri::Scheme::try_from(scheme).ok();
-        parts.authority = Some(authority);
-        parts.path_and_query = req.uri().path_and_query().cloned();
-        if let Ok(uri) = Uri::from_parts(parts) {
-            *req.uri_mut() = uri;
-        }
-    }
-    *req.version_mut() = Version::HTTP_2;
-    if te_trailers {
-        req.headers_mut()
-            .insert(header::TE, HeaderValue::from_static("trailers"));
-    }
 }
 
 /// The request's host and whether it came from an absolute-form URI (which
