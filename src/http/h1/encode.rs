@@ -271,6 +271,19 @@ pub fn ends_with_chunked(v: &[u8]) -> bool {
         .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
+/// Folds one `Content-Length` field value (possibly a list, `5, 5`) into
+/// the length seen so far; `None` when a value is invalid or disagrees.
+pub fn merge_length(value: &[u8], length: &mut Option<u64>) -> Option<()> {
+    for part in value.split(|&b| b == b',') {
+        let n = parse_length(part.trim_ascii())?;
+        if length.is_some_and(|l| l != n) {
+            return None;
+        }
+        *length = Some(n);
+    }
+    Some(())
+}
+
 /// A `Content-Length` value: digits only, no sign, no overflow.
 pub fn parse_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {

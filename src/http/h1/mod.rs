@@ -151,8 +151,7 @@ pub async fn serve(
         // a short request's cancellation is worth (HAProxy does not watch
         // at all unless `abortonclose` is set).
         let mut watch = !matches!(&io.stream, Stream::Tcp(s) if !s.tcp.is_registered());
-        let worker = state.worker.clone();
-        let mut slow = std::pin::pin!(worker.slow.after_next_sweep());
+        let mut slow = std::pin::pin!(state.worker.slow.after_next_sweep());
         let mut respond = Box::pin(super::proxy::handle(state.clone(), req));
         let resp = loop {
             tokio::select! {

@@ -12,7 +12,7 @@
 use http::header::{self, HeaderName};
 use http::{Method, request::Parts};
 
-use crate::http::h1::encode::{ends_with_chunked, parse_length};
+use crate::http::h1::encode::{ends_with_chunked, merge_length};
 
 /// How the request body goes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,13 +97,7 @@ pub fn head(parts: &Parts, body: BodySize, dst: &mut Vec<u8>) -> Framing {
 fn content_length(parts: &Parts) -> Option<u64> {
     let mut length = None;
     for v in parts.headers.get_all(header::CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
-            let n = parse_length(part.trim_ascii())?;
-            if length.is_some_and(|l| l != n) {
-                return None;
-            }
-            length = Some(n);
-        }
+        merge_length(v.as_bytes(), &mut length)?;
     }
     length
 }

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 
-use crate::http::h1::encode::{ends_with_chunked, parse_length};
+use crate::http::h1::encode::{ends_with_chunked, merge_length};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
@@ -109,13 +109,7 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, H
     for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
-            for v in h.value.split(|&b| b == b',') {
-                let n = parse_length(v.trim_ascii()).ok_or(HeadError::ContentLength)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(HeadError::ContentLength);
-                }
-                length = Some(n);
-            }
+            merge_length(h.value, &mut length).ok_or(HeadError::ContentLength)?;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // Only the last coding counts (a later header adds codings).
             te = Some(ends_with_chunked(h.value));

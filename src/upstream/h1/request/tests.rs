@@ -1,4 +1,5 @@
 use super::*;
+use crate::http::h1::encode::parse_length;
 
 fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
     let mut b = http::Request::builder().method(method).uri(uri);
