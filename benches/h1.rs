@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the own HTTP/1.1 path's per-request work: parsing a
-//! typical request head into an `http::Request`, and encoding a typical
-//! response head. Compare with callgrind's per-request totals in
-//! BENCHMARKS.md (about 33 k instructions per proxied keep-alive request).
+//! typical request head into an `http::Request`, encoding a typical
+//! response head, and taking an upstream response head from parse to
+//! encode with its fields in a `HeaderMap` or kept raw. Compare with
+//! callgrind's per-request totals in BENCHMARKS.md.
 
 use std::hint::black_box;
 
@@ -10,6 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use switchyard::http::h1::encode::{self, BodyLen};
 use switchyard::http::h1::head::{self, Parse};
+use switchyard::upstream::h1::response::{self, Parsed};
 
 const REQUEST: &[u8] = b"GET /api/v1/items?page=2 HTTP/1.1\r\nHost: shop.example.com\r\n\
 User-Agent: curl/8.5.0\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n\
@@ -48,6 +50,7 @@ fn encode_head(c: &mut Criterion) {
                 StatusCode::OK,
                 None,
                 black_box(&headers),
+                None,
                 BodyLen::Known(21),
                 req,
                 b"Thu, 26 Nov 2026 19:00:00 GMT",
@@ -58,5 +61,43 @@ fn encode_head(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse_head, encode_head);
+/// What nginx answers on the benchmark's `/`.
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n\
+Date: Thu, 26 Nov 2026 19:00:00 GMT\r\nContent-Type: application/octet-stream\r\n\
+Content-Length: 21\r\nConnection: keep-alive\r\n\r\n";
+
+fn relay_response_head(c: &mut Criterion) {
+    let req = encode::Request {
+        head: false,
+        keep_alive: true,
+    };
+    let mut out = Vec::with_capacity(512);
+    for (name, raw) in [
+        ("h1_relay_response_head_map", false),
+        ("h1_relay_response_head_raw", true),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let mut buf = BytesMut::from(black_box(RESPONSE));
+                let Ok(Some(Parsed::Final(h))) = response::parse(&mut buf, false, raw) else {
+                    panic!("not a final head");
+                };
+                out.clear();
+                let e = encode::head(
+                    h.parts.status,
+                    None,
+                    &h.parts.headers,
+                    h.raw.as_ref(),
+                    BodyLen::Known(21),
+                    req,
+                    b"Thu, 26 Nov 2026 19:00:00 GMT",
+                    &mut out,
+                );
+                black_box((e, out.len()))
+            })
+        });
+    }
+}
+
+criterion_group!(benches, parse_head, encode_head, relay_response_head);
 criterion_main!(benches);

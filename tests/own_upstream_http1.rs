@@ -3,7 +3,9 @@
 //! request arrives (idempotent requests go to a new connection, others
 //! fail with 502), interim responses, close-delimited bodies, a response
 //! framed two ways, an unasked-for 101, and a full-duplex upstream that
-//! streams its answer while the request body still flows.
+//! streams its answer while the request body still flows; a response's
+//! fields relayed as they came (bodiless requests) or through a
+//! `HeaderMap` (requests hyper serves) reach the client the same.
 
 mod common;
 
@@ -329,4 +331,80 @@ async fn a_client_that_gives_up_on_a_slow_request_cancels_it_upstream() {
     within(Duration::from_secs(5), upstream_closed.recv())
         .await
         .unwrap();
+}
+
+/// Reads one response (head and a Content-Length body) off `s`; returns the
+/// head's text and the body.
+async fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    within(Duration::from_secs(10), async {
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end + 4]).into_owned();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: ")?.parse().ok())
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    return (head, got[end + 4..end + 4 + len].to_vec());
+                }
+            }
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+}
+
+/// A head's fields as (name, value) lines sorted by name, values of one
+/// name in their order.
+fn fields(head: &str) -> Vec<String> {
+    let mut v: Vec<String> = head
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    v.sort_by_key(|l| l.split(':').next().unwrap_or_default().to_owned());
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_head_is_relayed_in_order_in_lower_case_without_hop_by_hop_fields() {
+    let (up, _) = scripted(|_, _| {
+        Act::Answer(
+            b"HTTP/1.1 200 OK\r\nServer: up\r\nSet-Cookie: a=1\r\n\
+              Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n\
+              Set-Cookie: b=2\r\nProxy-Authenticate: Basic\r\n\
+              Date: Mon, 01 Jan 2024 00:00:00 GMT\r\nX-Empty:\r\nContent-Length: 2\r\n\r\nok",
+        )
+    })
+    .await;
+    let proxy = Proxy::start(&one_worker(up));
+    let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+    // A bodiless GET: the own reader and writer, the fields relayed raw.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = read_response(&mut s).await;
+    assert_eq!(
+        head,
+        "HTTP/1.1 200 OK\r\nserver: up\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n\
+         date: Mon, 01 Jan 2024 00:00:00 GMT\r\nx-empty: \r\ncontent-length: 2\r\n\r\n"
+    );
+    assert_eq!(body, b"ok");
+    // A POST with a body is served by hyper, through a HeaderMap: the same
+    // fields.
+    s.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx")
+        .await
+        .unwrap();
+    let (hyper_head, body) = read_response(&mut s).await;
+    assert_eq!(body, b"ok");
+    assert!(
+        hyper_head.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{hyper_head}"
+    );
+    assert_eq!(fields(&hyper_head), fields(&head));
 }

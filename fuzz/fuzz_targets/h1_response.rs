@@ -2,6 +2,7 @@
 //! (`upstream::h1::response::parse`), as a GET and as a HEAD: never panics;
 //! leaves the buffer untouched while the head is incomplete; takes exactly
 //! the head httparse sees (interim or final) and nothing of what follows;
+//! the fields kept raw are the fields of the map, with the same verdict;
 //! the framing it decides is consistent (no body for HEAD, 204 and 304, no
 //! chunked on HTTP/1.0, close-delimited bodies never keep-alive). When the
 //! body is chunked, the chunked decoder runs over the rest: never panics,
@@ -25,8 +26,22 @@ fn head_len(data: &[u8]) -> Option<usize> {
 }
 
 fn check(data: &[u8], head_request: bool) {
+    let mut raw_buf = BytesMut::from(data);
+    let raw_res = parse(&mut raw_buf, head_request, true);
     let mut buf = BytesMut::from(data);
-    let res = parse(&mut buf, head_request);
+    let res = parse(&mut buf, head_request, false);
+    assert_eq!(raw_buf, buf, "raw: other bytes taken");
+    match (&res, raw_res) {
+        (Ok(Some(Parsed::Final(h))), Ok(Some(Parsed::Final(r)))) => {
+            assert!(r.parts.headers.is_empty());
+            let fields = r.raw.expect("raw fields").into_map();
+            assert_eq!(fields.as_ref(), Some(&h.parts.headers), "raw: other fields");
+            assert_eq!((r.body, r.keep_alive), (h.body, h.keep_alive));
+        }
+        (Ok(Some(Parsed::Interim)), Ok(Some(Parsed::Interim))) | (Ok(None), Ok(None)) => {}
+        (Err(a), Err(b)) => assert_eq!(*a, b),
+        (a, b) => panic!("map and raw parses differ: {a:?} / {b:?}"),
+    }
     match res {
         Ok(None) => assert_eq!(&buf[..], data, "Ok(None) changed the buffer"),
         Ok(Some(Parsed::Interim)) => {

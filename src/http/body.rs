@@ -112,6 +112,19 @@ impl ProxyBody {
         self.finish.as_ref()?.upstream.as_ref().map(|u| &u.conn)
     }
 
+    /// The response's fields as they arrived, when the own client kept
+    /// them raw (the head's `HeaderMap` then holds only what the proxy
+    /// added): once. For the own HTTP/1.1 writer.
+    pub fn take_raw_fields(&mut self) -> Option<crate::upstream::h1::raw::RawFields> {
+        if !matches!(self.kind, Kind::Own) {
+            return None;
+        }
+        match &mut self.finish.as_mut()?.upstream.as_mut()?.conn {
+            UpConn::Own(c) => c.take_raw(),
+            UpConn::Hyper(_) => None,
+        }
+    }
+
     /// The body of an upstream HTTP/2 stream, streamed.
     pub fn h2(body: crate::upstream::h2::H2Body, finish: Finish) -> ProxyBody {
         ProxyBody {

@@ -82,6 +82,12 @@ pub struct ConnState {
     streams: Cell<usize>,
     /// The connection speaks HTTP/2 (no HTTP/1 framing to follow).
     h2: Cell<bool>,
+    /// The request being served came through the own HTTP/1.1 reader, and
+    /// its response goes out through the own writer, which can send an
+    /// upstream response's fields as they arrived (`upstream::h1::raw`).
+    /// Set and cleared around each such request (HTTP/1 requests on a
+    /// connection are served one at a time).
+    own_writer: Cell<bool>,
     /// `https` on TLS connections, else `http` (X-Forwarded-Proto).
     pub scheme: &'static str,
     /// The verified client certificate (mTLS), as upstream headers.
@@ -99,6 +105,16 @@ impl ConnState {
     /// Whether the connection speaks HTTP/2.
     pub fn is_h2(&self) -> bool {
         self.h2.get()
+    }
+
+    /// Whether the current request's response is written by the own
+    /// HTTP/1.1 writer (see the field).
+    pub fn own_writer(&self) -> bool {
+        self.own_writer.get()
+    }
+
+    pub(super) fn set_own_writer(&self, on: bool) {
+        self.own_writer.set(on);
     }
 
     /// The address the client connected to.
@@ -326,6 +342,7 @@ pub async fn serve(
         closing: Cell::new(false),
         streams: Cell::new(0),
         h2: Cell::new(alpn_h2),
+        own_writer: Cell::new(false),
         scheme: if is_tls { "https" } else { "http" },
         identity,
         upgrade: RefCell::new(None),

@@ -29,6 +29,37 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     ) || n.starts_with("proxy-")
 }
 
+/// [`is_hop_by_hop`] for a raw field name in any case (as read off the
+/// wire, before it becomes a `HeaderName`).
+pub fn is_hop_by_hop_raw(name: &[u8]) -> bool {
+    const FIXED: [&[u8]; 6] = [
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    ];
+    FIXED
+        .iter()
+        .any(|h| h.len() == name.len() && h.eq_ignore_ascii_case(name))
+        || name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"proxy-"))
+}
+
+/// The header names a `Connection` value lists besides its own options
+/// (`close`, `keep-alive`): those are hop-by-hop too.
+pub fn connection_named(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|b| *b == b',').filter_map(|token| {
+        let t = token.trim_ascii();
+        let own = t.is_empty()
+            || t.eq_ignore_ascii_case(b"close")
+            || t.eq_ignore_ascii_case(b"keep-alive");
+        (!own).then_some(t)
+    })
+}
+
 /// Removes hop-by-hop headers. Allocation-free unless `Connection` names
 /// headers other than `close`/`keep-alive`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -37,12 +68,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let only_own_options = {
         let mut lines = headers.get_all(header::CONNECTION).iter();
         match (lines.next(), lines.next()) {
-            (Some(v), None) => v.as_bytes().split(|b| *b == b',').all(|token| {
-                let t = token.trim_ascii();
-                t.is_empty()
-                    || t.eq_ignore_ascii_case(b"close")
-                    || t.eq_ignore_ascii_case(b"keep-alive")
-            }),
+            (Some(v), None) => connection_named(v.as_bytes()).next().is_none(),
             _ => false,
         }
     };
@@ -52,18 +78,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         let (_, values) = e.remove_entry_mult();
         let mut named: Vec<HeaderName> = Vec::new();
         for v in values {
-            for token in v.as_bytes().split(|b| *b == b',') {
-                let t = token.trim_ascii();
-                if t.is_empty()
-                    || t.eq_ignore_ascii_case(b"close")
-                    || t.eq_ignore_ascii_case(b"keep-alive")
-                {
-                    continue;
-                }
-                if let Ok(n) = HeaderName::from_bytes(t) {
-                    named.push(n);
-                }
-            }
+            named.extend(
+                connection_named(v.as_bytes()).filter_map(|t| HeaderName::from_bytes(t).ok()),
+            );
         }
         for n in &named {
             headers.remove(n);
@@ -133,21 +150,24 @@ pub fn add_forwarding(
     if !fw.xff {
         return;
     }
-    let xff = if headers.contains_key(&X_FORWARDED_FOR) {
-        let mut list = Vec::with_capacity(64);
-        for v in headers.get_all(&X_FORWARDED_FOR) {
-            let s = v.as_bytes().trim_ascii();
-            if !s.is_empty() {
-                list.extend_from_slice(s);
-                list.extend_from_slice(b", ");
+    // One lookup: the entry both finds a client list and takes the result.
+    match headers.entry(&X_FORWARDED_FOR) {
+        header::Entry::Occupied(mut e) => {
+            let mut list = Vec::with_capacity(64);
+            for v in e.iter() {
+                let s = v.as_bytes().trim_ascii();
+                if !s.is_empty() {
+                    list.extend_from_slice(s);
+                    list.extend_from_slice(b", ");
+                }
             }
+            list.extend_from_slice(client.as_bytes());
+            e.insert(HeaderValue::from_bytes(&list).unwrap_or_else(|_| client.clone()));
         }
-        list.extend_from_slice(client.as_bytes());
-        HeaderValue::from_bytes(&list).unwrap_or_else(|_| client.clone())
-    } else {
-        client.clone()
-    };
-    headers.insert(X_FORWARDED_FOR.clone(), xff);
+        header::Entry::Vacant(e) => {
+            e.insert(client.clone());
+        }
+    }
 }
 
 /// Keeps a client's `X-Request-Id` (one valid value) or generates one
@@ -301,5 +321,43 @@ mod tests {
         ensure_request_id(&mut h3, &mut rng);
         assert_eq!(h3.get_all(&X_REQUEST_ID).iter().count(), 1);
         assert_eq!(h3[&X_REQUEST_ID].len(), 32);
+    }
+
+    #[test]
+    fn raw_hop_by_hop_names_match_in_any_case_and_agree_with_header_names() {
+        for n in [
+            "Connection",
+            "KEEP-ALIVE",
+            "te",
+            "Trailer",
+            "transfer-encoding",
+            "Upgrade",
+            "Proxy-Authorization",
+            "proxy-",
+        ] {
+            assert!(is_hop_by_hop_raw(n.as_bytes()), "{n}");
+        }
+        for n in [
+            "tes",
+            "t",
+            "proxy",
+            "proxyx-a",
+            "x-connection",
+            "trailers",
+            "",
+        ] {
+            assert!(!is_hop_by_hop_raw(n.as_bytes()), "{n}");
+        }
+        for n in ["connection", "te", "x-a", "proxy-b", "trailer"] {
+            let name = HeaderName::from_static(n);
+            assert_eq!(is_hop_by_hop(&name), is_hop_by_hop_raw(n.as_bytes()), "{n}");
+        }
+    }
+
+    #[test]
+    fn connection_named_lists_fields_but_not_its_own_options() {
+        let named: Vec<&[u8]> = connection_named(b" close , X-A,,keep-alive, x-b ").collect();
+        assert_eq!(named, [&b"X-A"[..], &b"x-b"[..]]);
+        assert_eq!(connection_named(b"Keep-Alive, CLOSE").count(), 0);
     }
 }

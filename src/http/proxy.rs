@@ -370,7 +370,10 @@ async fn forward<'a>(
         };
         let (rparts, body, upstream) = match conn {
             Conn::H1(mut up) => {
-                let send = up.conn.send(req, up.reused);
+                // The own writer sends the upstream's fields as they came,
+                // unless something here changes them (HSTS).
+                let raw = st.own_writer() && listener.hsts.is_none();
+                let send = up.conn.send(req, up.reused, raw);
                 match tokio::time::timeout(response_timeout, send).await {
                     Ok(Ok(resp)) => {
                         let (p, b) = match resp {
@@ -472,7 +475,10 @@ async fn forward<'a>(
 
         // 5. Response.
         let mut rparts = rparts;
-        headers::strip_hop_by_hop(&mut rparts.headers);
+        if !matches!(body, Upstream::Own) {
+            // The own client leaves hop-by-hop fields out as it parses.
+            headers::strip_hop_by_hop(&mut rparts.headers);
+        }
         rparts.version = if client_version == Version::HTTP_10 {
             Version::HTTP_10
         } else {

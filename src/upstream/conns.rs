@@ -76,22 +76,23 @@ impl UpConn {
     }
 
     /// Sends a request and waits for the response head. `reused`: the
-    /// connection came from the cache.
+    /// connection came from the cache. `raw`: the own client keeps the
+    /// response's fields raw (see [`super::h1::H1Conn::send`]; hyper's ignores it).
     pub async fn send(
         &mut self,
         req: http::Request<ReqBody>,
         reused: bool,
+        raw: bool,
     ) -> Result<UpResponse, SendFailure> {
         match self {
-            UpConn::Own(c) => {
-                c.send(req, reused)
-                    .await
-                    .map(UpResponse::Own)
-                    .map_err(|f| SendFailure {
-                        request: f.request,
-                        reason: f.error.to_string(),
-                    })
-            }
+            UpConn::Own(c) => c
+                .send(req, reused, raw)
+                .await
+                .map(UpResponse::Own)
+                .map_err(|f| SendFailure {
+                    request: f.request,
+                    reason: f.error.to_string(),
+                }),
             UpConn::Hyper(c) => {
                 c.send(req)
                     .await

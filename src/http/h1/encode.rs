@@ -11,6 +11,8 @@
 use http::header::{self, HeaderName};
 use http::{HeaderMap, StatusCode};
 
+use crate::upstream::h1::raw::RawFields;
+
 /// What the response body is known to be before it is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyLen {
@@ -74,13 +76,54 @@ fn has_token(v: &[u8], token: &[u8]) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
+/// What a field means to the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Date,
+    Trailer,
+    Other,
+}
+
+#[inline]
+fn role(name: &HeaderName) -> Role {
+    match *name {
+        header::CONTENT_LENGTH => Role::ContentLength,
+        header::TRANSFER_ENCODING => Role::TransferEncoding,
+        header::CONNECTION => Role::Connection,
+        header::DATE => Role::Date,
+        header::TRAILER => Role::Trailer,
+        _ => Role::Other,
+    }
+}
+
+/// [`role`] of a name in any case (a raw field).
+#[inline]
+fn raw_role(name: &[u8]) -> Role {
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    match name.len() {
+        4 if is(b"date") => Role::Date,
+        7 if is(b"trailer") => Role::Trailer,
+        10 if is(b"connection") => Role::Connection,
+        14 if is(b"content-length") => Role::ContentLength,
+        17 if is(b"transfer-encoding") => Role::TransferEncoding,
+        _ => Role::Other,
+    }
+}
+
 /// Appends the status line and headers of a response to `dst` (which is
 /// left as it was on error). `reason`: a non-canonical reason phrase to
 /// keep (hyper's `ReasonPhrase`). `date`: the current `Date` value.
+/// `raw`: fields sent after `headers`, as the upstream sent them (names
+/// are written in lower case, as `HeaderName`s are).
+#[allow(clippy::too_many_arguments)]
 pub fn head(
     status: StatusCode,
     reason: Option<&[u8]>,
     headers: &HeaderMap,
+    raw: Option<&RawFields>,
     body: BodyLen,
     req: Request,
     date: &[u8],
@@ -94,7 +137,7 @@ pub fn head(
         dst.truncate(start);
         Err(EncodeError::Length)
     };
-    dst.reserve(64 + headers.len() * 32);
+    dst.reserve(64 + (headers.len() + raw.map_or(0, RawFields::len)) * 32);
     if status == StatusCode::OK && reason.is_none() {
         dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -117,10 +160,16 @@ pub fn head(
     let mut trailers: Option<Vec<HeaderName>> = None;
     let mut te_values: Vec<&[u8]> = Vec::new();
     let mut connection_values: Vec<&[u8]> = Vec::new();
-    for (name, value) in headers {
-        let v = value.as_bytes();
-        match *name {
-            header::CONTENT_LENGTH => {
+    let map_fields = headers
+        .iter()
+        .map(|(n, v)| (role(n), n.as_str().as_bytes(), false, v.as_bytes()));
+    let raw_fields = raw
+        .into_iter()
+        .flat_map(RawFields::iter)
+        .map(|(n, v)| (raw_role(n), n, true, v));
+    for (role, name, lower, v) in map_fields.chain(raw_fields) {
+        match role {
+            Role::ContentLength => {
                 if !te_values.is_empty() {
                     return refuse(dst);
                 }
@@ -159,7 +208,7 @@ pub fn head(
                 }
                 continue;
             }
-            header::TRANSFER_ENCODING => {
+            Role::TransferEncoding => {
                 if wrote_length_header {
                     return refuse(dst);
                 }
@@ -168,27 +217,33 @@ pub fn head(
                 }
                 continue;
             }
-            header::CONNECTION => {
+            Role::Connection => {
                 connection_close |= has_token(v, b"close");
                 connection_values.push(v);
                 continue;
             }
-            header::DATE => wrote_date = true,
-            header::TRAILER => {
+            Role::Date => wrote_date = true,
+            Role::Trailer => {
                 if !chunkable {
                     continue;
                 }
                 let names = trailers.get_or_insert_with(Vec::new);
-                if let Ok(s) = value.to_str() {
+                if v.is_ascii() {
                     names.extend(
-                        s.split(',')
-                            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+                        v.split(|&b| b == b',')
+                            .filter_map(|n| HeaderName::from_bytes(n.trim_ascii()).ok()),
                     );
                 }
             }
-            _ => {}
+            Role::Other => {}
         }
-        line(dst, name.as_str().as_bytes(), v);
+        if lower {
+            let at = dst.len();
+            line(dst, name, v);
+            dst[at..at + name.len()].make_ascii_lowercase();
+        } else {
+            line(dst, name, v);
+        }
     }
     if !te_values.is_empty() {
         dst.extend_from_slice(b"transfer-encoding: ");

@@ -152,6 +152,8 @@ pub async fn serve(
         // at all unless `abortonclose` is set).
         let mut watch = !matches!(&io.stream, Stream::Tcp(s) if !s.tcp.is_registered());
         let mut slow = std::pin::pin!(state.worker.slow.after_next_sweep());
+        // This writer sends the response: its upstream fields may stay raw.
+        state.set_own_writer(true);
         let mut respond = Box::pin(super::proxy::handle(state.clone(), req));
         let resp = loop {
             tokio::select! {
@@ -172,9 +174,11 @@ pub async fn serve(
             }
         };
         drop(respond);
+        state.set_own_writer(false);
 
         out.clear();
-        let (parts, body) = resp.into_parts();
+        let (parts, mut body) = resp.into_parts();
+        let raw = body.take_raw_fields();
         let len = if body.is_end_stream() {
             BodyLen::Empty
         } else {
@@ -195,6 +199,7 @@ pub async fn serve(
                 parts.status,
                 reason,
                 &parts.headers,
+                raw.as_ref(),
                 len,
                 req_info,
                 d,

@@ -29,6 +29,7 @@
 //! side-by-side comparisons).
 
 pub mod chunked;
+pub mod raw;
 pub mod request;
 pub mod response;
 
@@ -135,6 +136,11 @@ pub struct H1Conn {
     resp: Resp,
     /// Response bytes arrived for the current exchange.
     got_bytes: bool,
+    /// Keep the response's fields as [`raw::RawFields`] (the own writer
+    /// sends them on).
+    raw_mode: bool,
+    /// The current response's fields, when `raw_mode`, until taken.
+    raw: Option<raw::RawFields>,
     keep_alive: bool,
     broken: bool,
 }
@@ -157,6 +163,8 @@ impl H1Conn {
             body_err: None,
             resp: Resp::Idle,
             got_bytes: false,
+            raw_mode: false,
+            raw: None,
             keep_alive: true,
             broken: false,
         }
@@ -184,6 +192,13 @@ impl H1Conn {
             self.wbuf = Vec::new();
         }
         self.read_size = READ_SIZE;
+        self.raw = None;
+    }
+
+    /// The current response's fields, when the request asked for them raw
+    /// (its response head then has no headers): once.
+    pub fn take_raw(&mut self) -> Option<raw::RawFields> {
+        self.raw.take()
     }
 
     /// Checks, without waiting, that a pooled connection is still open:
@@ -205,10 +220,13 @@ impl H1Conn {
     /// Sends a request and waits for the final response head. On failure
     /// the request comes back when it may go to another connection (see
     /// the module docs); `reused`: the connection came from the pool.
+    /// `raw`: the response's fields are kept as [`raw::RawFields`] (for
+    /// [`H1Conn::take_raw`]) and the returned head has no headers.
     pub async fn send(
         &mut self,
         req: Request<ReqBody>,
         reused: bool,
+        raw: bool,
     ) -> Result<http::response::Parts, SendFailure> {
         let (parts, body) = req.into_parts();
         let size = if body.is_end_stream() {
@@ -233,6 +251,8 @@ impl H1Conn {
             head_request: parts.method == Method::HEAD,
         };
         self.got_bytes = false;
+        self.raw_mode = raw;
+        self.raw = None;
         let res = std::future::poll_fn(|cx| self.poll_head(cx)).await;
         res.map_err(|error| {
             self.broken = true;
@@ -260,7 +280,7 @@ impl H1Conn {
             }
             if !self.rbuf.is_empty() {
                 let head_request = matches!(self.resp, Resp::Head { head_request: true });
-                match response::parse(&mut self.rbuf, head_request)? {
+                match response::parse(&mut self.rbuf, head_request, self.raw_mode)? {
                     Some(Parsed::Interim) => continue,
                     Some(Parsed::Final(head)) => {
                         self.keep_alive = head.keep_alive;
@@ -270,6 +290,7 @@ impl H1Conn {
                             BodyKind::Chunked => Resp::Chunked(chunked::Decoder::default()),
                             BodyKind::Eof => Resp::Eof,
                         };
+                        self.raw = head.raw;
                         return Poll::Ready(Ok(head.parts));
                     }
                     None => {}

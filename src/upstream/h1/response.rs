@@ -12,6 +12,8 @@ use std::mem::MaybeUninit;
 use bytes::BytesMut;
 
 use crate::http::h1::encode::{ends_with_chunked, merge_length};
+use crate::http::headers::{connection_named, is_hop_by_hop_raw};
+use crate::upstream::h1::raw::{RawFields, Span};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
@@ -35,7 +37,15 @@ pub enum BodyKind {
 /// A parsed response head.
 #[derive(Debug)]
 pub struct Head {
+    /// Status, version and the end-to-end headers: the hop-by-hop ones
+    /// (RFC 9110 §7.6.1: `Connection` and the fields it names,
+    /// `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+    /// `Proxy-*`) are read for framing and never enter the map, so the
+    /// proxy need not look for them again.
     pub parts: http::response::Parts,
+    /// With [`parse`]'s `keep_raw`: the end-to-end fields as they arrived, and
+    /// `parts.headers` is empty.
+    pub raw: Option<RawFields>,
     pub body: BodyKind,
     /// The connection may carry another request once this one is over.
     pub keep_alive: bool,
@@ -66,7 +76,12 @@ pub enum HeadError {
 
 /// Parses the response head at the start of `buf`; `Ok(None)` while it is
 /// incomplete. `head_request`: the request was HEAD (no body follows).
-pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, HeadError> {
+/// `keep_raw`: keep the fields as [`RawFields`] instead of a `HeaderMap`.
+pub fn parse(
+    buf: &mut BytesMut,
+    head_request: bool,
+    keep_raw: bool,
+) -> Result<Option<Parsed>, HeadError> {
     let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
     let base = buf.as_ptr() as usize;
@@ -106,6 +121,8 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, H
     let mut te: Option<bool> = None; // Some(ends in chunked)
     // `close` wins over `keep-alive` (RFC 9112 §9.3).
     let (mut saw_close, mut saw_keep_alive) = (false, false);
+    // A `Connection` value naming other fields (rare): those are dropped too.
+    let mut names_fields = false;
     for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -114,6 +131,7 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, H
             // Only the last coding counts (a later header adds codings).
             te = Some(ends_with_chunked(h.value));
         } else if name.eq_ignore_ascii_case(b"connection") {
+            names_fields |= connection_named(h.value).next().is_some();
             for token in h.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
@@ -150,18 +168,55 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, H
     let keep_alive = !close && body != BodyKind::Eof && !(te.is_some() && length.is_some());
 
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(na, nl, va, vl) in &spans[..count] {
+    let field = |&(na, nl, va, vl): &(u32, u32, u32, u32)| {
         let (na, nl, va, vl) = (na as usize, nl as usize, va as usize, vl as usize);
-        let name = HeaderName::from_bytes(&head[na..na + nl]).map_err(|_| HeadError::Malformed)?;
-        if te.is_some() && name == http::header::CONTENT_LENGTH {
-            // Transfer-Encoding frames the body: a Content-Length passed
-            // on would frame it differently to the client.
-            continue;
+        (&head[na..na + nl], va, vl)
+    };
+    let named: Vec<&[u8]> = if names_fields {
+        spans[..count]
+            .iter()
+            .map(field)
+            .filter(|(n, _, _)| n.eq_ignore_ascii_case(b"connection"))
+            .flat_map(|(_, va, vl)| connection_named(&head[va..va + vl]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Hop-by-hop fields are read above and dropped here; so is a
+    // Content-Length next to Transfer-Encoding (which frames the body: a
+    // length passed on would frame it differently to the client).
+    let kept = |raw_name: &[u8]| {
+        !(is_hop_by_hop_raw(raw_name)
+            || named.iter().any(|n| n.eq_ignore_ascii_case(raw_name))
+            || (te.is_some() && raw_name.eq_ignore_ascii_case(b"content-length")))
+    };
+    let mut headers = HeaderMap::new();
+    let mut fields = None;
+    if keep_raw {
+        let mut kept_spans = Vec::with_capacity(count);
+        for &(name, name_len, value, value_len) in &spans[..count] {
+            if kept(field(&(name, name_len, value, value_len)).0) {
+                kept_spans.push(Span {
+                    name,
+                    name_len,
+                    value,
+                    value_len,
+                });
+            }
         }
-        let value = HeaderValue::from_maybe_shared(head.slice(va..va + vl))
-            .map_err(|_| HeadError::Malformed)?;
-        headers.append(name, value);
+        fields = Some(RawFields::new(head.clone(), kept_spans));
+    } else {
+        headers.reserve(count);
+        for span in &spans[..count] {
+            let (raw_name, va, vl) = field(span);
+            if !kept(raw_name) {
+                continue;
+            }
+            let name = HeaderName::from_bytes(raw_name).map_err(|_| HeadError::Malformed)?;
+            let value = HeaderValue::from_maybe_shared(head.slice(va..va + vl))
+                .map_err(|_| HeadError::Malformed)?;
+            headers.append(name, value);
+        }
     }
     let mut resp = http::Response::new(());
     *resp.status_mut() = status;
@@ -170,6 +225,7 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, H
     let (parts, ()) = resp.into_parts();
     Ok(Some(Parsed::Final(Head {
         parts,
+        raw: fields,
         body,
         keep_alive,
     })))

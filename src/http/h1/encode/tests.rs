@@ -18,18 +18,36 @@ fn map(pairs: &[(&str, &str)]) -> HeaderMap {
     h
 }
 
+/// Encodes with the fields in a `HeaderMap`, and again with the same
+/// fields raw (names in upper case, as an upstream may send them): both
+/// must give the same bytes and verdict.
 fn enc(status: u16, headers: &[(&str, &str)], body: BodyLen, req: Request) -> (String, Encoded) {
+    let status = StatusCode::from_u16(status).expect("status");
     let mut out = Vec::new();
-    let e = head(
-        StatusCode::from_u16(status).expect("status"),
+    let e = head(status, None, &map(headers), None, body, req, DATE, &mut out).expect("encodes");
+    let upper: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_uppercase(), *v))
+        .collect();
+    let raw = RawFields::from_pairs(&upper);
+    let mut raw_out = Vec::new();
+    let raw_e = head(
+        status,
         None,
-        &map(headers),
+        &HeaderMap::new(),
+        Some(&raw),
         body,
         req,
         DATE,
-        &mut out,
+        &mut raw_out,
     )
-    .expect("encodes");
+    .expect("encodes raw");
+    assert_eq!(
+        String::from_utf8_lossy(&raw_out),
+        String::from_utf8_lossy(&out),
+        "raw fields encode differently"
+    );
+    assert_eq!(raw_e, e);
     (String::from_utf8(out).expect("ascii"), e)
 }
 
@@ -167,12 +185,25 @@ fn conflicting_lengths_are_refused_and_leave_the_buffer_alone() {
             StatusCode::OK,
             None,
             &map(headers),
+            None,
             BodyLen::Unknown,
             GET,
             DATE,
             &mut out,
         );
         assert_eq!(r, Err(EncodeError::Length), "{headers:?}");
+        assert_eq!(out, b"kept");
+        let r = head(
+            StatusCode::OK,
+            None,
+            &HeaderMap::new(),
+            Some(&RawFields::from_pairs(headers)),
+            BodyLen::Unknown,
+            GET,
+            DATE,
+            &mut out,
+        );
+        assert_eq!(r, Err(EncodeError::Length), "raw {headers:?}");
         assert_eq!(out, b"kept");
     }
 }
@@ -184,6 +215,7 @@ fn informational_statuses_are_refused() {
         StatusCode::CONTINUE,
         None,
         &HeaderMap::new(),
+        None,
         BodyLen::Empty,
         GET,
         DATE,
@@ -199,6 +231,7 @@ fn a_custom_reason_and_an_upstream_date_are_kept() {
         StatusCode::NOT_FOUND,
         Some(b"Nothing Here"),
         &map(&[("date", "Mon, 01 Jan 2024 00:00:00 GMT")]),
+        None,
         BodyLen::Empty,
         GET,
         DATE,

@@ -2,9 +2,29 @@ use super::*;
 
 /// Parses `input` (a GET unless `head_request`) and returns the result with
 /// what is left of the buffer.
+/// Also parses it keeping the fields raw, and checks that both forms agree:
+/// the same verdict, bytes taken, framing and fields.
 fn run(input: &[u8], head_request: bool) -> (Result<Option<Parsed>, HeadError>, BytesMut) {
     let mut buf = BytesMut::from(input);
-    let res = parse(&mut buf, head_request);
+    let res = parse(&mut buf, head_request, false);
+    let mut raw_buf = BytesMut::from(input);
+    let raw_res = parse(&mut raw_buf, head_request, true);
+    assert_eq!(raw_buf, buf, "raw parse took other bytes");
+    match (&res, raw_res) {
+        (Ok(Some(Parsed::Final(h))), Ok(Some(Parsed::Final(r)))) => {
+            assert!(h.raw.is_none());
+            assert!(r.parts.headers.is_empty(), "raw parse filled the map");
+            let fields = r.raw.expect("raw fields").into_map();
+            assert_eq!(fields.as_ref(), Some(&h.parts.headers), "raw fields differ");
+            assert_eq!(
+                (r.body, r.keep_alive, r.parts.status, r.parts.version),
+                (h.body, h.keep_alive, h.parts.status, h.parts.version)
+            );
+        }
+        (Ok(Some(Parsed::Interim)), Ok(Some(Parsed::Interim))) | (Ok(None), Ok(None)) => {}
+        (Err(a), Err(b)) => assert_eq!(*a, b),
+        (a, b) => panic!("map and raw parses differ: {a:?} / {b:?}"),
+    }
     (res, buf)
 }
 
@@ -256,7 +276,8 @@ fn connection_close_is_not_keep_alive() {
     );
     assert_eq!(h.body, BodyKind::Length(5));
     assert!(!h.keep_alive);
-    assert_eq!(values(&h, "connection"), [&b"close"[..]]);
+    // Read for the connection's fate; hop-by-hop, so not passed on.
+    assert!(values(&h, "connection").is_empty());
 }
 
 #[test]
@@ -343,10 +364,10 @@ fn early_hints_103_with_headers_is_interim_and_the_final_head_follows() {
     let mut buf = BytesMut::from(
         &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
     );
-    let res = parse(&mut buf, false);
+    let res = parse(&mut buf, false, false);
     assert!(matches!(res, Ok(Some(Parsed::Interim))), "{res:?}");
     assert_eq!(&buf[..], b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    match parse(&mut buf, false) {
+    match parse(&mut buf, false, false) {
         Ok(Some(Parsed::Final(h))) => {
             assert_eq!(h.parts.status, StatusCode::OK);
             assert_eq!(h.body, BodyKind::Length(2));
@@ -446,7 +467,7 @@ fn nineteen_digit_content_length_is_accepted_and_twenty_refused() {
 fn invalid_content_length_is_an_error_even_for_head_requests() {
     let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n"[..]);
     assert_eq!(
-        parse(&mut buf, true).map(|_| ()),
+        parse(&mut buf, true, false).map(|_| ()),
         Err(HeadError::ContentLength)
     );
 }
@@ -592,4 +613,33 @@ fn leading_empty_lines_before_the_status_line_are_taken_with_the_head() {
     let (h, rest) = final_head(b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", false);
     assert_eq!(h.body, BodyKind::Length(1));
     assert_eq!(&rest[..], b"x");
+}
+
+#[test]
+fn hop_by_hop_fields_and_the_ones_connection_names_stay_out_of_the_map() {
+    let (h, rest) = final_head(
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n\
+          Proxy-Authenticate: Basic\r\nUpgrade: h2c\r\nTrailer: X-T\r\nTE: trailers\r\n\
+          x-hop: 1\r\nConnection: X-Other\r\nX-OTHER: 2\r\nX-Kept: 3\r\nProxy: 4\r\n\
+          Content-Length: 2\r\n\r\nok",
+        false,
+    );
+    assert!(h.keep_alive);
+    assert_eq!(h.body, BodyKind::Length(2));
+    let mut names: Vec<&str> = h.parts.headers.keys().map(|n| n.as_str()).collect();
+    names.sort_unstable();
+    // `Proxy` (no dash) is an ordinary field.
+    assert_eq!(names, ["content-length", "proxy", "x-kept"]);
+    assert_eq!(&rest[..], b"ok");
+}
+
+#[test]
+fn chunked_framing_headers_stay_out_of_the_map() {
+    let (h, _) = final_head(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\nX-A: 1\r\n\r\n",
+        false,
+    );
+    assert_eq!(h.body, BodyKind::Chunked);
+    let names: Vec<&str> = h.parts.headers.keys().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["x-a"]);
 }
