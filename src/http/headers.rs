@@ -63,6 +63,11 @@ pub fn connection_named(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Removes hop-by-hop headers. Allocation-free unless `Connection` names
 /// headers other than `close`/`keep-alive`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most heads carry none: one pass over the names and no lookup. (A
+    // field `Connection` names matters only when `Connection` is there.)
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // The common case, one `Connection: close` or `keep-alive` line, names
     // no other header: one removal, not a drain of the entry.
     let only_own_options = {
