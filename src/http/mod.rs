@@ -6,6 +6,7 @@ pub mod conn;
 pub mod framing;
 pub mod grpc;
 pub mod h1;
+pub mod h2;
 pub mod headers;
 pub mod proxy;
 pub mod req_body;
