@@ -222,7 +222,13 @@ async fn forward<'a>(
         .as_ref()
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let host = router::normalize_host(host_raw);
+    // Normalised only for routers that match hosts (most listeners of one
+    // site do not).
+    let host = if listener.router.uses_host() {
+        router::normalize_host(host_raw)
+    } else {
+        std::borrow::Cow::Borrowed(host_raw)
+    };
     // Client-sent X-Client-Cert-* headers never pass, on any listener: only
     // a verified certificate (mTLS) sets them, before routing so routes can
     // match the identity.

@@ -136,6 +136,11 @@ impl HostIndex {
     /// Pushes every route list whose host and path conditions hold for
     /// (`host`, `path`); `host` must already be normalised.
     #[inline]
+    /// Whether any route names a host (else the host never matters).
+    pub(super) fn uses_host(&self) -> bool {
+        !self.exact.is_empty() || !self.suffix.is_empty()
+    }
+
     pub(super) fn collect<'a>(&'a self, host: &str, path: &str, out: &mut Candidates<'a>) {
         if !self.exact.is_empty()
             && let Some(bucket) = self.exact.get(host)

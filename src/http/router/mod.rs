@@ -134,6 +134,13 @@ impl Router {
             .map(|i| i as usize)
     }
 
+    /// Whether any route matches on the host. When none does, callers may
+    /// skip normalising it ([`normalize_host`]): [`Router::find`] never
+    /// reads it.
+    pub fn uses_host(&self) -> bool {
+        self.index.uses_host()
+    }
+
     /// Number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()

@@ -655,3 +655,18 @@ fn normalize_host_cases() {
     assert!(matches!(normalize_host("[::1]:80"), Cow::Borrowed(_)));
     assert!(matches!(normalize_host("A.example.com"), Cow::Owned(_)));
 }
+
+#[test]
+fn uses_host_only_when_a_route_names_a_host() {
+    let no_hosts = router(vec![on_path(prefix("/api")), MatchCfg::default()]);
+    assert!(!no_hosts.uses_host());
+    // Such a router never reads the host: a raw, unnormalised one routes
+    // as a normalised one would.
+    let mut raw = Req::get("x", "/api/v1");
+    raw.host = "WEIRD.Example.COM.:8080".to_string();
+    assert_eq!(find(&no_hosts, raw), Some(0));
+    assert_eq!(find(&no_hosts, Req::get("y", "/other")), Some(1));
+
+    assert!(router(vec![on_hosts(&["a.example.com"])]).uses_host());
+    assert!(router(vec![on_hosts(&["*.example.com"])]).uses_host());
+}
