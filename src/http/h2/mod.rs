@@ -11,10 +11,15 @@
 //!
 //! - [`frame`]: frame parsing and validation (RFC 9113 §4 and §6) and
 //!   frame encoding;
-//! - [`hpack`]: header compression (RFC 7541), decoder and encoder.
+//! - [`hpack`]: header compression (RFC 7541), decoder and encoder;
+//! - [`conn`]: the server connection state machine (RFC 9113 §5 to §8):
+//!   stream states, header blocks and request validation, flow control,
+//!   settings, GOAWAY, and the Rapid Reset and CONTINUATION flood
+//!   defences.
 //!
 //! Not yet wired to a listener: hyper's HTTP/2 server still serves every
 //! HTTP/2 connection.
 
+pub mod conn;
 pub mod frame;
 pub mod hpack;

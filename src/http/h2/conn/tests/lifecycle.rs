@@ -1,0 +1,312 @@
+//! Stream states (RFC 9113 §5.1): opening, half-closing from each side,
+//! frames on idle and closed streams, the concurrency limit, client
+//! resets and the Rapid Reset defence.
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::super::StreamError;
+use super::*;
+
+#[test]
+fn request_then_response_closes_the_stream() {
+    let mut c = Client::new(cfg());
+    c.send(&headers(1, GET, true)).unwrap();
+    let events = c.events();
+    let [
+        Event::Request {
+            stream: 1,
+            head,
+            end_stream: true,
+        },
+    ] = events.as_slice()
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(head.method, http::Method::GET);
+    assert_eq!(head.scheme.as_deref(), Some(&b"https"[..]));
+    assert_eq!(head.authority.as_deref(), Some(&b"example.com"[..]));
+    assert_eq!(head.path.as_deref(), Some(&b"/"[..]));
+    assert_eq!(c.conn.open_streams(), 1);
+    let mut h = HeaderMap::new();
+    h.insert("x-a", "b".parse().unwrap());
+    c.conn
+        .send_response(1, StatusCode::NOT_FOUND, &h, true)
+        .unwrap();
+    let frames = c.frames();
+    let [
+        Frame::Headers {
+            stream: 1,
+            end_stream: true,
+            end_headers: true,
+            block,
+            ..
+        },
+    ] = frames.as_slice()
+    else {
+        panic!("{frames:?}");
+    };
+    let fields = c.decode(block);
+    assert_eq!(
+        fields,
+        vec![
+            (":status".to_owned(), "404".to_owned()),
+            ("x-a".to_owned(), "b".to_owned())
+        ]
+    );
+    assert_eq!(c.conn.open_streams(), 0);
+    assert_eq!(
+        c.conn.send_response(1, StatusCode::OK, &h, true),
+        Err(StreamError::NotOpen(1))
+    );
+}
+
+#[test]
+fn stream_stays_open_until_both_sides_end_it() {
+    let mut c = Client::new(cfg());
+    c.open(1, POST, false);
+    c.respond(1, false);
+    let mut body = Bytes::from_static(b"hi");
+    c.conn.send_data(1, &mut body, true).unwrap();
+    // Half-closed (local): the client may still send.
+    assert_eq!(c.conn.open_streams(), 1);
+    c.send(&data(1, b"body", true)).unwrap();
+    assert_eq!(
+        c.events(),
+        vec![Event::Data {
+            stream: 1,
+            data: Bytes::from_static(b"body"),
+            end_stream: true
+        }]
+    );
+    assert_eq!(c.conn.open_streams(), 0);
+}
+
+#[test]
+fn send_calls_in_the_wrong_order_are_refused() {
+    let mut c = Client::new(cfg());
+    c.open(1, GET, true);
+    let mut body = Bytes::from_static(b"x");
+    let empty = HeaderMap::new();
+    assert_eq!(
+        c.conn.send_data(1, &mut body, true),
+        Err(StreamError::NoHead(1))
+    );
+    assert_eq!(c.conn.send_trailers(1, &empty), Err(StreamError::NoHead(1)));
+    assert_eq!(
+        c.conn.send_response(1, StatusCode::CONTINUE, &empty, true),
+        Err(StreamError::InformationalEnd(1))
+    );
+    c.conn
+        .send_response(1, StatusCode::CONTINUE, &empty, false)
+        .unwrap();
+    c.respond(1, false);
+    assert_eq!(
+        c.conn.send_response(1, StatusCode::OK, &empty, false),
+        Err(StreamError::HeadSent(1))
+    );
+    assert_eq!(
+        c.conn.send_data(3, &mut body, true),
+        Err(StreamError::NotOpen(3))
+    );
+    assert!(body.len() == 1);
+}
+
+#[test]
+fn even_stream_id_is_protocol_error() {
+    let mut c = Client::new(cfg());
+    c.expect_conn_error(&headers(2, GET, true), ErrorCode::ProtocolError);
+}
+
+#[test]
+fn decreasing_stream_id_is_protocol_error() {
+    let mut c = Client::new(cfg());
+    c.open(5, GET, true);
+    c.expect_conn_error(&headers(3, GET, true), ErrorCode::ProtocolError);
+}
+
+#[test]
+fn data_on_idle_stream_is_protocol_error() {
+    let mut c = Client::new(cfg());
+    c.expect_conn_error(&data(1, b"x", false), ErrorCode::ProtocolError);
+}
+
+#[test]
+fn window_update_and_rst_stream_on_idle_stream_are_protocol_errors() {
+    let mut c = Client::new(cfg());
+    c.expect_conn_error(&window_update(1, 10), ErrorCode::ProtocolError);
+    let mut c = Client::new(cfg());
+    c.expect_conn_error(&rst(1, ErrorCode::Cancel), ErrorCode::ProtocolError);
+}
+
+#[test]
+fn data_on_a_closed_stream_is_stream_closed() {
+    let mut c = Client::new(cfg());
+    c.open(1, GET, true);
+    c.respond(1, true);
+    c.frames();
+    c.expect_rst(&data(1, b"late", false), 1, ErrorCode::StreamClosed);
+    assert!(c.events().is_empty());
+}
+
+#[test]
+fn data_on_a_half_closed_remote_stream_is_stream_closed_and_reset() {
+    let mut c = Client::new(cfg());
+    c.open(1, POST, true);
+    c.expect_rst(&data(1, b"more", true), 1, ErrorCode::StreamClosed);
+    assert_eq!(
+        c.events(),
+        vec![Event::Reset {
+            stream: 1,
+            code: ErrorCode::StreamClosed
+        }]
+    );
+    assert_eq!(c.conn.open_streams(), 0);
+}
+
+#[test]
+fn headers_on_a_half_closed_remote_stream_is_stream_closed() {
+    let mut c = Client::new(cfg());
+    c.open(1, POST, true);
+    c.expect_rst(
+        &headers(1, &[("x-t", "1")], true),
+        1,
+        ErrorCode::StreamClosed,
+    );
+    assert!(matches!(
+        c.events().as_slice(),
+        [Event::Reset { stream: 1, .. }]
+    ));
+}
+
+#[test]
+fn late_frames_on_a_stream_we_reset_are_ignored() {
+    let mut c = Client::new(cfg());
+    c.open(1, POST, false);
+    c.conn.reset(1, ErrorCode::Cancel);
+    assert_eq!(
+        c.frames(),
+        vec![Frame::RstStream {
+            stream: 1,
+            code: ErrorCode::Cancel
+        }]
+    );
+    let mut input = data(1, b"in flight", false);
+    input.extend(headers(1, &[("x-trailer", "1")], true));
+    input.extend(window_update(1, 100));
+    input.extend(rst(1, ErrorCode::Cancel));
+    c.send(&input).unwrap();
+    assert!(c.frames().is_empty());
+    assert!(c.events().is_empty());
+}
+
+#[test]
+fn window_update_and_rst_stream_on_closed_stream_are_ignored() {
+    let mut c = Client::new(cfg());
+    c.open(1, GET, true);
+    c.respond(1, true);
+    c.frames();
+    let mut input = window_update(1, 100);
+    input.extend(rst(1, ErrorCode::Cancel));
+    c.send(&input).unwrap();
+    assert!(c.frames().is_empty());
+    assert!(c.events().is_empty());
+}
+
+#[test]
+fn streams_over_the_limit_are_refused_and_hpack_stays_in_sync() {
+    let mut c = Client::new(cfg());
+    for id in [1, 3, 5, 7] {
+        c.open(id, POST, false);
+    }
+    // Stream 9 is refused; its block indexes "x-added: yes" (index 62).
+    let mut b = Vec::new();
+    literal(&mut b, 0x40, "x-added", "yes");
+    b.extend(block(GET));
+    c.expect_rst(
+        &raw(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 9, &b),
+        9,
+        ErrorCode::RefusedStream,
+    );
+    assert!(c.events().is_empty());
+    // Once one stream ends, stream 11 opens, referencing index 62.
+    c.send(&rst(1, ErrorCode::Cancel)).unwrap();
+    c.events();
+    let mut b = block(GET);
+    b.push(0x80 | 62);
+    c.send(&raw(
+        kind::HEADERS,
+        flag::END_HEADERS | flag::END_STREAM,
+        11,
+        &b,
+    ))
+    .unwrap();
+    let events = c.events();
+    let [
+        Event::Request {
+            stream: 11, head, ..
+        },
+    ] = events.as_slice()
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(head.headers["x-added"], "yes");
+}
+
+#[test]
+fn client_reset_of_an_open_stream_is_an_event() {
+    let mut c = Client::new(cfg());
+    c.open(1, POST, false);
+    c.send(&rst(1, ErrorCode::Cancel)).unwrap();
+    assert_eq!(
+        c.events(),
+        vec![Event::Reset {
+            stream: 1,
+            code: ErrorCode::Cancel
+        }]
+    );
+    assert!(c.frames().is_empty());
+    assert_eq!(c.conn.open_streams(), 0);
+    let mut body = Bytes::from_static(b"x");
+    assert_eq!(
+        c.conn.send_data(1, &mut body, true),
+        Err(StreamError::NotOpen(1))
+    );
+}
+
+#[test]
+fn rapid_reset_past_the_limit_is_enhance_your_calm() {
+    let mut c = Client::new(cfg());
+    // max_pending_resets is 3: three resets are fine.
+    for id in [1, 3, 5] {
+        c.open(id, GET, true);
+        c.send(&rst(id, ErrorCode::Cancel)).unwrap();
+        c.events();
+    }
+    c.open(7, GET, true);
+    c.expect_conn_error(&rst(7, ErrorCode::Cancel), ErrorCode::EnhanceYourCalm);
+}
+
+#[test]
+fn finished_responses_take_resets_off_the_count() {
+    let mut c = Client::new(cfg());
+    let mut id = 1;
+    for _ in 0..10 {
+        // Each reset is balanced by a response finished.
+        c.open(id, GET, true);
+        c.send(&rst(id, ErrorCode::Cancel)).unwrap();
+        c.events();
+        c.open(id + 2, GET, true);
+        c.respond(id + 2, true);
+        id += 4;
+    }
+    // A reset after the response was finished does not count.
+    for _ in 0..10 {
+        c.open(id, POST, false);
+        c.respond(id, true);
+        c.send(&rst(id, ErrorCode::NoError)).unwrap();
+        c.events();
+        id += 2;
+    }
+    assert!(!c.conn.is_done());
+}
