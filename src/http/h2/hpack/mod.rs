@@ -31,6 +31,9 @@ mod tests;
 
 pub use decoder::{DEFAULT_MAX_STRING_LEN, DecodeError, Decoder};
 pub use encoder::Encoder;
+/// HPACK integers (RFC 7541 §5.1), for tests that write request blocks.
+#[cfg(test)]
+pub(crate) use encoder::encode_int;
 pub use field::{FIELD_OVERHEAD, Field, FieldError, Pseudo};
 pub use huffman::HuffmanError;
 pub use table::STATIC_LEN;

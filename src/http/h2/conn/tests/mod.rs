@@ -19,7 +19,7 @@ use super::{Config, ConnError, Connection, Event};
 use crate::http::h2::frame::{
     self, ErrorCode, Frame, MAX_MAX_FRAME_SIZE, PREFACE, Settings, encode, flag, kind,
 };
-use crate::http::h2::hpack::{Decoder, Field};
+use crate::http::h2::hpack::{Decoder, Field, encode_int as hpack_int};
 
 /// A frame with this header and payload, as a client might send it.
 pub(super) fn raw(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -27,22 +27,6 @@ pub(super) fn raw(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     encode::head(&mut v, payload.len(), kind, flags, stream);
     v.extend_from_slice(payload);
     v
-}
-
-/// An HPACK integer (RFC 7541 §5.1).
-fn hpack_int(value: usize, prefix_bits: u32, flags: u8, dst: &mut Vec<u8>) {
-    let mask = 0xffusize >> (8 - prefix_bits);
-    if value < mask {
-        dst.push(flags | value as u8);
-        return;
-    }
-    dst.push(flags | mask as u8);
-    let mut rest = value - mask;
-    while rest >= 0x80 {
-        dst.push(0x80 | (rest & 0x7f) as u8);
-        rest >>= 7;
-    }
-    dst.push(rest as u8);
 }
 
 /// A request-side header block: every field a literal without indexing
