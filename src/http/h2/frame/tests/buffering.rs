@@ -58,12 +58,7 @@ fn every_prefix_parses_its_whole_frames_and_leaves_the_rest_untouched() {
 #[test]
 fn several_frames_in_one_buffer_are_parsed_in_order() {
     let (input, _) = sequence();
-    let mut buf = BytesMut::from(&input[..]);
-    let mut frames = Vec::new();
-    while let Some(frame) = parse(&mut buf, MAX).unwrap() {
-        frames.push(frame);
-    }
-    assert!(buf.is_empty());
+    let frames = all(&input[..]);
     assert_eq!(
         frames,
         vec![

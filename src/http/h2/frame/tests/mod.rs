@@ -34,6 +34,17 @@ pub(super) fn one(input: &[u8]) -> Frame {
     frame
 }
 
+/// Parses every frame of `input`, which must hold whole frames only.
+pub(super) fn all(input: &[u8]) -> Vec<Frame> {
+    let mut buf = BytesMut::from(input);
+    let mut frames = Vec::new();
+    while let Some(frame) = parse(&mut buf, MAX).unwrap() {
+        frames.push(frame);
+    }
+    assert!(buf.is_empty(), "frames not wholly taken");
+    frames
+}
+
 /// The error parsing `input` gives.
 pub(super) fn err(input: &[u8]) -> FrameError {
     parse(&mut BytesMut::from(input), MAX).unwrap_err()
