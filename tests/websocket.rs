@@ -436,7 +436,18 @@ async fn h2_websocket(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_over_http2_is_tunnelled_to_an_http1_backend() {
-    let (b, proxy) = ws_proxy("http2 = true").await;
+    websocket_over_http2_with("own").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_over_http2_is_tunnelled_by_the_hyper_server_too() {
+    websocket_over_http2_with("hyper").await;
+}
+
+/// An RFC 8441 WebSocket, text and a 1 MiB binary message both ways and a
+/// close, through a listener running HTTP/2 server `server`.
+async fn websocket_over_http2_with(server: &str) {
+    let (b, proxy) = ws_proxy(&format!("http2 = true\nh2_server = \"{server}\"")).await;
     // SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8) = 1 is advertised.
     let raw = RawH2::connect(proxy.addr()).await;
     assert!(

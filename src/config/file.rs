@@ -142,6 +142,9 @@ pub struct FileListener {
     /// HTTP/2: streams a client may reset before the proxy sees them
     /// (Rapid Reset defence), 1..=10000; default 20.
     pub h2_max_pending_resets: Option<Spanned<i64>>,
+    /// HTTP/2: which server implementation serves clients, `"own"`
+    /// (default) or `"hyper"` (the fallback).
+    pub h2_server: Option<Spanned<String>>,
     /// HTTP: redirect every request to `https://` on this port, 1..=65535.
     pub https_redirect: Option<Spanned<i64>>,
     /// HTTP: idle timeout of an upgraded (WebSocket) connection; default `"1h"`.
@@ -380,6 +383,7 @@ pub(crate) mod keys {
         "http2",
         "h2_max_concurrent_streams",
         "h2_max_pending_resets",
+        "h2_server",
         "https_redirect",
         "tunnel_idle_timeout",
     ];
@@ -485,6 +489,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "http2" => "http2 = true",
         "h2_max_concurrent_streams" => "h2_max_concurrent_streams = 100",
         "h2_max_pending_resets" => "h2_max_pending_resets = 20",
+        "h2_server" => "h2_server = \"own\"",
         "https_redirect" => "https_redirect = 443",
         "tunnel_idle_timeout" => "tunnel_idle_timeout = \"1h\"",
         "certificates" => "certificates = [{ cert = \"site.pem\", key = \"site.key\" }]",

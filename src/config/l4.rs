@@ -32,6 +32,7 @@ const HTTP_ONLY: &[&str] = &[
     "http2",
     "h2_max_concurrent_streams",
     "h2_max_pending_resets",
+    "h2_server",
     "https_redirect",
     "tunnel_idle_timeout",
 ];
@@ -131,6 +132,7 @@ pub(super) fn check_protocol_keys(
             "h2_max_pending_resets",
             f.h2_max_pending_resets.as_ref().map(Spanned::span),
         ),
+        ("h2_server", f.h2_server.as_ref().map(Spanned::span)),
         (
             "https_redirect",
             f.https_redirect.as_ref().map(Spanned::span),

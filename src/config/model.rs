@@ -142,6 +142,9 @@ pub struct H2Limits {
     /// CVE-2023-44487); beyond it the connection ends with GOAWAY
     /// ENHANCE_YOUR_CALM.
     pub max_pending_resets: usize,
+    /// Serve HTTP/2 clients with hyper's server instead of the own one
+    /// (`h2_server = "hyper"`, a fallback).
+    pub hyper_server: bool,
 }
 
 impl Default for H2Limits {
@@ -149,6 +152,7 @@ impl Default for H2Limits {
         H2Limits {
             max_concurrent_streams: 100,
             max_pending_resets: 20,
+            hyper_server: false,
         }
     }
 }

@@ -31,6 +31,22 @@ pub(super) struct ListenerTls {
     pub tunnel_idle_timeout: Duration,
 }
 
+/// `h2_server`: `"own"` (the default) or `"hyper"`; true for hyper.
+fn h2_server(v: &mut V<'_, '_>, value: &Option<Spanned<String>>, ctx: &str) -> bool {
+    match value.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("own", _)) => false,
+        Some(("hyper", _)) => true,
+        Some((other, span)) => {
+            v.error(
+                span,
+                format!("{ctx}: unknown h2_server {other:?}"),
+                "use h2_server = \"own\" (the default) or \"hyper\" (hyper's HTTP/2 server)",
+            );
+            false
+        }
+    }
+}
+
 /// Validates the listener's TLS and HTTP/2 keys (HTTP listeners only: on
 /// others they are reported by `check_protocol_keys`).
 pub(super) fn listener(
@@ -63,6 +79,7 @@ pub(super) fn listener(
             "use 1 to 10000; the default, 20, stops Rapid Reset floods early",
         ))
         .unwrap_or(20),
+        hyper_server: h2_server(v, &f.h2_server, ctx),
     };
     let https_redirect = f.https_redirect.as_ref().and_then(|p| {
         let port = v.int(

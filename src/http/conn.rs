@@ -95,6 +95,8 @@ pub struct ConnState {
     /// The upstream side of an upgrade the proxy answered with `101`: the
     /// connection becomes a tunnel once the response is written.
     pub upgrade: RefCell<Option<super::tunnel::UpstreamSide>>,
+    /// The own HTTP/2 server's stream whose tunnel is in `upgrade`.
+    upgrade_stream: Cell<u32>,
 }
 
 impl ConnState {
@@ -111,6 +113,24 @@ impl ConnState {
     /// HTTP/1.1 writer (see the field).
     pub fn own_writer(&self) -> bool {
         self.own_writer.get()
+    }
+
+    /// An own-server HTTP/2 stream's upstream said `101`: its tunnel
+    /// side waits for the stream (which counts as busy until the tunnel
+    /// ends).
+    pub fn set_h2_tunnel(&self, stream: u32, side: super::tunnel::UpstreamSide) {
+        self.set_busy();
+        self.upgrade_stream.set(stream);
+        *self.upgrade.borrow_mut() = Some(side);
+    }
+
+    /// The tunnel side waiting for `stream`, if any.
+    pub fn take_h2_tunnel(&self, stream: u32) -> Option<super::tunnel::UpstreamSide> {
+        if self.upgrade_stream.get() != stream {
+            return None;
+        }
+        self.upgrade_stream.set(0);
+        self.upgrade.borrow_mut().take()
     }
 
     pub(super) fn set_own_writer(&self, on: bool) {
@@ -346,6 +366,7 @@ pub async fn serve(
         scheme: if is_tls { "https" } else { "http" },
         identity,
         upgrade: RefCell::new(None),
+        upgrade_stream: Cell::new(0),
         listener,
         slot,
         fd,
@@ -367,7 +388,18 @@ pub async fn serve(
         }
     }
     if state.h2.get() {
-        Box::pin(super::serve_h2::serve(io, &state, closing.as_mut())).await;
+        if state.listener.h2_limits.hyper_server {
+            Box::pin(super::serve_h2::serve(io, &state, closing.as_mut())).await;
+        } else {
+            let ClientIo { stream, replay, .. } = io;
+            Box::pin(super::h2::serve::serve(
+                stream,
+                replay,
+                &state,
+                closing.as_mut(),
+            ))
+            .await;
+        }
         return;
     }
     let timer = tokio::time::sleep_until(state.deadline.get().min(now + PARK_AFTER));

@@ -212,7 +212,13 @@ async fn forward<'a>(
     // An RFC 8441 stream is tunnelled once the upstream said 101.
     let mut on_upgrade = if h2_websocket {
         upgrade::h2_to_h1_handshake(&mut parts, &mut st.worker.rng.borrow_mut());
-        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+        match parts.extensions.remove::<hyper::upgrade::OnUpgrade>() {
+            Some(pending) => Some(H2Tunnel::Hyper(pending)),
+            None => parts
+                .extensions
+                .get::<super::h2::serve::OwnStream>()
+                .map(|s| H2Tunnel::Own(s.0)),
+        }
     } else {
         None
     };
@@ -456,7 +462,12 @@ async fn forward<'a>(
                         // becomes the tunnel.
                         p.status = StatusCode::OK;
                         p.headers.remove(header::SEC_WEBSOCKET_ACCEPT);
-                        spawn_h2_tunnel(st, pending, side);
+                        match pending {
+                            H2Tunnel::Hyper(pending) => spawn_h2_tunnel(st, pending, side),
+                            // The own server's stream runs the tunnel once
+                            // the 200 is sent; it counts as busy till then.
+                            H2Tunnel::Own(id) => st.set_h2_tunnel(id, side),
+                        }
                     } else {
                         *st.upgrade.borrow_mut() = Some(side);
                         upgrade::restore_headers(&mut p.headers);
@@ -506,6 +517,15 @@ async fn forward<'a>(
         };
         return Ok(Response::from_parts(rparts, body));
     }
+}
+
+/// Where an RFC 8441 WebSocket stream's tunnel runs once the upstream
+/// said `101`.
+enum H2Tunnel {
+    /// hyper's server hands the stream over after the 200.
+    Hyper(hyper::upgrade::OnUpgrade),
+    /// The own server's stream (its id) runs it.
+    Own(u32),
 }
 
 /// Runs the tunnel of an RFC 8441 WebSocket stream once hyper hands the

@@ -1,9 +1,11 @@
 //! The request body the proxy forwards upstream.
 //!
-//! Requests arrive two ways: through hyper's servers (HTTP/2, and HTTP/1.1
-//! requests with a body, an upgrade or anything unusual), whose body is
-//! hyper's [`Incoming`], and through the proxy's own HTTP/1.1 reader
-//! ([`super::h1`]), which takes only requests that carry no body. hyper
+//! Requests arrive three ways: through hyper's servers (HTTP/1.1 requests
+//! with a body, an upgrade or anything unusual; HTTP/2 when the own server
+//! is switched off), whose body is hyper's [`Incoming`]; through the
+//! proxy's own HTTP/1.1 reader ([`super::h1`]), which takes only requests
+//! that carry no body; and through the own HTTP/2 server
+//! ([`super::h2::serve`]), whose bodies are the stream's DATA frames. hyper
 //! offers no public way to make an empty `Incoming`, so the forwarding path
 //! speaks this enum instead.
 
@@ -14,6 +16,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use super::body::BodyError;
+
 /// A request body: nothing, or what hyper reads from the client.
 #[derive(Debug, Default)]
 pub enum ReqBody {
@@ -22,6 +26,8 @@ pub enum ReqBody {
     Empty,
     /// Streamed from the client by hyper.
     Incoming(Incoming),
+    /// Streamed from an HTTP/2 stream of the own server.
+    H2(super::h2::serve::RequestBody),
 }
 
 impl From<Incoming> for ReqBody {
@@ -32,15 +38,16 @@ impl From<Incoming> for ReqBody {
 
 impl Body for ReqBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             ReqBody::Empty => Poll::Ready(None),
-            ReqBody::Incoming(b) => Pin::new(b).poll_frame(cx),
+            ReqBody::Incoming(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            ReqBody::H2(b) => b.poll_frame(cx),
         }
     }
 
@@ -48,6 +55,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Empty => true,
             ReqBody::Incoming(b) => b.is_end_stream(),
+            ReqBody::H2(b) => b.is_end_stream(),
         }
     }
 
@@ -55,6 +63,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Empty => SizeHint::with_exact(0),
             ReqBody::Incoming(b) => b.size_hint(),
+            ReqBody::H2(b) => b.size_hint(),
         }
     }
 }

@@ -1,4 +1,7 @@
-//! Serving one HTTP/2 client connection (ALPN `h2` or prior-knowledge h2c).
+//! Serving one HTTP/2 client connection (ALPN `h2` or prior-knowledge h2c)
+//! with hyper's HTTP/2 server: the fallback a listener chooses with
+//! `h2_server = "hyper"` (the own server, `super::h2::serve`, is the
+//! default). The lingering close below serves both.
 //!
 //! hyper's HTTP/2 server runs the streams; each request goes through the
 //! same proxy path as HTTP/1 requests (so the streams of one connection are
@@ -30,7 +33,7 @@ use super::conn::{ClientIo, ConnState, PARK_AFTER};
 use crate::net::Stream;
 
 /// The longest a closed connection's socket is read and discarded.
-const LINGER_TIME: Duration = Duration::from_secs(1);
+pub(super) const LINGER_TIME: Duration = Duration::from_secs(1);
 /// The most bytes discarded in that time; a client sending more is reset.
 const LINGER_BYTES: usize = 1 << 20;
 
@@ -198,7 +201,7 @@ impl Write for H2Io {
 /// Reads and discards what the client still sends after the server's
 /// shutdown, until it closes, [`LINGER_TIME`] passes or [`LINGER_BYTES`]
 /// were read; then the socket is closed.
-async fn linger_close(mut stream: Stream) {
+pub(super) async fn linger_close(mut stream: Stream) {
     let deadline = Instant::now() + LINGER_TIME;
     let mut buf = vec![0u8; 16 << 10];
     let mut left = LINGER_BYTES;

@@ -132,6 +132,8 @@ pub struct ListenerRt {
     pub http2: bool,
     /// The HTTP/2 server settings (limits from the config).
     pub h2: hyper::server::conn::http2::Builder<crate::http::LocalExec>,
+    /// The HTTP/2 limits, for the own server; and which server to use.
+    pub h2_limits: crate::config::H2Limits,
     /// Redirect every request to `https://` on this port.
     pub https_redirect: Option<u16>,
     /// `Strict-Transport-Security` added to responses.
@@ -420,6 +422,7 @@ fn compile_listener(
         tls,
         http2: l.http2,
         h2: h2_builder(l),
+        h2_limits: l.h2,
         https_redirect: l.https_redirect,
         tunnel_idle_timeout: l.tunnel_idle_timeout,
     })

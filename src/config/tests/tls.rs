@@ -213,3 +213,23 @@ fn skipping_upstream_verification_warns() {
             .contains("does not verify endpoint certificates")
     );
 }
+
+#[test]
+fn h2_server_chooses_the_http2_server_and_refuses_anything_else() {
+    let own = load(&listener_with("http2 = true")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !own.config.listeners[0].h2.hyper_server,
+        "own is the default"
+    );
+    let hyper = load(&listener_with("http2 = true\nh2_server = \"hyper\""))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(hyper.config.listeners[0].h2.hyper_server);
+    let d = the_error(&listener_with("h2_server = \"nghttp2\""));
+    assert_eq!((d.line, d.col), (5, 13), "{}", d.render());
+    assert!(d.message.contains("unknown h2_server"), "{}", d.render());
+    assert!(
+        d.help.as_deref().is_some_and(|h| h.contains("\"own\"")),
+        "{}",
+        d.render()
+    );
+}

@@ -1,5 +1,6 @@
-//! The proxy's own HTTP/2 server wire layer (sans-io), the groundwork for
-//! serving HTTP/2 clients without hyper's and the `h2` crate's server.
+//! The proxy's own HTTP/2 server: the wire layers (sans-io) and the
+//! connection driver that serves HTTP/2 clients without hyper's and the
+//! `h2` crate's server.
 //!
 //! **Why.** On the `h2-tls` benchmark the `h2` crate and hyper's HTTP/2
 //! server glue cost about 17 k of Switchyard's 40 k instructions per
@@ -17,9 +18,13 @@
 //!   settings, GOAWAY, and the Rapid Reset and CONTINUATION flood
 //!   defences.
 //!
-//! Not yet wired to a listener: hyper's HTTP/2 server still serves every
-//! HTTP/2 connection.
+//! - [`serve`]: the server itself, one task per client connection driving
+//!   a [`conn::Connection`] and polling its streams' futures.
+//!
+//! It serves every HTTP/2 client unless a listener says `h2_server =
+//! "hyper"` (then `super::serve_h2` runs hyper's server).
 
 pub mod conn;
 pub mod frame;
 pub mod hpack;
+pub mod serve;

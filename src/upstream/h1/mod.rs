@@ -80,7 +80,7 @@ pub enum ConnError {
     #[error("upstream connection: {0}")]
     Io(#[from] io::Error),
     #[error("request body: {0}")]
-    Body(hyper::Error),
+    Body(crate::http::body::BodyError),
     #[error("request body shorter than its Content-Length")]
     ShortBody,
 }

@@ -105,12 +105,18 @@ pub struct Config {
     /// takes one off (down to 0); past this count the connection ends with
     /// GOAWAY ENHANCE_YOUR_CALM.
     pub max_pending_resets: u32,
+    /// "MadeYouReset" defence (CVE-2025-8671): streams we reset for a
+    /// stream error the client caused (malformed requests, flow-control
+    /// errors, frames on closed streams, refused streams) over the
+    /// connection's life; past this count the connection ends with GOAWAY
+    /// ENHANCE_YOUR_CALM (hyper's server allows 1024 too).
+    pub max_local_resets: u32,
 }
 
 impl Default for Config {
     /// 100 streams, 1 MiB stream windows, 2 MiB connection window, 16 KiB
     /// frames, 16 KiB header lists, no extended CONNECT, 100 pending
-    /// resets.
+    /// resets, 1024 local resets.
     fn default() -> Config {
         Config {
             max_concurrent_streams: 100,
@@ -120,6 +126,7 @@ impl Default for Config {
             max_header_list_size: 16 << 10,
             enable_connect_protocol: false,
             max_pending_resets: 100,
+            max_local_resets: 1024,
         }
     }
 }
@@ -287,6 +294,8 @@ pub struct Connection {
     recv_target: u32,
     /// Client resets of unfinished streams, less the responses finished.
     pending_resets: u32,
+    /// Streams we reset for stream errors.
+    local_resets: u32,
     /// The streams we reset last (0: free slot), whose late frames are
     /// ignored.
     reset_ring: [u32; RESET_RING],
@@ -342,6 +351,7 @@ impl Connection {
             recv_unacked: 0,
             recv_target,
             pending_resets: 0,
+            local_resets: 0,
             reset_ring: [0; RESET_RING],
             reset_at: 0,
             goaway_sent: None,
@@ -384,6 +394,24 @@ impl Connection {
     /// There is output to write.
     pub fn wants_write(&self) -> bool {
         !self.out.is_empty() || self.queue.iter().any(|b| !b.is_empty())
+    }
+
+    /// Bytes queued for the socket and not written yet (see
+    /// [`Connection::write_queue`]): the driver stops reading while this
+    /// is large, so a client that does not read cannot make it grow
+    /// (PING and SETTINGS floods are answered into it).
+    pub fn queued_bytes(&self) -> usize {
+        self.out.len() + self.queue.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Frees the output and scratch buffers when nothing is queued in
+    /// them, for a connection that is idle: they are made again when a
+    /// frame is next sent.
+    pub fn release_memory(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        self.scratch = Vec::new();
     }
 
     /// The connection is over once its output is written: after a

@@ -55,6 +55,12 @@ impl Connection {
             if let Err(err) = result {
                 return Err(self.fail(err));
             }
+            if self.local_resets > self.cfg.max_local_resets {
+                return Err(self.fail(ConnError::new(
+                    ErrorCode::EnhanceYourCalm,
+                    "too many stream errors",
+                )));
+            }
         }
     }
 
@@ -473,6 +479,9 @@ impl Connection {
     /// A stream error (§5.4.2): RST_STREAM, and the stream is gone (an
     /// [`Event::Reset`] when the application had it).
     pub(super) fn stream_error(&mut self, id: u32, code: ErrorCode) {
+        if code != ErrorCode::NoError {
+            self.local_resets = self.local_resets.saturating_add(1);
+        }
         encode::rst_stream(&mut self.out, id, code);
         self.note_reset(id);
         if self.streams.contains_key(&id) {

@@ -288,6 +288,20 @@ fn rapid_reset_past_the_limit_is_enhance_your_calm() {
 }
 
 #[test]
+fn stream_errors_the_client_causes_past_the_limit_are_enhance_your_calm() {
+    let mut c = Client::new(cfg());
+    // max_local_resets is 3: three malformed requests are reset.
+    let malformed = [(":method", "GET"), (":scheme", "https"), (":path", "")];
+    for id in [1, 3, 5] {
+        c.expect_rst(&headers(id, &malformed, true), id, ErrorCode::ProtocolError);
+    }
+    // A request answered normally does not count.
+    c.open(7, GET, true);
+    c.respond(7, true);
+    c.expect_conn_error(&headers(9, &malformed, true), ErrorCode::EnhanceYourCalm);
+}
+
+#[test]
 fn finished_responses_take_resets_off_the_count() {
     let mut c = Client::new(cfg());
     let mut id = 1;

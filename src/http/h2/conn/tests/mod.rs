@@ -232,5 +232,6 @@ pub(super) fn cfg() -> Config {
         max_header_list_size: 1024,
         enable_connect_protocol: false,
         max_pending_resets: 3,
+        max_local_resets: 3,
     }
 }

@@ -1,0 +1,351 @@
+//! The own HTTP/2 server: one client connection served by one task, over
+//! the sans-io [`Connection`].
+//!
+//! **Shape.** The task reads the socket into the connection, turns its
+//! events into requests and request-body bytes, polls every stream's future
+//! itself (a [`FuturesUnordered`] of `StreamTask`s: a stream is
+//! polled only when something it waits on woke it, and no stream is ever a
+//! task of its own), and writes what the connection queued with vectored
+//! writes. hyper's HTTP/2 server spawns a task per stream and goes through
+//! the `h2` crate's general stream store and hashing HPACK encoder; this
+//! is the lever on the `h2-tls` benchmark (see `BENCHMARKS.md`).
+//!
+//! **Limits.** Everything the protocol says is enforced by [`Connection`]
+//! (streams, header lists, Rapid Reset, CONTINUATION floods). Here: the
+//! output bound. While more than `HIGH_WATER` (256 KiB) wait for the socket
+//! the task stops reading, so a client that sends PINGs or SETTINGS (each
+//! answered) without reading the answers is held back by TCP instead of
+//! growing a buffer; streams stop queueing response bytes too, and carry
+//! on when the socket drains.
+//!
+//! **Timers and closing** behave as with hyper's server (`serve_h2`): the
+//! idle timeout runs while no stream is open and ends the connection with
+//! a GOAWAY; a reload or shutdown sends GOAWAY (NO_ERROR) and lets open
+//! streams finish; after the server's side is shut, the socket lingers
+//! (`serve_h2::linger_close`).
+//!
+//! [`FuturesUnordered`]: futures_util::stream::FuturesUnordered
+
+mod body;
+mod shared;
+mod stream;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+pub use body::{BodyEnd, RequestBody, StreamIo};
+pub use stream::OwnStream;
+
+use self::shared::{HIGH_WATER, Inner, Shared};
+use super::conn::{Config, Connection, Event};
+use super::frame::ErrorCode;
+use crate::http::conn::{ConnState, PARK_AFTER};
+use crate::net::Stream;
+
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 16 << 10;
+
+/// The most buffers handed to one vectored write.
+const MAX_IOV: usize = 64;
+
+/// The connection settings for a listener's limits.
+pub fn config(max_streams: u32, max_pending_resets: usize, max_header_bytes: usize) -> Config {
+    Config {
+        max_concurrent_streams: max_streams,
+        max_header_list_size: u32::try_from(max_header_bytes).unwrap_or(u32::MAX),
+        enable_connect_protocol: true,
+        max_pending_resets: u32::try_from(max_pending_resets).unwrap_or(u32::MAX),
+        ..Config::default()
+    }
+}
+
+/// How the connection ended.
+enum End {
+    /// The protocol is done (GOAWAY exchanged or a connection error): our
+    /// side is shut after the output is written, then the socket lingers.
+    Done,
+    /// The client closed, or the socket failed: nothing more to write.
+    Gone,
+}
+
+/// Serves the HTTP/2 connection on `stream` until it ends. `replay`: bytes
+/// already read from it (the h2c preface).
+pub(in crate::http) async fn serve(
+    mut io: Stream,
+    replay: Bytes,
+    state: &Rc<ConnState>,
+    mut closing: Pin<&mut crate::worker::Closing>,
+) {
+    let l = &state.listener;
+    let cfg = config(
+        l.h2_limits.max_concurrent_streams,
+        l.h2_limits.max_pending_resets,
+        l.limits.max_header_bytes,
+    );
+    let shared = Rc::new(Shared::new(Connection::new(cfg)));
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK.max(replay.len()));
+    rbuf.extend_from_slice(&replay);
+    drop(replay);
+    let mut tasks = FuturesUnordered::new();
+    let mut new = Vec::new();
+    let timer = tokio::time::sleep(PARK_AFTER);
+    tokio::pin!(timer);
+    let mut eof = false;
+    let mut going_away = false;
+    let end = std::future::poll_fn(|cx| {
+        shared.enter(cx);
+        let r = loop {
+            let mut again = false;
+            if timer.as_mut().poll(cx).is_ready() {
+                if tasks.is_empty() && rbuf.is_empty() {
+                    // Idle: hold no buffers until the client sends again.
+                    rbuf = BytesMut::new();
+                    shared.inner().conn.release_memory();
+                }
+                if !going_away && state.idle_deadline().is_some_and(|d| Instant::now() >= d) {
+                    tracing::debug!(peer = %state.peer, "closing idle HTTP/2 client connection");
+                    shared.inner().conn.go_away(ErrorCode::NoError);
+                    going_away = true;
+                }
+                rearm(state, timer.as_mut());
+                again = true;
+            }
+            if !going_away && closing.as_mut().poll(cx).is_ready() {
+                if state.stale() {
+                    // GOAWAY: open streams finish, new ones go elsewhere.
+                    shared.inner().conn.go_away(ErrorCode::NoError);
+                    going_away = true;
+                } else {
+                    closing.set(state.worker.closing());
+                }
+                again = true;
+            }
+            // Read, unless the output is backed up.
+            let readable = {
+                let inner = shared.inner();
+                !inner.conn.is_done() && inner.conn.queued_bytes() <= HIGH_WATER
+            };
+            if readable && !eof {
+                match read(cx, &mut io, &mut rbuf) {
+                    Poll::Ready(Ok(0)) => eof = true,
+                    Poll::Ready(Ok(_)) => {
+                        again = true;
+                        let failed = {
+                            let mut inner = shared.inner();
+                            let r = inner.conn.recv(&mut rbuf);
+                            dispatch(&mut inner, &shared, &mut new);
+                            r.is_err()
+                        };
+                        if failed {
+                            // A connection error: the GOAWAY is queued,
+                            // every stream goes; the connection is done.
+                            new.clear();
+                            tasks.clear();
+                        }
+                    }
+                    Poll::Ready(Err(e)) => {
+                        tracing::debug!(peer = %state.peer, error = %e, "HTTP/2 client connection failed");
+                        break End::Gone;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            for (id, req) in new.drain(..) {
+                let fut = stream::run(shared.clone(), state.clone(), id, req);
+                tasks.push(stream::StreamTask::new(id, shared.clone(), fut));
+            }
+            // Streams woken since the last pass.
+            while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {}
+            match write_out(cx, &mut io, &shared) {
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(peer = %state.peer, error = %e, "HTTP/2 client connection failed");
+                    break End::Gone;
+                }
+                Poll::Ready(Ok(())) => {
+                    let inner = shared.inner();
+                    if inner.conn.is_done() {
+                        break End::Done;
+                    }
+                    if eof {
+                        break End::Gone;
+                    }
+                }
+                Poll::Pending => {}
+            }
+            if !again {
+                shared.leave();
+                return Poll::Pending;
+            }
+        };
+        shared.leave();
+        Poll::Ready(r)
+    })
+    .await;
+    // Streams still open are dropped (their upstream requests with them).
+    drop(tasks);
+    if let End::Done = end {
+        let shut = std::future::poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx));
+        if tokio::time::timeout(crate::http::serve_h2::LINGER_TIME, shut)
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            Box::pin(crate::http::serve_h2::linger_close(io)).await;
+        }
+    }
+}
+
+/// Re-arms the connection's timer: at the idle deadline while no stream is
+/// open, and at least every [`PARK_AFTER`].
+fn rearm(state: &ConnState, timer: Pin<&mut tokio::time::Sleep>) {
+    let now = Instant::now();
+    let next = now + PARK_AFTER;
+    let wake = state.idle_deadline().map_or(next, |d| d.max(now).min(next));
+    timer.reset(wake);
+}
+
+/// Reads what the socket has into `rbuf`: the byte count (0: end of
+/// stream).
+fn read(cx: &mut Context<'_>, io: &mut Stream, rbuf: &mut BytesMut) -> Poll<io::Result<usize>> {
+    if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
+        rbuf.reserve(READ_CHUNK);
+    }
+    let spare = rbuf.spare_capacity_mut();
+    let mut buf = ReadBuf::uninit(spare);
+    std::task::ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+    let n = buf.filled().len();
+    // SAFETY: `poll_read` initialised the first `n` bytes of the spare
+    // capacity.
+    unsafe { rbuf.set_len(rbuf.len() + n) };
+    Poll::Ready(Ok(n))
+}
+
+/// Hands the connection's events to the streams; new requests go to
+/// `new` (the caller makes their futures).
+fn dispatch(
+    inner: &mut Inner,
+    shared: &Rc<Shared>,
+    new: &mut Vec<(u32, http::Request<crate::http::req_body::ReqBody>)>,
+) {
+    while let Some(ev) = inner.conn.poll_event() {
+        match ev {
+            Event::Request {
+                stream,
+                head,
+                end_stream,
+            } => match stream::request(shared, stream, head, end_stream) {
+                Some(req) => {
+                    inner.slots.insert(
+                        stream,
+                        shared::Slot {
+                            end: end_stream,
+                            ..shared::Slot::default()
+                        },
+                    );
+                    new.push((stream, req));
+                }
+                None => inner.conn.reset(stream, ErrorCode::ProtocolError),
+            },
+            Event::Data {
+                stream,
+                data,
+                end_stream,
+            } => match inner.slots.get_mut(&stream) {
+                Some(slot) => {
+                    if !data.is_empty() {
+                        slot.data.push_back(data);
+                    }
+                    slot.end |= end_stream;
+                    if let Some(w) = slot.reader.take() {
+                        w.wake();
+                    }
+                }
+                // Nobody reads it any more: the window goes back.
+                None => inner.conn.consumed(stream, data.len()),
+            },
+            Event::Trailers { stream, trailers } => {
+                if let Some(slot) = inner.slots.get_mut(&stream) {
+                    slot.trailers = Some(trailers);
+                    slot.end = true;
+                    if let Some(w) = slot.reader.take() {
+                        w.wake();
+                    }
+                }
+            }
+            Event::Reset { stream, code } => {
+                if let Some(slot) = inner.slots.get_mut(&stream) {
+                    slot.reset = Some(code);
+                    slot.wake_all();
+                }
+            }
+            Event::Capacity { stream } => {
+                if let Some(w) = inner.slots.get_mut(&stream).and_then(|s| s.sender.take()) {
+                    w.wake();
+                }
+            }
+            // Open streams finish; the connection ends after the last.
+            Event::GoAway { .. } => {}
+        }
+    }
+}
+
+/// Writes the connection's queued output until it is all written or the
+/// socket is full; then flushes. Streams waiting for room are woken once
+/// the queue is below [`HIGH_WATER`].
+fn write_out(cx: &mut Context<'_>, io: &mut Stream, shared: &Shared) -> Poll<io::Result<()>> {
+    let mut inner = shared.inner();
+    let res = loop {
+        let queue = inner.conn.write_queue();
+        if queue.is_empty() {
+            break Pin::new(&mut *io).poll_flush(cx);
+        }
+        let n = {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut k = 0;
+            for b in queue.iter().take(MAX_IOV) {
+                iov[k] = IoSlice::new(b);
+                k += 1;
+            }
+            match Pin::new(&mut *io).poll_write_vectored(cx, &iov[..k]) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        advance(queue, n);
+    };
+    if !inner.room.is_empty() && inner.conn.queued_bytes() <= HIGH_WATER {
+        for w in inner.room.drain(..) {
+            w.wake();
+        }
+    }
+    res
+}
+
+/// Takes `n` written bytes off the front of `queue`.
+fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = queue.front_mut() else {
+            return;
+        };
+        if front.len() <= n {
+            n -= front.len();
+            queue.pop_front();
+        } else {
+            front.advance(n);
+            n = 0;
+        }
+    }
+    while queue.front().is_some_and(Bytes::is_empty) {
+        queue.pop_front();
+    }
+}

@@ -1,0 +1,247 @@
+//! One stream of an own-server HTTP/2 connection: the request built from
+//! the stream's head, the proxy's answer sent back as HEADERS, DATA (within
+//! the client's windows and the connection's output bound) and trailers,
+//! or the stream turned into a WebSocket tunnel (RFC 8441).
+//!
+//! Streams are futures polled by the connection's task ([`StreamTask`]),
+//! not tasks of their own: no spawn, no cross-task wake-up per stream, and
+//! a stream the client resets is dropped at its next poll.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Uri, Version};
+use http_body::Body;
+
+use super::body::{RequestBody, StreamIo};
+use super::shared::{HIGH_WATER, Shared, keep};
+use crate::http::conn::ConnState;
+use crate::http::h2::conn::RequestHead;
+use crate::http::h2::frame::ErrorCode;
+use crate::http::req_body::ReqBody;
+
+/// Marks a request as coming from an own-server HTTP/2 stream (its id),
+/// for the proxy's RFC 8441 tunnel hand-over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnStream(pub u32);
+
+/// Builds the proxy's request from a stream's head. `None`: the head's URI
+/// parts do not make a URI (the stream is reset).
+pub(super) fn request(
+    shared: &Rc<Shared>,
+    id: u32,
+    head: RequestHead,
+    end_stream: bool,
+) -> Option<Request<ReqBody>> {
+    let mut uri = http::uri::Parts::default();
+    if let Some(a) = head.authority {
+        uri.authority = Some(http::uri::Authority::from_maybe_shared(a).ok()?);
+        if let Some(s) = &head.scheme {
+            uri.scheme = Some(http::uri::Scheme::try_from(&s[..]).ok()?);
+        }
+    }
+    if let Some(p) = head.path {
+        uri.path_and_query = Some(http::uri::PathAndQuery::from_maybe_shared(p).ok()?);
+    }
+    let uri = Uri::from_parts(uri).ok()?;
+    let body = if end_stream {
+        ReqBody::Empty
+    } else {
+        let length = head
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        ReqBody::H2(RequestBody::new(shared.clone(), id, length))
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_2;
+    *req.headers_mut() = head.headers;
+    if let Some(p) = head.protocol {
+        req.extensions_mut().insert(OwnStream(id));
+        if p.eq_ignore_ascii_case(b"websocket") {
+            req.extensions_mut()
+                .insert(hyper::ext::Protocol::from_static("websocket"));
+        }
+    }
+    Some(req)
+}
+
+/// Serves one stream: the proxy's response, then its body or a tunnel.
+pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Request<ReqBody>) {
+    let resp = crate::http::proxy::handle(st.clone(), req).await;
+    let (mut parts, mut body) = resp.into_parts();
+    if !parts.headers.contains_key(header::DATE) {
+        crate::http::h1::date::with(|d| {
+            if let Ok(v) = HeaderValue::from_bytes(d) {
+                parts.headers.insert(header::DATE, v);
+            }
+        });
+    }
+    let tunnel = if parts.status.is_success() {
+        st.take_h2_tunnel(id)
+    } else {
+        None
+    };
+    let end = tunnel.is_none() && body.is_end_stream();
+    let sent = shared.with(|i| {
+        i.conn
+            .send_response(id, parts.status, &parts.headers, end)
+            .is_ok()
+    });
+    if !sent {
+        if tunnel.is_some() {
+            st.set_idle(tokio::time::Instant::now());
+        }
+        return;
+    }
+    if end {
+        done(&shared, id);
+        return;
+    }
+    if let Some(side) = tunnel {
+        drop(body);
+        let io = StreamIo::new(shared.clone(), id);
+        crate::http::tunnel::run(io, Bytes::new(), side, &st).await;
+        st.set_idle(tokio::time::Instant::now());
+        // Ends our side if the tunnel did not (the client's ended).
+        let mut empty = Bytes::new();
+        let _ = shared.with(|i| i.conn.send_data(id, &mut empty, true));
+        done(&shared, id);
+        return;
+    }
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => {
+                if !send(&shared, id, Bytes::new(), true).await {
+                    return;
+                }
+                break;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    let end = body.is_end_stream();
+                    if !send(&shared, id, data, end).await {
+                        return;
+                    }
+                    if end {
+                        break;
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        let ok = shared.with(|i| i.conn.send_trailers(id, &trailers).is_ok());
+                        if !ok {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            },
+            Some(Err(e)) => {
+                tracing::debug!(peer = %st.peer, stream = id, error = %e, "HTTP/2 response body failed");
+                return;
+            }
+        }
+    }
+    done(&shared, id);
+}
+
+/// The response was sent to its end.
+fn done(shared: &Shared, id: u32) {
+    if let Some(slot) = shared.inner().slots.get_mut(&id) {
+        slot.response_done = true;
+    }
+}
+
+/// Sends `data` (and `end`) on stream `id`, waiting for window and for
+/// room in the connection's output. False: the stream or connection is
+/// gone.
+async fn send(shared: &Shared, id: u32, mut data: Bytes, end: bool) -> bool {
+    if data.is_empty() && !end {
+        return true;
+    }
+    std::future::poll_fn(|cx| {
+        shared.with(|inner| {
+            if inner.conn.queued_bytes() > HIGH_WATER {
+                inner.room.push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            if inner.conn.send_data(id, &mut data, end).is_err() {
+                return Poll::Ready(false);
+            }
+            if data.is_empty() {
+                return Poll::Ready(true);
+            }
+            match inner.slots.get_mut(&id) {
+                Some(slot) => {
+                    keep(&mut slot.sender, cx);
+                    Poll::Pending
+                }
+                None => Poll::Ready(false),
+            }
+        })
+    })
+    .await
+}
+
+/// A stream's future as the connection polls it: it ends as soon as the
+/// stream is reset, and on drop it resets a stream it did not finish.
+pub(super) struct StreamTask<F> {
+    id: u32,
+    shared: Rc<Shared>,
+    fut: F,
+}
+
+impl<F> StreamTask<F> {
+    pub(super) fn new(id: u32, shared: Rc<Shared>, fut: F) -> StreamTask<F> {
+        StreamTask { id, shared, fut }
+    }
+}
+
+impl<F: Future<Output = ()>> Future for StreamTask<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `fut` is pinned with `self` and never moved out of it;
+        // `id` and `shared` are not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        {
+            let mut inner = this.shared.inner();
+            match inner.slots.get_mut(&this.id) {
+                Some(slot) if slot.reset.is_none() => keep(&mut slot.task, cx),
+                _ => return Poll::Ready(()),
+            }
+        }
+        // SAFETY: as above.
+        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+    }
+}
+
+impl<F> Drop for StreamTask<F> {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.shared.with(|inner| {
+            if let Some(slot) = inner.slots.remove(&id)
+                && slot.reset.is_none()
+            {
+                // After a complete response, NO_ERROR asks the client to
+                // stop sending a request body nobody reads (RFC 9113 §8.1);
+                // otherwise the response failed midway. Nothing is sent
+                // for a stream both sides ended.
+                let code = if slot.response_done {
+                    ErrorCode::NoError
+                } else {
+                    ErrorCode::InternalError
+                };
+                inner.conn.reset(id, code);
+            }
+        });
+    }
+}
