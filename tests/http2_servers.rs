@@ -152,3 +152,50 @@ async fn a_client_flooding_pings_without_reading_is_held_back() {
     .await
     .expect("a PING ACK");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_goaway_serves_requests_sent_before_the_client_saw_it() {
+    let (b, proxy) = h2c_proxy_to_demo(1, "idle_timeout = \"300ms\"");
+    let addr = proxy.addr();
+    let mut raw = RawH2::connect(addr).await;
+    raw.ack_pings = false;
+    let last =
+        |f: &Frame| u32::from_be_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]]);
+    let block = get_block(&addr.to_string(), "/");
+    raw.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block))
+        .await
+        .unwrap();
+    // Then idle: the first GOAWAY names every stream, with a PING.
+    let first = raw
+        .until(Duration::from_secs(5), |f| f.kind == GOAWAY)
+        .await
+        .expect("a GOAWAY");
+    assert_eq!((last(&first), first.error_code()), (0x7fff_ffff, NO_ERROR));
+    let ping = raw
+        .until(Duration::from_secs(5), |f| {
+            f.kind == PING && f.flags & ACK == 0
+        })
+        .await
+        .expect("the GOAWAY's PING");
+    // A request the client sends before acknowledging is still served.
+    raw.send(&frame(HEADERS, END_HEADERS | END_STREAM, 3, &block))
+        .await
+        .unwrap();
+    raw.until(Duration::from_secs(5), |f| {
+        f.stream == 3 && f.flags & END_STREAM != 0
+    })
+    .await
+    .expect("stream 3 answered to its end");
+    assert_eq!(b.hits(), 2);
+    // The ACK brings the final GOAWAY, naming stream 3; then the close.
+    raw.send(&frame(PING, ACK, 0, &ping.payload)).await.unwrap();
+    let second = raw
+        .until(Duration::from_secs(5), |f| f.kind == GOAWAY)
+        .await
+        .expect("the final GOAWAY");
+    assert_eq!((last(&second), second.error_code()), (3, NO_ERROR));
+    within(Duration::from_secs(5), async {
+        while raw.read_frame().await.is_some() {}
+    })
+    .await;
+}

@@ -70,6 +70,14 @@ const DEFAULT_WINDOW: u32 = 65_535;
 /// older one get RST_STREAM STREAM_CLOSED.
 const RESET_RING: usize = 16;
 
+/// The highest stream id there is: the last stream of the first GOAWAY of
+/// a two-step shutdown ([`Connection::drain`]).
+const MAX_STREAM_ID: u32 = 0x7fff_ffff;
+
+/// The PING payload of a two-step shutdown: its ACK says the client has
+/// seen the first GOAWAY.
+const DRAIN_PING: [u8; 8] = *b"sy-drain";
+
 /// The smallest cap on an assembled header block (see
 /// [`Config::max_header_list_size`]).
 const MIN_BLOCK_CAP: usize = 64 << 10;
@@ -303,6 +311,9 @@ pub struct Connection {
     reset_at: usize,
     /// The last stream of the GOAWAY we sent.
     goaway_sent: Option<u32>,
+    /// A two-step shutdown's first GOAWAY and PING are out; the final
+    /// GOAWAY waits for the PING's ACK.
+    draining: bool,
     /// The client sent GOAWAY.
     goaway_received: bool,
     /// The connection error that ended the connection (or our GOAWAY with
@@ -355,6 +366,7 @@ impl Connection {
             reset_ring: [0; RESET_RING],
             reset_at: 0,
             goaway_sent: None,
+            draining: false,
             goaway_received: false,
             closed: None,
             events: VecDeque::new(),
@@ -442,6 +454,30 @@ impl Connection {
         if code != ErrorCode::NoError {
             self.closed = Some(ConnError::new(code, "closed by the application"));
             self.streams.clear();
+        }
+    }
+
+    /// Starts a two-step graceful shutdown (RFC 9113 §6.8): a GOAWAY
+    /// naming the highest stream id there is, so requests the client has
+    /// already sent are still served, and a PING. Its ACK (all those
+    /// requests have arrived before it) sends the final GOAWAY with the
+    /// last stream processed; so does [`Connection::finish_drain`], for a
+    /// client that does not answer. Nothing happens once a GOAWAY was sent.
+    pub fn drain(&mut self) {
+        if self.closed.is_some() || self.goaway_sent.is_some() || self.draining {
+            return;
+        }
+        encode::goaway(&mut self.out, MAX_STREAM_ID, ErrorCode::NoError, b"");
+        encode::ping(&mut self.out, false, DRAIN_PING);
+        self.draining = true;
+    }
+
+    /// Sends the final GOAWAY of a two-step shutdown without waiting any
+    /// longer for the PING's ACK (nothing happens when none is pending).
+    pub fn finish_drain(&mut self) {
+        if self.draining {
+            self.draining = false;
+            self.go_away(ErrorCode::NoError);
         }
     }
 

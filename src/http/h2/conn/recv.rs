@@ -160,6 +160,8 @@ impl Connection {
             Frame::Ping { ack, payload } => {
                 if !ack {
                     encode::ping(&mut self.out, true, payload);
+                } else if payload == super::DRAIN_PING {
+                    self.finish_drain();
                 }
                 Ok(())
             }

@@ -20,9 +20,12 @@
 //!
 //! **Timers and closing** behave as with hyper's server (`serve_h2`): the
 //! idle timeout runs while no stream is open and ends the connection with
-//! a GOAWAY; a reload or shutdown sends GOAWAY (NO_ERROR) and lets open
-//! streams finish; after the server's side is shut, the socket lingers
-//! (`serve_h2::linger_close`).
+//! a graceful GOAWAY; so does a reload or shutdown, letting open streams
+//! finish. Graceful is two steps ([`Connection::drain`]): a GOAWAY naming
+//! every stream and a PING, then, at the PING's ACK (or after
+//! `GOAWAY_GRACE`), the GOAWAY naming the last stream taken; requests the
+//! client sent before it saw the first are served. After the server's side
+//! is shut, the socket lingers (`serve_h2::linger_close`).
 //!
 //! [`FuturesUnordered`]: futures_util::stream::FuturesUnordered
 
@@ -50,6 +53,9 @@ use super::conn::{Config, Connection, Event};
 use super::frame::ErrorCode;
 use crate::http::conn::{ConnState, PARK_AFTER};
 use crate::net::Stream;
+
+/// How long a drain's PING may go unanswered before the final GOAWAY.
+const GOAWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 16 << 10;
@@ -101,6 +107,8 @@ pub(in crate::http) async fn serve(
     tokio::pin!(timer);
     let mut eof = false;
     let mut going_away = false;
+    // When the drain (GOAWAY and PING) started.
+    let mut away_since = Instant::now();
     let end = std::future::poll_fn(|cx| {
         shared.enter(cx);
         let r = loop {
@@ -111,10 +119,15 @@ pub(in crate::http) async fn serve(
                     rbuf = BytesMut::new();
                     shared.inner().conn.release_memory();
                 }
-                if !going_away && state.idle_deadline().is_some_and(|d| Instant::now() >= d) {
+                let now = Instant::now();
+                if !going_away && state.idle_deadline().is_some_and(|d| now >= d) {
                     tracing::debug!(peer = %state.peer, "closing idle HTTP/2 client connection");
-                    shared.inner().conn.go_away(ErrorCode::NoError);
+                    shared.inner().conn.drain();
                     going_away = true;
+                    away_since = now;
+                } else if going_away && now >= away_since + GOAWAY_GRACE {
+                    // The client did not acknowledge the drain's PING.
+                    shared.inner().conn.finish_drain();
                 }
                 rearm(state, timer.as_mut());
                 again = true;
@@ -122,8 +135,9 @@ pub(in crate::http) async fn serve(
             if !going_away && closing.as_mut().poll(cx).is_ready() {
                 if state.stale() {
                     // GOAWAY: open streams finish, new ones go elsewhere.
-                    shared.inner().conn.go_away(ErrorCode::NoError);
+                    shared.inner().conn.drain();
                     going_away = true;
+                    away_since = Instant::now();
                 } else {
                     closing.set(state.worker.closing());
                 }

@@ -304,6 +304,82 @@ fn graceful_go_away_finishes_open_streams_and_ignores_new_ones() {
 }
 
 #[test]
+fn two_step_drain_serves_requests_in_flight_then_names_the_last() {
+    let mut c = Client::new(cfg());
+    c.open(1, GET, true);
+    c.conn.drain();
+    let frames = c.frames();
+    assert_eq!(
+        frames,
+        vec![
+            Frame::GoAway {
+                last_stream: 0x7fff_ffff,
+                code: ErrorCode::NoError,
+                debug: Bytes::new()
+            },
+            Frame::Ping {
+                ack: false,
+                payload: *b"sy-drain"
+            }
+        ]
+    );
+    // A second call adds nothing while the PING is out...
+    c.conn.drain();
+    assert!(c.frames().is_empty());
+    // ...and a request the client sent before it saw the GOAWAY is served.
+    c.open(3, GET, true);
+    assert!(!c.conn.is_done());
+    // Another PING's ACK is not the one.
+    let mut ack = Vec::new();
+    encode::ping(&mut ack, true, *b"12345678");
+    c.send(&ack).unwrap();
+    assert!(c.frames().is_empty());
+    let Frame::Ping { payload, .. } = frames[1] else {
+        unreachable!()
+    };
+    let mut ack = Vec::new();
+    encode::ping(&mut ack, true, payload);
+    c.send(&ack).unwrap();
+    assert_eq!(
+        c.frames(),
+        vec![Frame::GoAway {
+            last_stream: 3,
+            code: ErrorCode::NoError,
+            debug: Bytes::new()
+        }]
+    );
+    // From here new streams are ignored; the connection is done when the
+    // open ones end.
+    c.send(&headers(5, GET, true)).unwrap();
+    assert!(c.events().is_empty());
+    c.respond(1, true);
+    assert!(!c.conn.is_done());
+    c.respond(3, true);
+    assert!(c.conn.is_done());
+}
+
+#[test]
+fn a_drain_whose_ping_is_not_answered_is_finished_by_the_caller() {
+    let mut c = Client::new(cfg());
+    c.open(1, GET, true);
+    c.conn.drain();
+    c.frames();
+    c.conn.finish_drain();
+    assert_eq!(
+        c.frames(),
+        vec![Frame::GoAway {
+            last_stream: 1,
+            code: ErrorCode::NoError,
+            debug: Bytes::new()
+        }]
+    );
+    c.conn.finish_drain();
+    assert!(c.frames().is_empty());
+    c.respond(1, true);
+    assert!(c.conn.is_done());
+}
+
+#[test]
 fn go_away_with_an_error_ends_the_connection() {
     let mut c = Client::new(cfg());
     c.open(1, GET, true);
