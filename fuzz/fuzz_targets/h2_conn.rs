@@ -73,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
         config.max_concurrent_streams = 2;
         config.max_header_list_size = 200;
         config.max_pending_resets = 3;
+        config.max_local_resets = 3;
     }
     config.enable_connect_protocol = cfg & 2 != 0;
     let mut conn = Connection::new(config);
@@ -83,7 +84,14 @@ fuzz_target!(|data: &[u8]| {
     let mut out = BytesMut::new();
     let mut pending = Vec::new();
     let mut failed = false;
-    for piece in input.chunks(step) {
+    for (i, piece) in input.chunks(step).enumerate() {
+        if i == 1 && cfg & 4 != 0 {
+            // A graceful two-step shutdown while frames keep coming.
+            conn.drain();
+        }
+        if i == 3 && cfg & 8 != 0 {
+            conn.finish_drain();
+        }
         buf.extend_from_slice(piece);
         let res = conn.recv(&mut buf);
         if failed {
