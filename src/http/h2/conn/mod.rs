@@ -417,13 +417,16 @@ impl Connection {
     }
 
     /// Frees the output and scratch buffers when nothing is queued in
-    /// them, for a connection that is idle: they are made again when a
-    /// frame is next sent.
+    /// them, and the spare room of the event, output and stream lists, for
+    /// a connection that is idle: they grow again when next needed.
     pub fn release_memory(&mut self) {
         if self.out.is_empty() {
             self.out = Vec::new();
         }
         self.scratch = Vec::new();
+        self.events.shrink_to_fit();
+        self.queue.shrink_to_fit();
+        self.streams.shrink_to_fit();
     }
 
     /// The connection is over once its output is written: after a

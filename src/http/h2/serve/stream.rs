@@ -74,7 +74,10 @@ pub(super) fn request(
 
 /// Serves one stream: the proxy's response, then its body or a tunnel.
 pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Request<ReqBody>) {
-    let resp = crate::http::proxy::handle(st.clone(), req).await;
+    // Boxed: the proxy's future is kilobytes, and the stream set copies a
+    // stream's future when it is added (and keeps a stub of that size per
+    // connection, idle or not).
+    let resp = Box::pin(crate::http::proxy::handle(st.clone(), req)).await;
     let (mut parts, mut body) = resp.into_parts();
     if !parts.headers.contains_key(header::DATE) {
         crate::http::h1::date::with(|d| {
