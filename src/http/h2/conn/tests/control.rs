@@ -103,14 +103,7 @@ fn client_settings_are_acknowledged_and_max_frame_size_splits_data() {
     c.respond(1, false);
     let mut body = Bytes::from(vec![7u8; 40_000]);
     assert_eq!(c.conn.send_data(1, &mut body, true).unwrap(), 40_000);
-    let lens: Vec<usize> = c
-        .frames()
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Data { data, .. } => Some(data.len()),
-            _ => None,
-        })
-        .collect();
+    let lens = data_lens(&c.frames());
     assert_eq!(lens, vec![16_384, 16_384, 40_000 - 2 * 16_384]);
 
     // Now the client allows 20000-byte frames.
@@ -124,14 +117,7 @@ fn client_settings_are_acknowledged_and_max_frame_size_splits_data() {
     c.respond(3, false);
     let mut body = Bytes::from(vec![7u8; 30_000]);
     c.conn.send_data(3, &mut body, true).unwrap();
-    let lens: Vec<usize> = c
-        .frames()
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Data { data, .. } => Some(data.len()),
-            _ => None,
-        })
-        .collect();
+    let lens = data_lens(&c.frames());
     assert_eq!(lens, vec![20_000, 10_000]);
 }
 
@@ -399,4 +385,15 @@ fn go_away_with_an_error_ends_the_connection() {
         Err(super::super::StreamError::ConnectionClosed)
     );
     assert!(c.send(&headers(3, GET, true)).is_err());
+}
+
+/// The payload lengths of the DATA frames among `frames`.
+fn data_lens(frames: &[Frame]) -> Vec<usize> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Data { data, .. } => Some(data.len()),
+            _ => None,
+        })
+        .collect()
 }

@@ -16,17 +16,8 @@ fn headers_and_continuation_are_assembled() {
     input.extend(raw(kind::CONTINUATION, 0, 1, m));
     input.extend(raw(kind::CONTINUATION, flag::END_HEADERS, 1, z));
     c.send(&input).unwrap();
-    let events = c.events();
-    let [
-        Event::Request {
-            stream: 1,
-            head,
-            end_stream: true,
-        },
-    ] = events.as_slice()
-    else {
-        panic!("{events:?}");
-    };
+    let (head, end_stream) = c.request(1);
+    assert!(end_stream);
     assert_eq!(head.path.as_deref(), Some(&b"/"[..]));
 }
 

@@ -12,17 +12,8 @@ use super::*;
 fn request_then_response_closes_the_stream() {
     let mut c = Client::new(cfg());
     c.send(&headers(1, GET, true)).unwrap();
-    let events = c.events();
-    let [
-        Event::Request {
-            stream: 1,
-            head,
-            end_stream: true,
-        },
-    ] = events.as_slice()
-    else {
-        panic!("{events:?}");
-    };
+    let (head, end_stream) = c.request(1);
+    assert!(end_stream);
     assert_eq!(head.method, http::Method::GET);
     assert_eq!(head.scheme.as_deref(), Some(&b"https"[..]));
     assert_eq!(head.authority.as_deref(), Some(&b"example.com"[..]));
@@ -241,15 +232,7 @@ fn streams_over_the_limit_are_refused_and_hpack_stays_in_sync() {
         &b,
     ))
     .unwrap();
-    let events = c.events();
-    let [
-        Event::Request {
-            stream: 11, head, ..
-        },
-    ] = events.as_slice()
-    else {
-        panic!("{events:?}");
-    };
+    let (head, _) = c.request(11);
     assert_eq!(head.headers["x-added"], "yes");
 }
 

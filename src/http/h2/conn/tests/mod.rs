@@ -159,6 +159,25 @@ impl Client {
         std::iter::from_fn(|| self.conn.poll_event()).collect()
     }
 
+    /// Takes the events, which must be exactly one request on `stream`:
+    /// its head and whether it ended the stream.
+    #[track_caller]
+    pub(super) fn request(&mut self, stream: u32) -> (super::RequestHead, bool) {
+        let events = self.events();
+        match <[Event; 1]>::try_from(events) {
+            Ok(
+                [
+                    Event::Request {
+                        stream: s,
+                        head,
+                        end_stream,
+                    },
+                ],
+            ) if s == stream => (head, end_stream),
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Decodes a response header block as `(name, value)` strings.
     pub(super) fn decode(&mut self, block: &Bytes) -> Vec<(String, String)> {
         let mut out = Vec::new();
