@@ -2,7 +2,8 @@
 //! enforced SETTINGS_MAX_CONCURRENT_STREAMS, Rapid Reset floods (GOAWAY
 //! ENHANCE_YOUR_CALM while well-behaved clients go on being served),
 //! header lists over `max_header_bytes` (431, then the connection for
-//! floods far beyond it), and CONTINUATION floods. Attacks are written
+//! floods far beyond it), CONTINUATION floods, and floods of empty DATA,
+//! PRIORITY and WINDOW_UPDATE frames. Attacks are written
 //! frame by frame (`common::h2::RawH2`); the proxy runs in-process in front
 //! of a demo backend.
 
@@ -237,4 +238,63 @@ async fn continuation_flood_ends_the_connection() {
     let r = h2_client().get(proxy.url("/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(b.hits(), 1);
+}
+
+/// Sends `flood` (after `opening`) on a raw connection and expects GOAWAY
+/// ENHANCE_YOUR_CALM, then the end of the connection; a fresh client is
+/// served after it.
+async fn flood_gets_goaway(what: &str, opening: Vec<u8>, flood_frame: Vec<u8>) {
+    let (_b, proxy) = h2c_proxy_to_demo(1, "");
+    let addr = proxy.addr();
+    let mut raw = RawH2::connect(addr).await;
+    let mut input = opening;
+    // 10 000 frames: far past every cap, small enough to write at once.
+    input.extend(flood_frame.repeat(10_000));
+    // The proxy may close mid-flood: write errors are expected.
+    let _ = raw.send(&input).await;
+    let goaway = raw
+        .until(Duration::from_secs(10), |f| f.kind == GOAWAY)
+        .await
+        .unwrap_or_else(|| panic!("{what}: no GOAWAY"));
+    assert_eq!(
+        goaway.error_code(),
+        ENHANCE_YOUR_CALM,
+        "{what}: GOAWAY code"
+    );
+    within(Duration::from_secs(5), async {
+        while raw.read_frame().await.is_some() {}
+    })
+    .await;
+    let r = h2_client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{what}: a fresh client");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_data_frame_flood_ends_the_connection() {
+    // A POST (static index 3) whose body never comes: only empty DATA
+    // frames.
+    let mut block = vec![0x83];
+    block.extend(&get_block("localhost", "/")[1..]);
+    let open = frame(HEADERS, END_HEADERS, 1, &block);
+    flood_gets_goaway("empty DATA", open, frame(DATA, 0, 1, b"")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn priority_frame_flood_ends_the_connection() {
+    flood_gets_goaway(
+        "PRIORITY",
+        Vec::new(),
+        frame(PRIORITY, 0, 1, &[0, 0, 0, 0, 15]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn window_update_flood_ends_the_connection() {
+    flood_gets_goaway(
+        "WINDOW_UPDATE",
+        Vec::new(),
+        frame(WINDOW_UPDATE, 0, 0, &1u32.to_be_bytes()),
+    )
+    .await;
 }

@@ -9,8 +9,9 @@
 //! table is closed, anything above is idle), the header block being
 //! assembled from HEADERS and CONTINUATION frames, the four flow-control
 //! windows (ours and the client's, connection and stream), both sides'
-//! settings, the HPACK [`Decoder`] and [`Encoder`] of the connection, and
-//! the Rapid Reset count.
+//! settings, the HPACK [`Decoder`] and [`Encoder`] of the connection, the
+//! Rapid Reset and MadeYouReset counts, and the frame-flood counts
+//! (`flood`).
 //!
 //! **What the application sees.** Only well-formed requests (§8.1.1,
 //! §8.2, §8.3.1): a malformed one is reset by the connection itself
@@ -33,11 +34,13 @@
 //!
 //! Layout: this file (types and the small public calls), `recv` (frames
 //! from the client), `send` (responses), `request` (request head
-//! validation), `stream` (per-stream state and windows).
+//! validation), `stream` (per-stream state and windows), `flood` (caps on
+//! frames that carry no request).
 //!
 //! [`Decoder`]: super::hpack::Decoder
 //! [`Encoder`]: super::hpack::Encoder
 
+mod flood;
 mod recv;
 mod request;
 mod send;
@@ -55,6 +58,7 @@ use super::frame::{
     DEFAULT_MAX_FRAME_SIZE, ErrorCode, MAX_MAX_FRAME_SIZE, MAX_WINDOW_SIZE, Settings, encode,
 };
 use super::hpack::{DEFAULT_MAX_STRING_LEN, Decoder, Encoder};
+use flood::Flood;
 use stream::Stream;
 
 /// A DATA payload up to this many bytes is copied into the output buffer;
@@ -304,6 +308,9 @@ pub struct Connection {
     pending_resets: u32,
     /// Streams we reset for stream errors.
     local_resets: u32,
+    /// The counts behind the empty-frame, PRIORITY and WINDOW_UPDATE
+    /// flood caps.
+    flood: Flood,
     /// The streams we reset last (0: free slot), whose late frames are
     /// ignored.
     reset_ring: [u32; RESET_RING],
@@ -363,6 +370,7 @@ impl Connection {
             recv_target,
             pending_resets: 0,
             local_resets: 0,
+            flood: Flood::default(),
             reset_ring: [0; RESET_RING],
             reset_at: 0,
             goaway_sent: None,

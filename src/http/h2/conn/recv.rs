@@ -103,6 +103,7 @@ impl Connection {
         if !self.peer_settings && !matches!(frame, Frame::Settings(_)) {
             return Err(protocol("first frame is not SETTINGS"));
         }
+        self.flood.check(&frame)?;
         match frame {
             Frame::Data {
                 stream,
@@ -203,6 +204,7 @@ impl Connection {
             }
             None => {
                 self.last_client = id;
+                self.flood.streams_opened += 1;
                 if self.goaway_sent.is_some_and(|last| id > last) {
                     Target::Discard(None)
                 } else if self.streams.len() >= self.cfg.max_concurrent_streams as usize {

@@ -95,6 +95,7 @@ impl Connection {
             conn_left -= n64;
             taken += n;
             encode::data_head(&mut self.out, stream, n, fin);
+            self.flood.data_sent += 1;
             if n <= COPY_MAX {
                 self.out.extend_from_slice(&chunk);
             } else {

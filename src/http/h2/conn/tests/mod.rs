@@ -3,10 +3,11 @@
 //! output parsed back with `frame::parse`: settings, PING, GOAWAY and
 //! frame errors (`control`), stream states and resets (`lifecycle`),
 //! header blocks and request validation (`headers`), flow control
-//! (`flow`). And a real client, the `h2` crate, over an in-memory pipe
+//! (`flow`), the frame-flood caps (`flood`). And a real client, the `h2` crate, over an in-memory pipe
 //! (`interop`).
 
 mod control;
+mod flood;
 mod flow;
 mod headers;
 mod interop;
