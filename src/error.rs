@@ -35,6 +35,10 @@ pub enum ProxyError {
     NoRoute,
     #[error("no usable endpoint in pool {pool}")]
     NoEndpoint { pool: String },
+    #[error(
+        "every endpoint of pool {pool} has {limit} requests in flight (max_connections_per_endpoint)"
+    )]
+    Busy { pool: String, limit: usize },
     #[error("connect to {endpoint} failed: {reason}")]
     Connect { endpoint: String, reason: String },
     #[error("connect to {endpoint} timed out after {after:?}")]
@@ -53,7 +57,9 @@ impl ProxyError {
             | ProxyError::MethodNotAllowed(_)
             | ProxyError::UriTooLong { .. }
             | ProxyError::WebSocketVersion => Side::Downstream,
-            ProxyError::NoRoute | ProxyError::NoEndpoint { .. } => Side::Internal,
+            ProxyError::NoRoute | ProxyError::NoEndpoint { .. } | ProxyError::Busy { .. } => {
+                Side::Internal
+            }
             ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::ResponseTimeout { .. }
@@ -78,7 +84,9 @@ impl ProxyError {
             ProxyError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ProxyError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoEndpoint { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoEndpoint { .. } | ProxyError::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
@@ -102,6 +110,7 @@ impl ProxyError {
             ProxyError::WebSocketVersion => "WebSocket version 13 required",
             ProxyError::NoRoute => "no route for this request",
             ProxyError::NoEndpoint { .. } => "no usable upstream endpoint",
+            ProxyError::Busy { .. } => "every upstream endpoint is busy",
             ProxyError::Connect { .. } | ProxyError::ConnectTimeout { .. } => {
                 "could not connect to an upstream endpoint"
             }

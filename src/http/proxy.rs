@@ -39,7 +39,7 @@ use crate::telemetry::AccessRecord;
 use crate::upstream::connect::{self, Target};
 use crate::upstream::conns::{ConnKey, ProxyOut, SendFailure, UpResponse};
 use crate::upstream::h2::{H2Body, H2SendError};
-use crate::upstream::{Endpoint, InFlight, Pool};
+use crate::upstream::{Endpoint, Pick, Pool};
 
 /// How many distinct endpoints one request may try to connect to.
 const MAX_CONNECT_ATTEMPTS: usize = 2;
@@ -309,6 +309,11 @@ async fn forward<'a>(
     let mut attempts = 0;
     let mut last_err: Option<ProxyError> = None;
     let mut resends = 0;
+    // Under max_connections_per_endpoint: when the queue wait ends, and
+    // whether this request has had its turn (it then never queues behind
+    // later ones again).
+    let mut deadline = None;
+    let mut had_turn = false;
     loop {
         let no_endpoint = || ProxyError::NoEndpoint {
             pool: pool.name.clone(),
@@ -316,11 +321,35 @@ async fn forward<'a>(
         if attempts == MAX_CONNECT_ATTEMPTS {
             return Err(last_err.unwrap_or_else(no_endpoint));
         }
-        let picked = pool.pick(key, &tried[..attempts], &mut st.worker.rng.borrow_mut());
-        let Some(i) = picked else {
-            return Err(last_err.unwrap_or_else(no_endpoint));
+        let picked = pool.pick_limited(
+            key,
+            &tried[..attempts],
+            &mut st.worker.rng.borrow_mut(),
+            had_turn,
+        );
+        let i = match picked {
+            Pick::Endpoint(i) => i,
+            Pick::Full => {
+                if deadline.is_none() {
+                    deadline = pool.queue_deadline();
+                }
+                if let Some(d) = deadline
+                    && pool.slots.wait(d).await
+                {
+                    had_turn = true;
+                    continue;
+                }
+                return Err(ProxyError::Busy {
+                    pool: pool.name.clone(),
+                    limit: pool.max_connections_per_endpoint,
+                });
+            }
+            Pick::Empty => return Err(last_err.unwrap_or_else(no_endpoint)),
         };
+        had_turn = true;
         let ep: &'a Endpoint = &pool.endpoints[i];
+        // Counted from before the connect: the limit holds connects too.
+        let inflight = pool.in_flight(ep);
         ctx.endpoint = Some(ep);
         if !req.headers().contains_key(header::HOST)
             && let Ok(v) = HeaderValue::try_from(ep.label.as_str())
@@ -374,7 +403,6 @@ async fn forward<'a>(
                 continue;
             }
         };
-        let inflight = InFlight::start(&ep.state);
         let sent_at = pool.tracks_latency.then(Instant::now);
         let timed_out = || ProxyError::ResponseTimeout {
             endpoint: ep.label.clone(),

@@ -15,10 +15,10 @@ use super::proxy_protocol::{self as pp, Command, ProxyHeader, Transport};
 use super::relay::{self, Activity};
 use super::sni::{self, Peek};
 use crate::balance::client_key;
-use crate::config::{HashKey, NonTls, OnLimit, ProxyVersion, ProxyVersions};
+use crate::config::{HashKey, NonTls, ProxyVersion, ProxyVersions};
 use crate::runtime::{ListenerRt, TcpRt};
 use crate::upstream::endpoint::now_ns;
-use crate::upstream::{InFlight, Pool};
+use crate::upstream::{InFlight, Pick, Pool};
 use crate::worker::WorkerCtx;
 
 /// The client as the proxy knows it: the socket peer, or what a trusted
@@ -57,6 +57,8 @@ pub enum Refused {
     NoEndpoint(String),
     #[error("every endpoint of pool {0} failed to connect: {1}")]
     Connect(String, String),
+    #[error("every endpoint of pool {0} is at max_connections_per_endpoint")]
+    Full(String),
 }
 
 /// Reads (peeks, then consumes) a PROXY header from a trusted peer.
@@ -242,7 +244,7 @@ async fn connect(
     client: &Client,
     worker: &WorkerCtx,
     nodelay: bool,
-) -> Result<(TcpStream, usize, Slot), Refused> {
+) -> Result<(TcpStream, usize, InFlight), Refused> {
     let key = pool.hash_key.as_ref().and_then(|k| match k {
         HashKey::ClientIp => Some(client_key(client.addr(), false)),
         HashKey::ClientIpPort => Some(client_key(client.addr(), true)),
@@ -251,38 +253,38 @@ async fn connect(
     });
     let mut tried: Vec<usize> = Vec::new();
     let mut last_err = String::new();
-    let queue_deadline = match pool.on_limit {
-        OnLimit::Queue(t) => Some(tokio::time::Instant::now() + t),
-        OnLimit::Refuse => None,
-    };
+    let mut deadline = None;
+    let mut queued = false;
     loop {
         let picked = {
             let mut rng = worker.rng.borrow_mut();
-            pool.pick_with(key, &tried, &mut rng, pool.max_connections_per_endpoint)
+            pool.pick_limited(key, &tried, &mut rng, queued)
         };
-        let Some(i) = picked else {
-            // Everything left is at its connection limit: wait for a slot?
-            let at_limit = pool.max_connections_per_endpoint > 0
-                && pool
-                    .pick(key, &tried, &mut worker.rng.borrow_mut())
-                    .is_some();
-            if at_limit && let Some(deadline) = queue_deadline {
-                let freed = pool.slot_freed.notified();
-                if tokio::time::timeout_at(deadline, freed).await.is_ok() {
+        let i = match picked {
+            Pick::Endpoint(i) => i,
+            Pick::Full => {
+                // Wait for a slot, up to queue_timeout from the first wait.
+                if deadline.is_none() {
+                    deadline = pool.queue_deadline();
+                }
+                if let Some(d) = deadline
+                    && pool.slots.wait(d).await
+                {
+                    queued = true;
                     continue;
                 }
+                return Err(Refused::Full(pool.name.clone()));
             }
-            return Err(if tried.is_empty() {
-                Refused::NoEndpoint(pool.name.clone())
-            } else {
-                Refused::Connect(pool.name.clone(), last_err)
-            });
+            Pick::Empty => {
+                return Err(if tried.is_empty() {
+                    Refused::NoEndpoint(pool.name.clone())
+                } else {
+                    Refused::Connect(pool.name.clone(), last_err)
+                });
+            }
         };
         let ep = &pool.endpoints[i];
-        let slot = Slot {
-            inflight: Some(InFlight::start(&ep.state)),
-            pool: pool.clone(),
-        };
+        let slot = pool.in_flight(ep);
         match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(ep.addr)).await {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(nodelay);
@@ -300,23 +302,6 @@ async fn connect(
         tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %last_err, "connect failed; trying another endpoint");
         ep.state.connect_failed(pool.fail_timeout);
         tried.push(i);
-    }
-}
-
-/// An open connection counted on its endpoint; frees a queued slot when dropped.
-pub struct Slot {
-    inflight: Option<InFlight>,
-    pool: Arc<Pool>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        // Lower the endpoint's count *before* waking a queued connection,
-        // or it may look again, still find the endpoint full, and sleep on.
-        drop(self.inflight.take());
-        if self.pool.max_connections_per_endpoint > 0 {
-            self.pool.slot_freed.notify_one();
-        }
     }
 }
 

@@ -135,7 +135,16 @@ fn list(rt: &Runtime) -> String {
         "Pool / Endpoint                  Weight State     Active Requests ConnectFailures\n",
     );
     for p in &rt.pools {
-        let _ = writeln!(out, "{} ({} endpoints)", p.name, p.endpoints.len());
+        let _ = write!(out, "{} ({} endpoints", p.name, p.endpoints.len());
+        if p.max_connections_per_endpoint > 0 {
+            let _ = write!(
+                out,
+                ", limit {} each, {} queued",
+                p.max_connections_per_endpoint,
+                p.slots.waiting()
+            );
+        }
+        out.push_str(")\n");
         for e in &p.endpoints {
             let s = &e.state;
             let state = if s.is_disabled() {

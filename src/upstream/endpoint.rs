@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::balance::PeakEwma;
@@ -161,20 +161,73 @@ impl Endpoint {
     }
 }
 
-/// Counts one request as outstanding on an endpoint until dropped.
+/// Requests (HTTP) or connections (TCP) waiting for an endpoint of a pool
+/// to come under `max_connections_per_endpoint` (`on_limit = "queue"`).
+/// Waiters are woken one per freed slot, first come first served (tokio's
+/// `Notify` queue), and new arrivals queue behind them (see
+/// `Pool::pick_limited`).
+#[derive(Debug, Default)]
+pub struct SlotQueue {
+    freed: tokio::sync::Notify,
+    waiting: AtomicUsize,
+}
+
+impl SlotQueue {
+    /// How many wait now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Waits until a slot frees; `false` at `deadline`.
+    pub async fn wait(&self, deadline: tokio::time::Instant) -> bool {
+        /// Counts the waiter out however the wait ends (also when its
+        /// future is dropped).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        tokio::time::timeout_at(deadline, self.freed.notified())
+            .await
+            .is_ok()
+    }
+}
+
+/// Counts one request (or TCP connection) as outstanding on an endpoint
+/// until dropped; then wakes the next waiter of the pool's [`SlotQueue`]
+/// when the pool has a limit.
 #[derive(Debug)]
-pub struct InFlight(Arc<EndpointState>);
+pub struct InFlight {
+    state: Arc<EndpointState>,
+    queue: Option<Arc<SlotQueue>>,
+}
 
 impl InFlight {
     pub fn start(state: &Arc<EndpointState>) -> InFlight {
+        InFlight::start_queued(state, None)
+    }
+
+    /// [`InFlight::start`] whose end wakes a waiter of `queue`.
+    pub fn start_queued(state: &Arc<EndpointState>, queue: Option<&Arc<SlotQueue>>) -> InFlight {
         state.outstanding.fetch_add(1, Ordering::Relaxed);
         state.requests.fetch_add(1, Ordering::Relaxed);
-        InFlight(state.clone())
+        InFlight {
+            state: state.clone(),
+            queue: queue.cloned(),
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+        // Lower the count *before* waking a waiter, or it may look again,
+        // still find the endpoint full, and sleep on.
+        self.state.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if let Some(q) = &self.queue {
+            q.freed.notify_one();
+        }
     }
 }

@@ -7,7 +7,19 @@ use std::time::Duration;
 use crate::balance::{self, Balancer, EndpointView, Member, Rng};
 use crate::config::{EndpointCfg, HashKey, OnLimit, PoolCfg, ProxyVersion};
 
-use super::endpoint::{Endpoint, EndpointState, now_ns};
+use super::endpoint::{Endpoint, EndpointState, InFlight, SlotQueue, now_ns};
+
+/// What [`Pool::pick_limited`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// This endpoint.
+    Endpoint(usize),
+    /// Every endpoint left is at `max_connections_per_endpoint` (or others
+    /// wait before this caller): queue or refuse, as `on_limit` says.
+    Full,
+    /// No endpoint left to try.
+    Empty,
+}
 
 /// A pool as the data path uses it.
 #[derive(Debug)]
@@ -26,13 +38,14 @@ pub struct Pool {
     pub tracks_latency: bool,
     pub send_proxy: Option<ProxyVersion>,
     pub forward_proxy_tlvs: bool,
-    /// Open connections allowed per endpoint (L4); 0 = no limit.
+    /// Connections (TCP) or requests in flight (HTTP) allowed per
+    /// endpoint, all workers together; 0 = no limit.
     pub max_connections_per_endpoint: usize,
     pub on_limit: OnLimit,
     pub drain_timeout: Duration,
-    /// Woken when a connection to one of the endpoints closes (for
-    /// connections queued on `max_connections_per_endpoint`).
-    pub slot_freed: tokio::sync::Notify,
+    /// Connections or requests waiting for an endpoint under
+    /// `max_connections_per_endpoint` (`on_limit = "queue"`).
+    pub slots: Arc<SlotQueue>,
     /// TLS to the endpoints (set by the runtime compiler, which loads files).
     pub tls: Option<Arc<crate::tls::client::ClientTls>>,
     /// The HTTP version spoken to the endpoints.
@@ -92,7 +105,7 @@ impl Pool {
             max_connections_per_endpoint: cfg.max_connections_per_endpoint,
             on_limit: cfg.on_limit,
             drain_timeout: cfg.drain_timeout,
-            slot_freed: tokio::sync::Notify::new(),
+            slots: Arc::default(),
             tls: None,
             http_version: cfg.http_version,
             upgrade_tls: None,
@@ -105,6 +118,46 @@ impl Pool {
     /// because of passive marks — Envoy's "panic mode").
     pub fn pick(&self, key: Option<u64>, tried: &[usize], rng: &mut Rng) -> Option<usize> {
         self.pick_with(key, tried, rng, 0)
+    }
+
+    /// [`pick`](Self::pick) under `max_connections_per_endpoint`:
+    /// endpoints at the limit are skipped, and when every endpoint left is
+    /// at it the answer is [`Pick::Full`]. So is it, with a limit, while
+    /// others wait in the queue, unless `queued` (the caller has just
+    /// waited its turn), or `tried` is not empty (a retry keeps its turn):
+    /// first come, first served.
+    pub fn pick_limited(
+        &self,
+        key: Option<u64>,
+        tried: &[usize],
+        rng: &mut Rng,
+        queued: bool,
+    ) -> Pick {
+        let limit = self.max_connections_per_endpoint;
+        if limit > 0 && !queued && tried.is_empty() && self.slots.waiting() > 0 {
+            return Pick::Full;
+        }
+        match self.pick_with(key, tried, rng, limit) {
+            Some(i) => Pick::Endpoint(i),
+            None if limit > 0 && self.pick(key, tried, rng).is_some() => Pick::Full,
+            None => Pick::Empty,
+        }
+    }
+
+    /// When a caller that found the pool [`Pick::Full`] now stops waiting
+    /// for a slot; `None`: it does not wait (`on_limit = "refuse"`).
+    pub fn queue_deadline(&self) -> Option<tokio::time::Instant> {
+        match self.on_limit {
+            OnLimit::Queue(t) => Some(tokio::time::Instant::now() + t),
+            OnLimit::Refuse => None,
+        }
+    }
+
+    /// Counts a request or connection on `ep` (one of the pool's) until
+    /// dropped; its end wakes the next waiter when the pool has a limit.
+    pub fn in_flight(&self, ep: &Endpoint) -> InFlight {
+        let queue = (self.max_connections_per_endpoint > 0).then_some(&self.slots);
+        InFlight::start_queued(&ep.state, queue)
     }
 
     /// [`pick`](Self::pick) that also skips endpoints with `limit` or more

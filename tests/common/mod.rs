@@ -86,6 +86,16 @@ impl Proxy {
             .sum()
     }
 
+    /// Requests or connections waiting in pool `name`'s queue
+    /// (`max_connections_per_endpoint` with `on_limit = "queue"`).
+    pub fn pool_queued(&self, name: &str) -> usize {
+        let rt = self.server().runtime();
+        rt.pools
+            .iter()
+            .find(|p| p.name == name)
+            .map_or(0, |p| p.slots.waiting())
+    }
+
     /// Reloads from config text.
     pub fn reload(&mut self, toml: &str) -> Result<ReloadSummary, String> {
         let loaded = config::load_str("test.toml", toml).map_err(|e| e.to_string())?;
