@@ -246,7 +246,7 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
             anyhow::bail!("{}: configuration refused", path.display());
         }
     };
-    telemetry::init(&loaded.config.global.log_level);
+    let _log = telemetry::init(&loaded.config.global.log_level);
     for w in &loaded.warnings {
         tracing::warn!("{}", w.render());
     }
@@ -275,7 +275,7 @@ fn run_demo(listen: Option<SocketAddr>, print_config: bool) -> anyhow::Result<()
     }
     let loaded =
         demo::load(addrs, listen).map_err(|e| anyhow::anyhow!("embedded demo config: {e}"))?;
-    telemetry::init(&loaded.config.global.log_level);
+    let _log = telemetry::init(&loaded.config.global.log_level);
     raise_fd_limit();
     std::thread::Builder::new()
         .name("demo-backends".into())
@@ -309,7 +309,7 @@ fn run_demo(listen: Option<SocketAddr>, print_config: bool) -> anyhow::Result<()
 /// (and logs the counters).
 fn run_decap(opts: decap::DecapOptions) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    telemetry::init("info");
+    let _log = telemetry::init("info");
     let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

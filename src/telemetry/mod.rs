@@ -2,7 +2,10 @@
 //!
 //! Logs go through `tracing`; the access log is the `access` target at INFO,
 //! one line per request, written when the response body has been sent (so
-//! it carries the real byte count and total duration).
+//! it carries the real byte count and total duration). Lines reach stdout
+//! through [`writer`]'s thread, never blocking a worker.
+
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -10,18 +13,31 @@ use std::time::Instant;
 use http::StatusCode;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber: `RUST_LOG` if set, else `default_filter`.
-/// Safe to call more than once (later calls do nothing).
-pub fn init(default_filter: &str) {
+/// Installs the global subscriber: `RUST_LOG` if set, else `default_filter`,
+/// writing to stdout through the log thread. Keep the guard until the
+/// process ends: dropping it writes what is still queued. Safe to call more
+/// than once (later calls do nothing and return `None`).
+#[must_use = "dropping the guard at once may lose log lines at exit"]
+pub fn init(default_filter: &str) -> Option<writer::LogGuard> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
-        .with_ansi(ansi)
-        .try_init();
+        .with_ansi(ansi);
+    match writer::spawn(std::io::stdout()) {
+        Some((w, guard)) => builder
+            .with_writer(move || w.clone())
+            .try_init()
+            .ok()
+            .map(|()| guard),
+        None => {
+            let _ = builder.try_init();
+            None
+        }
+    }
 }
 
 /// Everything one access-log line says about a request.
