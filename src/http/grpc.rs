@@ -137,6 +137,11 @@ mod tests {
     fn status_mapping() {
         let unavailable = ProxyError::NoEndpoint { pool: "p".into() };
         assert_eq!(status_code(&unavailable), 14);
+        let busy = ProxyError::Busy {
+            pool: "p".into(),
+            limit: 1,
+        };
+        assert_eq!(status_code(&busy), 14, "a full pool is UNAVAILABLE too");
         let deadline = ProxyError::ResponseTimeout {
             endpoint: "e".into(),
             after: Duration::from_secs(1),
