@@ -180,6 +180,8 @@ pub struct FileCert {
     pub key: Option<Spanned<String>>,
     /// SNI names served; default: the certificate's DNS names.
     pub server_names: Option<Spanned<OneOrMany>>,
+    /// DER OCSP response stapled with the certificate.
+    pub ocsp: Option<Spanned<String>>,
 }
 
 /// `[pool.tls]`: TLS to the pool's endpoints.
@@ -401,7 +403,7 @@ pub(crate) mod keys {
     // Unknown keys in these tables are reported from serde's own list;
     // this copy is kept in step with the schema by a test.
     #[allow(dead_code)]
-    pub const CERT: &[&str] = &["cert", "key", "server_names"];
+    pub const CERT: &[&str] = &["cert", "key", "server_names", "ocsp"];
     // Unknown keys in these tables are reported from serde's own list;
     // this copy is kept in step with the schema by a test.
     #[allow(dead_code)]
@@ -496,6 +498,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "cert" => "cert = \"/etc/switchyard/site.pem\"",
         "key" => "key = \"/etc/switchyard/site.key\"",
         "server_names" => "server_names = [\"example.com\", \"*.example.com\"]",
+        "ocsp" => "ocsp = \"/etc/switchyard/site.ocsp.der\"",
         "min_version" => "min_version = \"1.2\"",
         "session_tickets" => "session_tickets = true",
         "client_ca" => "client_ca = \"/etc/switchyard/clients-ca.pem\"",

@@ -115,6 +115,8 @@ pub struct CertCfg {
     /// SNI names this certificate serves (exact or `*.example.com`); empty:
     /// the DNS names of the certificate's subjectAltName extension.
     pub server_names: Vec<HostMatch>,
+    /// DER OCSP response to staple (RFC 6960), reloaded when it changes.
+    pub ocsp: Option<PathBuf>,
 }
 
 /// TLS protocol versions.

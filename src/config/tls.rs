@@ -8,6 +8,7 @@
 //! catches it, and a reload with a bad certificate keeps the old config).
 //! Relative paths are resolved against the config file's directory.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -266,8 +267,15 @@ fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) ->
     let (cert_s, key_s) = (f.cert.as_ref()?, f.key.as_ref()?);
     let cert = resolve_path(v, cert_s.get_ref());
     let key = resolve_path(v, key_s.get_ref());
+    let ocsp = f
+        .ocsp
+        .as_ref()
+        .map(|o| (resolve_path(v, o.get_ref()), o.span()));
     match crate::tls::certs::load_certified_key(&cert, &key) {
         Ok(ck) => {
+            if let (Some((path, span)), Ok(leaf)) = (&ocsp, ck.end_entity_cert()) {
+                check_ocsp(v, path, span.clone(), leaf, &ctx);
+            }
             if server_names.is_empty() && i > 0 {
                 // Only the default certificate may serve no name of its own.
                 let names = ck
@@ -303,7 +311,40 @@ fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) ->
         cert,
         key,
         server_names,
+        ocsp: ocsp.map(|(p, _)| p),
     })
+}
+
+/// A certificate's `ocsp` file: readable, a successful response about
+/// this certificate that does not say revoked (errors); current (a
+/// warning: an out-of-date response is not stapled).
+fn check_ocsp(v: &mut V<'_, '_>, path: &Path, span: Range<usize>, leaf: &[u8], ctx: &str) {
+    let help = "point `ocsp` at the DER OCSP response for this certificate, as the CA's \
+                responder gives it (e.g. `openssl ocsp -issuer ca.pem -cert site.pem -url URL \
+                -respout site.ocsp.der`)";
+    let der = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = format!("{ctx}: cannot read OCSP response {}: {e}", path.display());
+            return v.error(span, msg, help);
+        }
+    };
+    match crate::tls::ocsp::check(&der, leaf) {
+        Err(reason) => {
+            let msg = format!("{ctx}: OCSP response {}: {reason}", path.display());
+            v.error(span, msg, help);
+        }
+        Ok(status) if !status.is_current(std::time::SystemTime::now()) => v.warning(
+            span,
+            format!(
+                "{ctx}: the OCSP response in {} is out of date; it is not stapled",
+                path.display()
+            ),
+            "fetch a fresh response from the CA's OCSP responder; the file is re-read when \
+             it changes",
+        ),
+        Ok(_) => {}
+    }
 }
 
 /// The TLS/HTTP-version part of a pool.

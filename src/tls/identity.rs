@@ -5,12 +5,14 @@
 //! Every string produced here is printable ASCII (control and non-ASCII
 //! bytes are hex-escaped in the subject; SANs containing them, or a space,
 //! are left out), so it can go into an HTTP header as is. The subject is read by a
-//! small bounds-checked DER reader that never panics and gives `None` for
+//! small bounds-checked DER reader (`der`) that never panics and gives `None` for
 //! anything malformed (fuzzed: `fuzz/fuzz_targets/cert_subject.rs`).
 
 use std::fmt::Write as _;
 
 use rustls::pki_types::CertificateDer;
+
+use super::der::read_tlv;
 
 /// A client certificate as seen by routing and upstream headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,32 +240,6 @@ fn escape_value(out: &mut String, value: &str) {
             }
         }
     }
-}
-
-/// Splits one DER element off `input`: (tag, contents, rest). Only
-/// single-byte tags and definite lengths up to 4 length bytes; `None` when
-/// anything is out of bounds.
-fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None; // high-tag-number form: never in a Name
-    }
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None; // indefinite length, or absurdly long
-        }
-        let (bytes, after) = rest.split_at_checked(n)?;
-        rest = after;
-        bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
-    };
-    let (contents, rest) = rest.split_at_checked(len)?;
-    Some((tag, contents, rest))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -9,6 +9,7 @@
 //!   `rustls::ServerConfig` of a listener, with certificate hot reload.
 //! - [`client`]: TLS to upstream endpoints: the `rustls::ClientConfig` of a
 //!   pool (trust roots, client certificate, SNI, optional no-verify mode).
+//! - [`ocsp`]: checks of the OCSP responses stapled with certificates.
 //! - [`identity`](mod@identity): what routing and upstream headers learn about a verified
 //!   client certificate (subject, SANs, fingerprint).
 //!
@@ -21,7 +22,9 @@ use std::sync::Arc;
 
 pub mod certs;
 pub mod client;
+mod der;
 pub mod identity;
+pub mod ocsp;
 pub mod server;
 
 #[cfg(test)]
@@ -79,6 +82,9 @@ pub enum TlsError {
         path.display()
     )]
     NoDnsNames { path: PathBuf },
+    /// An OCSP response file that cannot be stapled with its certificate.
+    #[error("OCSP response {}: {reason}", path.display())]
+    Ocsp { path: PathBuf, reason: String },
     /// A CA file that yields no usable trust anchor.
     #[error("invalid CA file {}: {reason}", path.display())]
     Ca { path: PathBuf, reason: String },

@@ -1,6 +1,9 @@
 //! TLS termination on a listener: the certificate chosen by SNI, and the
 //! `rustls::ServerConfig` built from a `TlsServerCfg`.
 //!
+//! A certificate may carry an OCSP response to staple (`ocsp`), checked by
+//! [`super::ocsp`] and never stapled once out of date.
+//!
 //! Certificates can be replaced on disk while the listener runs:
 //! [`ServerTls::reload_if_changed`] swaps the resolver's certificate store
 //! atomically (connections in progress keep the keys they already hold).
@@ -8,8 +11,9 @@
 //! keeping its session-ticket keys so clients can still resume.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, ServerSessionMemoryCache};
@@ -34,16 +38,31 @@ struct CertStore {
     wildcard: HashMap<String, Arc<CertifiedKey>>,
     /// The first certificate: no SNI, or a name nothing else covers.
     default: Arc<CertifiedKey>,
+    /// When the first stapled OCSP response goes out of date: the store is
+    /// then loaded again, without it.
+    staple_expires: Option<SystemTime>,
 }
 
 impl CertStore {
     /// Loads every certificate; the first error (naming its file) wins.
-    fn load(certificates: &[CertCfg]) -> Result<CertStore, TlsError> {
+    /// OCSP responses out of date at `now` are not stapled.
+    fn load(certificates: &[CertCfg], now: SystemTime) -> Result<CertStore, TlsError> {
         let mut exact = HashMap::new();
         let mut wildcard = HashMap::new();
         let mut default = None;
+        let mut staple_expires: Option<SystemTime> = None;
         for cert_cfg in certificates {
-            let key = load_certified_key(&cert_cfg.cert, &cert_cfg.key)?;
+            let mut key = load_certified_key(&cert_cfg.cert, &cert_cfg.key)?;
+            if let Some(path) = &cert_cfg.ocsp
+                && let Some((staple, expires)) = load_staple(path, &key, now)?
+            {
+                let mut stapled = (*key).clone();
+                stapled.ocsp = Some(staple);
+                key = Arc::new(stapled);
+                if let Some(e) = expires {
+                    staple_expires = Some(staple_expires.map_or(e, |s| s.min(e)));
+                }
+            }
             for name in names_of(cert_cfg, &key)? {
                 // Earlier certificates win on duplicate names.
                 match name {
@@ -59,6 +78,7 @@ impl CertStore {
             exact,
             wildcard,
             default,
+            staple_expires,
         })
     }
 
@@ -78,6 +98,34 @@ impl CertStore {
         }
         &self.default
     }
+}
+
+/// An OCSP response to staple, and when it goes out of date.
+type Staple = (Vec<u8>, Option<SystemTime>);
+
+/// The OCSP response in `path` for `key`'s certificate and when it goes
+/// out of date; `None` (and a warning) when it already is: a stale
+/// response is never stapled. A response that is unreadable, malformed,
+/// about another certificate, or says revoked is an error.
+fn load_staple(
+    path: &Path,
+    key: &CertifiedKey,
+    now: SystemTime,
+) -> Result<Option<Staple>, TlsError> {
+    let der = std::fs::read(path).map_err(|e| super::read_error(path, &e))?;
+    let leaf = key.end_entity_cert().map_err(|e| TlsError::Ocsp {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let status = super::ocsp::check(&der, leaf).map_err(|reason| TlsError::Ocsp {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    if !status.is_current(now) {
+        tracing::warn!(file = %path.display(), "OCSP response out of date: not stapled");
+        return Ok(None);
+    }
+    Ok(Some((der, status.next_update)))
 }
 
 enum Name {
@@ -192,7 +240,7 @@ impl ServerTls {
         // seen as changed by the next check.
         let stamps = FileStamps::new(cert_files(&cfg.certificates));
         let resolver = Arc::new(SniResolver {
-            store: ArcSwap::from_pointee(CertStore::load(&cfg.certificates)?),
+            store: ArcSwap::from_pointee(CertStore::load(&cfg.certificates, SystemTime::now())?),
         });
 
         // Cipher suites: the ring provider's defaults, all AEAD (AES-GCM
@@ -262,26 +310,38 @@ impl ServerTls {
         })
     }
 
-    /// Reloads every certificate if any certificate or key file changed
-    /// since the last successful load, and swaps them in: `Ok(true)` when
+    /// Reloads every certificate if any certificate, key or OCSP file
+    /// changed since the last successful load, or a stapled OCSP response
+    /// went out of date, and swaps them in: `Ok(true)` when
     /// swapped, `Ok(false)` when nothing changed. On error the certificates
     /// in use stay, and the next call tries again.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        self.reload_at(SystemTime::now())
+    }
+
+    /// [`ServerTls::reload_if_changed`] with the clock at `now`.
+    pub(crate) fn reload_at(&self, now: SystemTime) -> Result<bool, TlsError> {
         let mut stamps = self
             .stamps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !stamps.changed() {
+        let stale = self
+            .resolver
+            .store
+            .load()
+            .staple_expires
+            .is_some_and(|e| e <= now);
+        if !stamps.changed() && !stale {
             return Ok(false);
         }
         let fresh = FileStamps::new(self.files());
-        let store = CertStore::load(&self.certificates)?;
+        let store = CertStore::load(&self.certificates, now)?;
         self.resolver.store.store(Arc::new(store));
         *stamps = fresh;
         Ok(true)
     }
 
-    /// The certificate and key files, in configuration order.
+    /// The certificate, key and OCSP files, in configuration order.
     pub fn files(&self) -> Vec<PathBuf> {
         cert_files(&self.certificates)
     }
@@ -295,6 +355,7 @@ impl ServerTls {
 fn cert_files(certificates: &[CertCfg]) -> Vec<PathBuf> {
     certificates
         .iter()
-        .flat_map(|c| [c.cert.clone(), c.key.clone()])
+        .flat_map(|c| [Some(c.cert.clone()), Some(c.key.clone()), c.ocsp.clone()])
+        .flatten()
         .collect()
 }

@@ -233,3 +233,74 @@ fn h2_server_chooses_the_http2_server_and_refuses_anything_else() {
         d.render()
     );
 }
+
+/// A TLS listener whose one certificate is the OCSP test leaf, with
+/// `ocsp = "<testdata>/ocsp/{ocsp}"`.
+fn ocsp_listener(ocsp: &str) -> String {
+    let data = |f: &str| format!("{}/src/tls/testdata/ocsp/{f}", env!("CARGO_MANIFEST_DIR"));
+    listener_with(&format!(
+        "  [listener.tls]\n  certificates = [{{ cert = \"{}\", key = \"{}\", ocsp = \"{}\" }}]",
+        data("leaf.pem"),
+        data("leaf-key.pem"),
+        data(ocsp)
+    ))
+}
+
+/// The column just inside the quotes of `ocsp = "…"` on line 6.
+fn ocsp_col(text: &str) -> Option<usize> {
+    text.lines()
+        .nth(5)
+        .and_then(|l| l.find("ocsp = "))
+        .map(|c| c + 8)
+}
+
+#[test]
+fn an_ocsp_response_loads_with_its_certificate() {
+    let loaded = load(&ocsp_listener("ocsp-good.der")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.is_empty());
+    let tls = loaded.config.listeners[0].tls.as_ref().expect("tls");
+    let ocsp = tls.certificates[0].ocsp.as_ref().expect("ocsp path");
+    assert!(ocsp.ends_with("ocsp/ocsp-good.der"));
+}
+
+#[test]
+fn a_revoked_or_missing_ocsp_response_is_an_error_at_ocsp() {
+    for (file, says) in [
+        ("ocsp-revoked.der", "revoked"),
+        ("leaf.pem", "not a DER OCSP response"),
+        ("nonexistent.der", "cannot read OCSP response"),
+    ] {
+        let text = ocsp_listener(file);
+        let d = the_error(&text);
+        assert_eq!(
+            (d.line, Some(d.col)),
+            (6, ocsp_col(&text)),
+            "{}",
+            d.render()
+        );
+        assert!(d.message.contains(says), "{file}: {}", d.render());
+        assert!(
+            d.help
+                .as_deref()
+                .is_some_and(|h| h.contains("openssl ocsp")),
+            "{}",
+            d.render()
+        );
+    }
+}
+
+#[test]
+fn an_out_of_date_ocsp_response_is_a_warning() {
+    let text = ocsp_listener("ocsp-expired.der");
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let [w] = loaded.warnings.as_slice() else {
+        panic!("{:?}", loaded.warnings)
+    };
+    assert_eq!(
+        (w.line, Some(w.col)),
+        (6, ocsp_col(&text)),
+        "{}",
+        w.render()
+    );
+    assert!(w.message.contains("out of date"), "{}", w.render());
+}

@@ -160,6 +160,7 @@ pub(super) fn cert_cfg(dir: &TempDir, name: &str, pem: &Pem, server_names: &[&st
                 None => HostMatch::Exact(n.to_string()),
             })
             .collect(),
+        ocsp: None,
     }
 }
 

@@ -262,6 +262,7 @@ async fn handshake_with_rsa_certificate() {
         cert: testdata("rsa-cert.pem"),
         key: testdata("rsa-key.pem"),
         server_names: vec![],
+        ocsp: None,
     }]);
     let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
     let roots = std::fs::read_to_string(testdata("rsa-cert.pem")).expect("read");
@@ -327,4 +328,53 @@ fn shared_across_workers() {
     send_sync::<crate::tls::server::SniResolver>();
     send_sync::<crate::tls::client::ClientTls>();
     send_sync::<TlsError>();
+}
+
+/// The OCSP response stapled for `ocsp.test`, if any.
+fn staple(tls: &ServerTls) -> Option<Vec<u8>> {
+    tls.resolver().lookup(Some("ocsp.test")).ocsp.clone()
+}
+
+#[test]
+fn ocsp_responses_are_stapled_reloaded_and_never_stale() {
+    let dir = TempDir::new();
+    let data = |f: &str| std::fs::read(testdata(&format!("ocsp/{f}"))).unwrap();
+    let cert = CertCfg {
+        cert: dir.write("leaf.pem", data("leaf.pem")),
+        key: dir.write("leaf-key.pem", data("leaf-key.pem")),
+        server_names: vec![],
+        ocsp: Some(dir.write("leaf.ocsp", data("ocsp-good.der"))),
+    };
+    let tls = ServerTls::build(&server_cfg(vec![cert.clone()]), ALPN, None).expect("build");
+    assert_eq!(tls.files().len(), 3, "the OCSP file is watched");
+    assert_eq!(staple(&tls), Some(data("ocsp-good.der")));
+    assert_eq!(tls.reload_if_changed(), Ok(false));
+
+    // Once it goes out of date (in 2126) it is dropped at the next check,
+    // though no file changed.
+    let after = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5_000_000_000);
+    assert_eq!(tls.reload_at(after), Ok(true));
+    assert_eq!(staple(&tls), None);
+    assert_eq!(tls.reload_at(after), Ok(false), "and not reloaded again");
+
+    // A new response replaces it.
+    dir.write("leaf.ocsp", data("ocsp-nonext.der"));
+    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(staple(&tls), Some(data("ocsp-nonext.der")));
+
+    // One that says revoked is refused; the previous one stays.
+    dir.write("leaf.ocsp", data("ocsp-revoked.der"));
+    let err = tls.reload_if_changed().expect_err("revoked");
+    assert!(
+        matches!(&err, TlsError::Ocsp { reason, .. } if reason.contains("revoked")),
+        "{err}"
+    );
+    assert_eq!(staple(&tls), Some(data("ocsp-nonext.der")));
+
+    // An out-of-date one: the certificate is served without a staple.
+    dir.write("leaf.ocsp", data("ocsp-expired.der"));
+    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(staple(&tls), None);
+    let fresh = ServerTls::build(&server_cfg(vec![cert]), ALPN, None).expect("build");
+    assert_eq!(staple(&fresh), None, "stale at build: not stapled");
 }
