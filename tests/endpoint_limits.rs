@@ -227,3 +227,44 @@ async fn a_queued_request_gets_503_when_queue_timeout_passes() {
     b.gate.add_permits(1);
     assert_eq!(within(Duration::from_secs(5), first).await.unwrap().0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_tunnel_holds_its_slot_until_it_closes() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let b = common::h2::WsBackend::start().await;
+    let pool = "max_connections_per_endpoint = 1";
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], pool));
+    let url = format!("ws://{}/chat", proxy.addr());
+    let (mut ws, resp) = within(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .expect("WebSocket handshake");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("hello")).await.unwrap();
+    let echoed = within(Duration::from_secs(5), ws.next()).await;
+    assert!(matches!(echoed, Some(Ok(Message::Text(_)))), "{echoed:?}");
+
+    // The open tunnel is the endpoint's one request in flight.
+    let (status, body) = get(proxy.url("/plain")).await;
+    assert_eq!(status, 503, "{body}");
+
+    // Once it closes, the slot is free again.
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let mut last = 0;
+    let freed = within(Duration::from_secs(5), async {
+        loop {
+            last = get(proxy.url("/plain")).await.0;
+            if last != 503 {
+                return last;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_ne!(freed, 503, "slot never freed (last {last})");
+}

@@ -482,7 +482,9 @@ async fn forward<'a>(
                 let (resp, side) =
                     Box::pin(upgrade::exchange(stream, &ep.label, req, response_timeout)).await?;
                 let (mut p, b) = resp.into_parts();
-                if let Some(side) = side {
+                if let Some(mut side) = side {
+                    // The tunnel holds the request's slot on the endpoint.
+                    side.slot = Some(inflight);
                     headers::strip_hop_by_hop(&mut p.headers);
                     ep.state.responded();
                     if let Some(pending) = on_upgrade.take() {
@@ -503,7 +505,7 @@ async fn forward<'a>(
                     let finish = Finish {
                         conn: st.clone(),
                         upstream: None,
-                        inflight: Some(inflight),
+                        inflight: None,
                         log: listener
                             .access_log
                             .then(|| access_record(st, ctx, p.status)),

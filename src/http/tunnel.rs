@@ -22,6 +22,9 @@ use crate::net::Stream;
 pub struct UpstreamSide {
     pub io: Stream,
     pub buf: Bytes,
+    /// The tunnel counts as a request in flight on its endpoint until it
+    /// ends (least-connections balancing, `max_connections_per_endpoint`).
+    pub slot: Option<crate::upstream::InFlight>,
 }
 
 /// Relays until both directions end, an error, the idle timeout or a

@@ -199,6 +199,7 @@ pub async fn exchange(
         Some(UpstreamSide {
             io: parts.io,
             buf: parts.read_buf,
+            slot: None,
         }),
     ))
 }
