@@ -330,12 +330,7 @@ async fn forward<'a>(
         let i = match picked {
             Pick::Endpoint(i) => i,
             Pick::Full => {
-                if deadline.is_none() {
-                    deadline = pool.queue_deadline();
-                }
-                if let Some(d) = deadline
-                    && pool.slots.wait(d).await
-                {
+                if pool.wait_turn(&mut deadline).await {
                     had_turn = true;
                     continue;
                 }

@@ -263,13 +263,7 @@ async fn connect(
         let i = match picked {
             Pick::Endpoint(i) => i,
             Pick::Full => {
-                // Wait for a slot, up to queue_timeout from the first wait.
-                if deadline.is_none() {
-                    deadline = pool.queue_deadline();
-                }
-                if let Some(d) = deadline
-                    && pool.slots.wait(d).await
-                {
+                if pool.wait_turn(&mut deadline).await {
                     queued = true;
                     continue;
                 }

@@ -144,12 +144,20 @@ impl Pool {
         }
     }
 
-    /// When a caller that found the pool [`Pick::Full`] now stops waiting
-    /// for a slot; `None`: it does not wait (`on_limit = "refuse"`).
-    pub fn queue_deadline(&self) -> Option<tokio::time::Instant> {
-        match self.on_limit {
-            OnLimit::Queue(t) => Some(tokio::time::Instant::now() + t),
-            OnLimit::Refuse => None,
+    /// After [`Pick::Full`]: waits for a slot, up to `queue_timeout` from
+    /// this caller's first wait (`deadline` keeps it between calls).
+    /// `false` when the pool refuses (`on_limit = "refuse"`) or the time
+    /// is up.
+    pub async fn wait_turn(&self, deadline: &mut Option<tokio::time::Instant>) -> bool {
+        if deadline.is_none() {
+            *deadline = match self.on_limit {
+                OnLimit::Queue(t) => Some(tokio::time::Instant::now() + t),
+                OnLimit::Refuse => None,
+            };
+        }
+        match *deadline {
+            Some(d) => self.slots.wait(d).await,
+            None => false,
         }
     }
 
