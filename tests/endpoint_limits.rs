@@ -92,6 +92,24 @@ async fn get(url: String) -> (u16, String) {
     (status, r.text().await.unwrap_or_default())
 }
 
+/// A gated backend behind a proxy whose pool has `pool` keys, and a first
+/// request to `path` that the backend holds (it is in flight when this
+/// returns).
+async fn one_held(pool: &str, path: &str) -> (GatedBackend, Proxy, Call) {
+    let b = GatedBackend::start().await;
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], pool));
+    let held = tokio::spawn(get(proxy.url(path)));
+    assert!(eventually(Duration::from_secs(5), || b.active() == 1).await);
+    (b, proxy, held)
+}
+
+type Call = tokio::task::JoinHandle<(u16, String)>;
+
+/// The status of a spawned [`get`], within 5 s.
+async fn status_of(call: Call) -> u16 {
+    within(Duration::from_secs(5), call).await.unwrap().0
+}
+
 const LIMIT_QUEUE: &str =
     "max_connections_per_endpoint = 2\non_limit = \"queue\"\nqueue_timeout = \"10s\"";
 
@@ -139,11 +157,8 @@ async fn requests_beyond_the_limit_wait_in_the_proxy_until_one_finishes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn queued_requests_are_served_first_come_first_served() {
-    let b = GatedBackend::start().await;
     let pool = "max_connections_per_endpoint = 1\non_limit = \"queue\"\nqueue_timeout = \"10s\"";
-    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], pool));
-    let first = tokio::spawn(get(proxy.url("/first")));
-    assert!(eventually(Duration::from_secs(5), || b.active() == 1).await);
+    let (b, proxy, first) = one_held(pool, "/first").await;
     let mut queued = Vec::new();
     for (i, name) in ["/second", "/third", "/fourth"].into_iter().enumerate() {
         queued.push(tokio::spawn(get(proxy.url(name))));
@@ -162,23 +177,19 @@ async fn queued_requests_are_served_first_come_first_served() {
     assert_eq!(b.arrived(), ["/first", "/second", "/third", "/fourth"]);
     b.gate.add_permits(1);
     for c in std::iter::once(first).chain(queued) {
-        assert_eq!(within(Duration::from_secs(5), c).await.unwrap().0, 200);
+        assert_eq!(status_of(c).await, 200);
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refuse_answers_503_while_every_endpoint_is_full() {
-    let b = GatedBackend::start().await;
-    let pool = "max_connections_per_endpoint = 1";
-    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], pool));
-    let first = tokio::spawn(get(proxy.url("/held")));
-    assert!(eventually(Duration::from_secs(5), || b.active() == 1).await);
+    let (b, proxy, first) = one_held("max_connections_per_endpoint = 1", "/held").await;
     let (status, body) = get(proxy.url("/refused")).await;
     assert_eq!(status, 503);
     assert_eq!(body, "503 every upstream endpoint is busy\n");
     assert_eq!(b.arrived(), ["/held"], "the refused request was forwarded");
     b.gate.add_permits(2);
-    assert_eq!(within(Duration::from_secs(5), first).await.unwrap().0, 200);
+    assert_eq!(status_of(first).await, 200);
     // The slot is free again.
     assert_eq!(get(proxy.url("/after")).await, (200, "/after".into()));
 }
@@ -201,17 +212,14 @@ async fn a_full_endpoint_is_skipped_for_one_with_room() {
     );
     a.gate.add_permits(1);
     b.gate.add_permits(1);
-    assert_eq!(within(Duration::from_secs(5), held).await.unwrap().0, 200);
-    assert_eq!(within(Duration::from_secs(5), second).await.unwrap().0, 200);
+    assert_eq!(status_of(held).await, 200);
+    assert_eq!(status_of(second).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_queued_request_gets_503_when_queue_timeout_passes() {
-    let b = GatedBackend::start().await;
     let pool = "max_connections_per_endpoint = 1\non_limit = \"queue\"\nqueue_timeout = \"300ms\"";
-    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], pool));
-    let first = tokio::spawn(get(proxy.url("/held")));
-    assert!(eventually(Duration::from_secs(5), || b.active() == 1).await);
+    let (b, proxy, first) = one_held(pool, "/held").await;
     let started = Instant::now();
     let (status, body) = get(proxy.url("/waits")).await;
     let waited = started.elapsed();
@@ -225,7 +233,7 @@ async fn a_queued_request_gets_503_when_queue_timeout_passes() {
     assert_eq!(proxy.pool_queued("p"), 0);
     assert_eq!(b.arrived(), ["/held"]);
     b.gate.add_permits(1);
-    assert_eq!(within(Duration::from_secs(5), first).await.unwrap().0, 200);
+    assert_eq!(status_of(first).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
