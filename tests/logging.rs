@@ -1,15 +1,17 @@
-//! The log output never blocks the proxy: the real binary runs with its
-//! stdout a pipe that nobody reads for a while (a stalled journald or
-//! terminal), access logging on, and keeps serving; once the pipe is read
-//! again every access line is there.
+//! The real binary's log output: it never blocks the proxy (stdout a pipe
+//! that nobody reads for a while, like a stalled journald or terminal, and
+//! every access line is there once it is read again), and a client cannot
+//! add lines to it at the default level.
 
 mod common;
 
 use std::time::Duration;
 
+use common::tls::*;
 use common::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdout};
 
 /// More access lines than a pipe holds (64 KiB at about 250 bytes a line),
 /// fewer than the log queue holds, so none is dropped.
@@ -29,32 +31,7 @@ async fn a_stalled_stdout_does_not_stop_the_proxy_and_loses_no_access_line() {
             ],
         ),
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["run", "-c", cfg.to_str().unwrap()])
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("switchyard starts");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    // Read only up to the listening line; then nobody reads the pipe.
-    let addr = within(Duration::from_secs(20), async {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).await.unwrap() > 0,
-                "no listening line"
-            );
-            if let Some(rest) = line.split("listening listener=web address=").nth(1) {
-                let a = rest.split_whitespace().next().unwrap();
-                return a.parse::<std::net::SocketAddr>().unwrap();
-            }
-        }
-    })
-    .await;
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
 
     // Sequential keep-alive requests, each with its own path: with a
     // blocking log write the worker would stop once the pipe is full.
@@ -94,4 +71,106 @@ async fn a_stalled_stdout_does_not_stop_the_proxy_and_loses_no_access_line() {
     })
     .await;
     let _ = child.start_kill();
+}
+
+/// Starts the binary on `cfg` with its stdout piped, and reads up to the
+/// line saying listener "web" listens: returns the child, the rest of its
+/// output and that address.
+async fn spawn_switchyard(
+    cfg: &std::path::Path,
+) -> (Child, BufReader<ChildStdout>, std::net::SocketAddr) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("run")
+        .arg("-c")
+        .arg(cfg)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("switchyard starts");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let addr = within(Duration::from_secs(20), async {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                out.read_line(&mut line).await.unwrap() > 0,
+                "no listening line"
+            );
+            if let Some(rest) = line.split("listening listener=web address=").nth(1) {
+                let a = rest.split_whitespace().next().unwrap();
+                return a.parse::<std::net::SocketAddr>().unwrap();
+            }
+        }
+    })
+    .await;
+    (child, out, addr)
+}
+
+/// The first flight of a rustls client whose SNI name is `127.0.0.1`, as
+/// wrk and curl send it (rustls itself never puts an IP address there): a
+/// hello for a 9-letter DNS name with the name's bytes replaced.
+fn hello_with_ip_sni() -> Vec<u8> {
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("abcdefghi").unwrap();
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), name).unwrap();
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).unwrap();
+    }
+    let at = hello
+        .windows(9)
+        .position(|w| w == b"abcdefghi")
+        .expect("the name is in the hello");
+    hello[at..at + 9].copy_from_slice(b"127.0.0.1");
+    hello
+}
+
+/// rustls logs "Illegal SNI extension" at WARN for every such hello: at the
+/// default level Switchyard keeps rustls's per-connection lines out.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_sending_an_ip_address_as_sni_add_no_log_lines() {
+    let site = Site::new();
+    let b = backend("b");
+    let cfg = site.dir.write(
+        "sy.toml",
+        web_config("", &certificates(&[cert(&site.files)]), b.addr),
+    );
+    let (child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let hello = hello_with_ip_sni();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&hello).await.unwrap();
+        // The server answers the hello (a ServerHello record): it was read
+        // and parsed, SNI and all.
+        let mut first = [0u8; 1];
+        within(Duration::from_secs(10), s.read_exact(&mut first))
+            .await
+            .unwrap();
+        assert_eq!(first[0], 22, "a handshake record");
+    }
+    // SIGTERM: the process drains, writes what is queued and exits, so the
+    // output read to its end holds every line the hellos caused.
+    let pid = child.id().expect("running") as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    within(Duration::from_secs(30), out.read_to_string(&mut rest))
+        .await
+        .unwrap();
+    assert!(
+        rest.contains("stopped"),
+        "the output runs to the exit: {rest}"
+    );
+    assert!(
+        !rest.contains("rustls") && !rest.contains("SNI"),
+        "a client added log lines:\n{rest}"
+    );
 }

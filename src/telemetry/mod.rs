@@ -19,9 +19,12 @@ use tracing_subscriber::EnvFilter;
 /// than once (later calls do nothing and return `None`).
 #[must_use = "dropping the guard at once may lose log lines at exit"]
 pub fn init(default_filter: &str) -> Option<writer::LogGuard> {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|d| EnvFilter::try_new(d).is_ok())
+        .unwrap_or_else(|| default_filter.to_owned());
+    let filter = EnvFilter::try_new(quiet_rustls(&directives))
+        .unwrap_or_else(|_| EnvFilter::new(quiet_rustls("info")));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -37,6 +40,23 @@ pub fn init(default_filter: &str) -> Option<writer::LogGuard> {
             let _ = builder.try_init();
             None
         }
+    }
+}
+
+/// `directives` with rustls capped at ERROR, unless they name rustls.
+///
+/// rustls logs events a peer controls at WARN, once per connection: every
+/// client that sends an IP address as its SNI name (wrk, curl to an IP) or
+/// makes a handshake fail would add a line, so any client could fill the
+/// log. Switchyard's own `debug` line already says why a handshake failed.
+/// An operator who wants rustls's lines names it, e.g. `info,rustls=debug`.
+fn quiet_rustls(directives: &str) -> String {
+    if directives.contains("rustls") {
+        directives.to_owned()
+    } else if directives.trim().is_empty() {
+        "rustls=error".to_owned()
+    } else {
+        format!("{directives},rustls=error")
     }
 }
 
@@ -75,5 +95,21 @@ impl AccessRecord {
             duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
             request_id = %self.request_id,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quiet_rustls;
+
+    #[test]
+    fn rustls_is_capped_at_error_unless_the_filter_names_it() {
+        assert_eq!(quiet_rustls("info"), "info,rustls=error");
+        assert_eq!(
+            quiet_rustls("warn,switchyard=debug"),
+            "warn,switchyard=debug,rustls=error"
+        );
+        assert_eq!(quiet_rustls(""), "rustls=error");
+        assert_eq!(quiet_rustls("info,rustls=debug"), "info,rustls=debug");
     }
 }
