@@ -109,6 +109,23 @@ async fn spawn_switchyard(
     (child, out, addr)
 }
 
+/// SIGTERM: the process drains, writes what is queued and exits; returns
+/// its output to the end, which holds every line logged before the signal.
+async fn stop_and_read(child: &Child, out: &mut BufReader<ChildStdout>) -> String {
+    let pid = child.id().expect("running") as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    within(Duration::from_secs(30), out.read_to_string(&mut rest))
+        .await
+        .unwrap();
+    assert!(
+        rest.contains("stopped"),
+        "the output runs to the exit: {rest}"
+    );
+    rest
+}
+
 /// The first flight of a rustls client whose SNI name is `127.0.0.1`, as
 /// wrk and curl send it (rustls itself never puts an IP address there): a
 /// hello for a 9-letter DNS name with the name's bytes replaced.
@@ -156,21 +173,57 @@ async fn clients_sending_an_ip_address_as_sni_add_no_log_lines() {
             .unwrap();
         assert_eq!(first[0], 22, "a handshake record");
     }
-    // SIGTERM: the process drains, writes what is queued and exits, so the
-    // output read to its end holds every line the hellos caused.
-    let pid = child.id().expect("running") as libc::pid_t;
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let mut rest = String::new();
-    within(Duration::from_secs(30), out.read_to_string(&mut rest))
-        .await
-        .unwrap();
-    assert!(
-        rest.contains("stopped"),
-        "the output runs to the exit: {rest}"
-    );
+    let rest = stop_and_read(&child, &mut out).await;
     assert!(
         !rest.contains("rustls") && !rest.contains("SNI"),
         "a client added log lines:\n{rest}"
     );
+}
+
+/// A client opening connections beyond `max_connections` as fast as it can
+/// gets each one closed, and adds one line per 5 s, not one per connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_refused_at_max_connections_are_logged_once_per_period() {
+    const REFUSED: usize = 30;
+    let b = backend("b");
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener("web", "max_connections = 1", "", "p"),
+                pool("p", &[b.addr], ""),
+            ],
+        ),
+    );
+    let (child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    // The one connection allowed, kept open.
+    let mut held = TcpStream::connect(addr).await.unwrap();
+    held.write_all(req).await.unwrap();
+    let resp = read_response(&mut held).await.expect("a response");
+    assert_eq!(resp.status, 200);
+    for i in 0..REFUSED {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(req).await.unwrap();
+        let mut buf = Vec::new();
+        let n = within(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+        assert!(
+            matches!(n, Ok(0)) || n.is_err(),
+            "connection {i} was served: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+    }
+    let rest = stop_and_read(&child, &mut out).await;
+    let lines = rest
+        .lines()
+        .filter(|l| l.contains("max_connections reached"))
+        .count();
+    // One, or two if the refusals straddled a 5 s period.
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} lines for {REFUSED} refusals:\n{rest}"
+    );
+    drop(held);
 }

@@ -159,7 +159,9 @@ async fn forward(
             });
             let picked = pool.pick(key, &[], &mut worker.rng.borrow_mut());
             let Some(i) = picked else {
-                tracing::warn!(listener = %rt.name, client = %client, pool = %pool.name, "udp datagram dropped: no usable endpoint");
+                if let Some(more) = slot.refused_log.allow() {
+                    tracing::warn!(listener = %rt.name, client = %client, pool = %pool.name, more_dropped = more, "udp datagram dropped: no usable endpoint");
+                }
                 return true;
             };
             let ep = &pool.endpoints[i];

@@ -41,6 +41,9 @@ pub struct ListenerSlot {
     open: AtomicUsize,
     /// Woken when a connection closes (for connections queued on `max_connections`).
     freed: Notify,
+    /// The "refused" line (a connection over `max_connections`, a datagram
+    /// with no usable endpoint): a peer repeats it at will.
+    pub refused_log: crate::telemetry::throttle::Throttle,
 }
 
 /// One admitted connection; the listener's count drops with it.
@@ -62,6 +65,7 @@ impl ListenerSlot {
             stop: watch::channel(false).0,
             open: AtomicUsize::new(0),
             freed: Notify::new(),
+            refused_log: crate::telemetry::throttle::Throttle::new(),
         }
     }
 

@@ -89,7 +89,9 @@ async fn handler(first: Accepted, handlers: Rc<Handlers>, worker: Rc<WorkerCtx>)
 async fn serve(conn: Accepted, worker: Rc<WorkerCtx>) {
     let rt = conn.slot.rt.load_full();
     let Some(_admitted) = conn.slot.admit(&rt.admission).await else {
-        tracing::warn!(listener = %rt.name, client = %conn.peer, limit = rt.admission.max_connections, "connection refused: max_connections reached");
+        if let Some(more) = conn.slot.refused_log.allow() {
+            tracing::warn!(listener = %rt.name, client = %conn.peer, limit = rt.admission.max_connections, more_refused = more, "connection refused: max_connections reached");
+        }
         return;
     };
     if !rt.admission.tcp_nodelay {

@@ -5,6 +5,7 @@
 //! it carries the real byte count and total duration). Lines reach stdout
 //! through [`writer`]'s thread, never blocking a worker.
 
+pub mod throttle;
 pub mod writer;
 
 use std::net::SocketAddr;
