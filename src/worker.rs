@@ -30,6 +30,8 @@ pub struct WorkerCtx {
     pub bufs: crate::l4::relay::BufPool,
     /// Requests waiting to count as slow (woken by the sweep).
     pub slow: crate::http::h1::slow::SlowWatch,
+    /// Idle keep-alive client connections held without a task.
+    pub parked: crate::http::parked::Parked,
     active: Cell<usize>,
     idle: Notify,
     /// Bumped on reload (close keep-alive connections gracefully so clients
@@ -48,6 +50,7 @@ impl WorkerCtx {
             rng: RefCell::new(Rng::from_entropy()),
             bufs: crate::l4::relay::BufPool::default(),
             slow: crate::http::h1::slow::SlowWatch::default(),
+            parked: crate::http::parked::Parked::default(),
             active: Cell::new(0),
             idle: Notify::new(),
             close_gen: Cell::new(0),

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use super::framing::Framing;
 use crate::net::Stream;
-use crate::runtime::{ListenerRt, ListenerSlot};
+use crate::runtime::{Admitted, ListenerRt, ListenerSlot};
 use crate::worker::WorkerCtx;
 
 /// The HTTP/2 connection preface a prior-knowledge (h2c) client starts with.
@@ -305,8 +305,37 @@ pub async fn serve(
     peer: SocketAddr,
     slot: Arc<ListenerSlot>,
     worker: Rc<WorkerCtx>,
+    admitted: Admitted,
+) {
+    serve_conn(stream, peer, slot, worker, admitted, false).await;
+}
+
+/// Serves a connection [`super::parked`] held while it was idle, now that
+/// the client sent again: like a new connection whose request is there,
+/// without the first connection's steps (h2c detection).
+pub async fn serve_resumed(e: super::parked::Entry, worker: Rc<WorkerCtx>) {
+    serve_conn(
+        Accepted::Lazy(e.stream),
+        e.peer,
+        e.slot,
+        worker,
+        e.admitted,
+        true,
+    )
+    .await;
+}
+
+async fn serve_conn(
+    stream: Accepted,
+    peer: SocketAddr,
+    slot: Arc<ListenerSlot>,
+    worker: Rc<WorkerCtx>,
+    admitted: Admitted,
+    resumed: bool,
 ) {
     let _active = worker.track();
+    // Given to the parked entry when the connection parks.
+    let mut admitted = Some(admitted);
     // TCP_NODELAY is inherited from the listening socket (server::bind).
     // Subscribe before reading the state: a reload between the two is then
     // seen either as a stale state (checked below) or as a later signal.
@@ -381,7 +410,7 @@ pub async fn serve(
         state: state.clone(),
         replay: Bytes::new(),
     };
-    if !is_tls && state.listener.http2 {
+    if !is_tls && state.listener.http2 && !resumed {
         match Box::pin(sniff_h2c(&mut io, &state)).await {
             Some(h2) => state.h2.set(h2),
             None => return,
@@ -417,7 +446,9 @@ pub async fn serve(
             super::h1::Outcome::Done => return,
             super::h1::Outcome::Parked => {}
             super::h1::Outcome::Hyper => {
-                io = match drive(io, &state, timer.as_mut(), closing.as_mut()).await {
+                // Boxed like the other paths: a task is as large as its
+                // future's largest state, and a parked connection keeps it.
+                io = match Box::pin(drive(io, &state, timer.as_mut(), closing.as_mut())).await {
                     Active::Parked(io) => io,
                     Active::Upgraded(io, client_buf, upstream) => {
                         Box::pin(super::tunnel::run(io.stream, client_buf, upstream, &state)).await;
@@ -437,10 +468,67 @@ pub async fn serve(
         tracing::trace!(peer = %state.peer, "parked idle connection");
         state.framing.borrow_mut().release_memory();
         io.stream.release_memory();
+        // Plain TCP: the worker's parked set holds the socket and this task
+        // ends (see `parked`); the next request gets a new one.
+        if io.replay.is_empty() && !state.check_stale() {
+            io = match hand_over(io, &state, &mut admitted) {
+                Ok(()) => return,
+                Err(io) => io,
+            };
+        }
         if !park(&mut io, &state, timer.as_mut(), closing.as_mut()).await {
             return;
         }
     }
+}
+
+/// Gives an idle plain-TCP connection to the worker's parked set; `Err`
+/// hands `io` back (TLS, bytes still queued, or the set refused it).
+fn hand_over(
+    io: ClientIo,
+    state: &Rc<ConnState>,
+    admitted: &mut Option<Admitted>,
+) -> Result<(), ClientIo> {
+    let ClientIo {
+        stream,
+        state: io_state,
+        replay,
+    } = io;
+    let Some(slot_admitted) = admitted.take() else {
+        return Err(ClientIo {
+            stream,
+            state: io_state,
+            replay,
+        });
+    };
+    let socket = match stream.into_idle_socket() {
+        Ok(s) => s,
+        Err(stream) => {
+            *admitted = Some(slot_admitted);
+            return Err(ClientIo {
+                stream,
+                state: io_state,
+                replay,
+            });
+        }
+    };
+    let entry = super::parked::Entry {
+        stream: socket,
+        peer: state.peer,
+        slot: state.slot.clone(),
+        listener: state.listener.clone(),
+        admitted: slot_admitted,
+        deadline: state.deadline.get(),
+    };
+    super::parked::park(&state.worker, entry).map_err(|e| {
+        let e = *e;
+        *admitted = Some(e.admitted);
+        ClientIo {
+            stream: Stream::plain_lazy(e.stream),
+            state: io_state,
+            replay,
+        }
+    })
 }
 
 /// Waits for a parked connection's next byte: true when it arrives, false

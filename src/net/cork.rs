@@ -195,6 +195,21 @@ impl Tcp {
         }
     }
 
+    /// The socket itself when nothing is queued for it (an idle
+    /// connection), else `self` back.
+    pub fn into_std(mut self) -> Result<std::net::TcpStream, Tcp> {
+        if let Some(out) = &self.out
+            && (out.queued.get() || !out.buf.borrow().is_empty() || out.error.borrow().is_some())
+        {
+            return Err(self);
+        }
+        let lazy = std::mem::replace(&mut self.tcp, super::lazy::Lazy::failed());
+        // `self` drops here: the flusher forgets the descriptor.
+        drop(self);
+        lazy.into_std()
+            .map_err(|_| Tcp::on(super::lazy::Lazy::failed()))
+    }
+
     /// Sends everything queued, waiting for writability as needed.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let Some(out) = &self.out else {

@@ -45,10 +45,28 @@ impl Lazy {
         }
     }
 
+    /// No socket (what is left after [`Lazy::into_std`] took it out of a
+    /// wrapper that must stay whole).
+    pub(crate) fn failed() -> Lazy {
+        Lazy {
+            state: State::Failed,
+        }
+    }
+
     /// A non-blocking socket, registered when an operation would block.
     pub fn raw(tcp: std::net::TcpStream) -> Lazy {
         Lazy {
             state: State::Raw(tcp),
+        }
+    }
+
+    /// The socket itself, removed from tokio's event loop if it was
+    /// registered (`http::parked` watches idle sockets itself).
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        match self.state {
+            State::Raw(s) => Ok(s),
+            State::Registered(t) => t.into_std(),
+            State::Failed => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 

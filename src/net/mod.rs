@@ -117,6 +117,15 @@ impl Stream {
         }
     }
 
+    /// The socket of an idle plain TCP stream, out of tokio's event loop
+    /// (see `http::parked`); `self` back for TLS or when bytes are queued.
+    pub fn into_idle_socket(self) -> Result<std::net::TcpStream, Stream> {
+        match self {
+            Stream::Tcp(t) => t.into_std().map_err(Stream::Tcp),
+            other => Err(other),
+        }
+    }
+
     /// A plain TCP stream on an accepted socket that is registered with
     /// the event loop only when it has to wait ([`lazy`]).
     pub fn plain_lazy(tcp: std::net::TcpStream) -> Stream {

@@ -44,6 +44,9 @@ pub struct ListenerSlot {
     /// The "refused" line (a connection over `max_connections`, a datagram
     /// with no usable endpoint): a peer repeats it at will.
     pub refused_log: crate::telemetry::throttle::Throttle,
+    /// Of the open connections, those idle in a worker's parked set
+    /// (`http::parked`).
+    pub parked: AtomicUsize,
 }
 
 /// One admitted connection; the listener's count drops with it.
@@ -66,12 +69,18 @@ impl ListenerSlot {
             open: AtomicUsize::new(0),
             freed: Notify::new(),
             refused_log: crate::telemetry::throttle::Throttle::new(),
+            parked: AtomicUsize::new(0),
         }
     }
 
     /// Connections currently open.
     pub fn open_connections(&self) -> usize {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// Connections idle in the workers' parked sets now.
+    pub fn parked_connections(&self) -> usize {
+        self.parked.load(Ordering::Relaxed)
     }
 
     /// Admits a new connection under `max_connections`, waiting for a slot

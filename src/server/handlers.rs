@@ -88,7 +88,7 @@ async fn handler(first: Accepted, handlers: Rc<Handlers>, worker: Rc<WorkerCtx>)
 /// Admission, socket options, the PROXY header, then the listener's protocol.
 async fn serve(conn: Accepted, worker: Rc<WorkerCtx>) {
     let rt = conn.slot.rt.load_full();
-    let Some(_admitted) = conn.slot.admit(&rt.admission).await else {
+    let Some(admitted) = conn.slot.admit(&rt.admission).await else {
         if let Some(more) = conn.slot.refused_log.allow() {
             tracing::warn!(listener = %rt.name, client = %conn.peer, limit = rt.admission.max_connections, more_refused = more, "connection refused: max_connections reached");
         }
@@ -111,6 +111,7 @@ async fn serve(conn: Accepted, worker: Rc<WorkerCtx>) {
                 conn.peer,
                 conn.slot,
                 worker,
+                admitted,
             )
             .await;
         }
@@ -138,12 +139,15 @@ async fn serve(conn: Accepted, worker: Rc<WorkerCtx>) {
                 client,
                 conn.slot,
                 worker,
+                admitted,
             )
             .await;
         }
         Protocol::Tcp => {
             if let Some(stream) = register(conn.stream) {
-                crate::l4::tcp::serve(stream, conn.peer, rt, worker).await;
+                // Boxed: inline, the relay's state would size every
+                // handler task, HTTP ones included (see http::conn).
+                Box::pin(crate::l4::tcp::serve(stream, conn.peer, rt, worker)).await;
             }
         }
         Protocol::Udp => {}

@@ -156,6 +156,14 @@ impl Server {
             .map(|a| a.local_addr)
     }
 
+    /// Listener `name`'s shared state (connection counts).
+    pub fn listener_slot(&self, listener: &str) -> Option<Arc<ListenerSlot>> {
+        self.listeners
+            .values()
+            .find(|a| a.name == listener)
+            .map(|a| a.slot.clone())
+    }
+
     /// The runtime currently serving new connections.
     pub fn runtime(&self) -> Arc<Runtime> {
         self.current.clone()

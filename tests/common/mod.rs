@@ -96,6 +96,20 @@ impl Proxy {
             .map_or(0, |p| p.slots.waiting())
     }
 
+    /// Listener `name`'s connections idle in the workers' parked sets.
+    pub fn parked_connections(&self, listener: &str) -> usize {
+        self.server()
+            .listener_slot(listener)
+            .map_or(0, |s| s.parked_connections())
+    }
+
+    /// Listener `name`'s open connections (parked ones included).
+    pub fn open_connections(&self, listener: &str) -> usize {
+        self.server()
+            .listener_slot(listener)
+            .map_or(0, |s| s.open_connections())
+    }
+
     /// Reloads from config text.
     pub fn reload(&mut self, toml: &str) -> Result<ReloadSummary, String> {
         let loaded = config::load_str("test.toml", toml).map_err(|e| e.to_string())?;
