@@ -145,6 +145,7 @@ enum VipAction {
 }
 
 fn main() -> ExitCode {
+    switchyard::alloc::configure();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),

@@ -15,11 +15,16 @@ use super::handlers::{Accepted, Handlers};
 use crate::runtime::ListenerSlot;
 use crate::worker::WorkerCtx;
 
-/// How often idle upstream connections are swept.
 /// How long an upstream HTTP/2 connection may carry no stream.
 const H2_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How often idle upstream connections are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a worker hands its free memory back to the system: after a
+/// burst, within about this long (plus the allocator's purge delay) of the
+/// memory's last use.
+const RELEASE_EVERY: Duration = Duration::from_millis(250);
 
 /// Commands from the control side.
 pub enum Cmd {
@@ -87,16 +92,23 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
         tokio::task::spawn_local(async move {
             // The first sweep one period after start (a sweep at once
             // would only add a wake-up).
-            let mut tick =
-                tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + RELEASE_EVERY,
+                RELEASE_EVERY,
+            );
+            let sweep_every = (SWEEP_EVERY.as_millis() / RELEASE_EVERY.as_millis()).max(1);
+            let mut n: u128 = 0;
             loop {
                 tick.tick().await;
-                sweeper.conns.sweep();
-                sweeper.slow.tick();
-                // Upstream HTTP/2 connections with no stream for a minute
-                // close (they are shared, so one per endpoint stays warm
-                // while there is traffic).
-                sweeper.h2.sweep(H2_IDLE);
+                n += 1;
+                if n.is_multiple_of(sweep_every) {
+                    sweeper.conns.sweep();
+                    sweeper.slow.tick();
+                    // Upstream HTTP/2 connections with no stream for a
+                    // minute close (they are shared, so one per endpoint
+                    // stays warm while there is traffic).
+                    sweeper.h2.sweep(H2_IDLE);
+                }
                 crate::alloc::release_free_memory();
             }
         });

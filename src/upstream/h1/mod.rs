@@ -195,6 +195,19 @@ impl H1Conn {
         self.raw = None;
     }
 
+    /// Frees the buffers of a connection that sits in the idle cache (they
+    /// come back, at their first size, with its next request).
+    pub fn release_memory(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf = Vec::new();
+            self.wpos = 0;
+        }
+        self.io.release_memory();
+    }
+
     /// The current response's fields, when the request asked for them raw
     /// (its response head then has no headers): once.
     pub fn take_raw(&mut self) -> Option<raw::RawFields> {

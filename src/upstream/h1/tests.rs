@@ -80,3 +80,21 @@ async fn a_fresh_connection_is_reusable_and_one_mid_exchange_is_not() {
     c.rbuf.extend_from_slice(b"x");
     assert!(!c.is_reusable(), "stray bytes after a response");
 }
+
+#[tokio::test]
+async fn an_idle_connection_releases_its_buffers_and_keeps_unsent_or_unread_bytes() {
+    let (mut c, _peer) = conn().await;
+    // Idle after an exchange: both buffers allocated, nothing in them.
+    c.rbuf.reserve(READ_SIZE);
+    c.wbuf = Vec::with_capacity(4096);
+    c.release_memory();
+    assert_eq!((c.rbuf.capacity(), c.wbuf.capacity()), (0, 0));
+    assert!(c.is_reusable());
+    // Bytes still to write, or read and not yet taken, are kept.
+    c.wbuf = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+    c.wpos = 4;
+    c.rbuf.extend_from_slice(b"HTTP/1.1");
+    c.release_memory();
+    assert_eq!(&c.wbuf[c.wpos..], b"/ HTTP/1.1\r\n\r\n");
+    assert_eq!(&c.rbuf[..], b"HTTP/1.1");
+}
