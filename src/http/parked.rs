@@ -188,7 +188,14 @@ async fn run(worker: Rc<WorkerCtx>) {
         tokio::select! {
             biased;
             ready = epoll.readable() => {
-                let Ok(mut guard) = ready else { return };
+                let Ok(mut guard) = ready else {
+                    // The event loop lost the epoll instance: nothing parked
+                    // could wake. Close what is parked; later idle
+                    // connections wait in their own tasks.
+                    tracing::warn!("the parked set's epoll instance failed; closing parked connections");
+                    abandon(p);
+                    return;
+                };
                 let woken = take_ready(p, epoll.as_raw_fd());
                 if woken.is_empty() {
                     guard.clear_ready();
@@ -266,6 +273,17 @@ fn expire(p: &Parked, now: Instant) {
             tracing::debug!("closing idle client connection");
         }
     }
+}
+
+/// Closes every parked connection and stops taking new ones.
+fn abandon(p: &Parked) {
+    let mut inner = p.inner.borrow_mut();
+    inner.epoll = None;
+    for (e, _) in inner.entries.iter_mut().filter_map(Option::take) {
+        e.slot.parked.fetch_sub(1, Ordering::Relaxed);
+    }
+    inner.count = 0;
+    inner.deadlines.clear();
 }
 
 /// After a reload or at shutdown: closes the connections whose listener
