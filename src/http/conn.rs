@@ -344,9 +344,11 @@ async fn serve_conn(
     let listener = slot.rt.load_full();
     let stream = stream.into_tcp();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream.tcp);
-    let (stream, identity) = match &listener.acceptor {
+    let (stream, identity) = match &listener.tls {
         None => (Stream::Tcp(stream), None),
-        Some(acceptor) => {
+        Some(tls) => {
+            // The configuration of the moment (a client CA change replaces it).
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
             // The handshake shares the request-header budget: a client
             // that stalls in it is a slowloris too.
             // Boxed, like every path plain HTTP/1.1 connections do not

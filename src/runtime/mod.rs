@@ -139,8 +139,6 @@ pub struct ListenerRt {
     pub udp: Option<UdpRt>,
     /// TLS termination: certificates, resumption, client verification.
     pub tls: Option<Arc<crate::tls::server::ServerTls>>,
-    /// Accepts TLS connections with `tls`'s configuration.
-    pub acceptor: Option<tokio_rustls::TlsAcceptor>,
     /// Whether clients may speak HTTP/2 (ALPN `h2`, or h2c prior knowledge).
     pub http2: bool,
     /// The HTTP/2 server settings (limits from the config).
@@ -423,9 +421,6 @@ fn compile_listener(
         proxy_in: l.proxy_in.clone(),
         tcp,
         udp,
-        acceptor: tls
-            .as_ref()
-            .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone())),
         client_identity: l.tls.as_ref().is_some_and(|t| t.client_auth.is_some()),
         hsts: l
             .tls

@@ -242,21 +242,28 @@ impl Server {
         Ok(())
     }
 
-    /// Re-reads the certificate files of TLS listeners that changed on disk
-    /// (called every few seconds by the control loop). New handshakes get
-    /// the new certificates; live connections keep theirs. A bad new file
-    /// keeps the old certificate and logs why.
+    /// Re-reads the TLS files that changed on disk (called every few
+    /// seconds by the control loop): listeners' certificates, keys, OCSP
+    /// responses and client CA files; pools' CA files and client
+    /// certificates. New handshakes get the new files; live connections
+    /// keep theirs. A bad new file keeps the old one and logs why.
     pub fn check_certificates(&self) {
         for l in &self.current.listeners {
             let Some(tls) = &l.tls else { continue };
-            match tls.reload_if_changed() {
-                Ok(true) => tracing::info!(listener = %l.name, "certificates reloaded from disk"),
-                Ok(false) => {}
-                Err(e) => tracing::error!(
-                    listener = %l.name,
-                    error = %e,
-                    "certificate files changed but cannot be loaded; keeping the previous certificates"
-                ),
+            let reload = tls.reload_if_changed();
+            log_reload(&l.name, "listener", "certificates", reload.certificates);
+            log_reload(&l.name, "listener", "client CA", reload.client_ca);
+        }
+        for p in &self.current.pools {
+            // `upgrade_tls` is the same `tls` for HTTP/1.1 pools.
+            let upgrade = p
+                .upgrade_tls
+                .as_ref()
+                .filter(|u| p.tls.as_ref().is_none_or(|t| !std::sync::Arc::ptr_eq(t, u)));
+            for tls in p.tls.iter().chain(upgrade) {
+                if tls.watches_files() {
+                    log_reload(&p.name, "pool", "TLS files", tls.reload_if_changed());
+                }
             }
         }
     }
@@ -361,5 +368,19 @@ impl Drop for Server {
             w.send(Cmd::Shutdown { deadline: now });
             w.join();
         }
+    }
+}
+
+/// The log line of one part of a TLS file check (nothing when unchanged).
+fn log_reload(name: &str, kind: &str, what: &str, result: Result<bool, crate::tls::TlsError>) {
+    match result {
+        Ok(false) => {}
+        Ok(true) => tracing::info!(%name, kind, "{what} reloaded from disk"),
+        Err(e) => tracing::error!(
+            %name,
+            kind,
+            error = %e,
+            "{what}: files changed but cannot be loaded; keeping the previous ones"
+        ),
     }
 }

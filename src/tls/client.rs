@@ -1,8 +1,12 @@
 //! TLS from the proxy to a pool's endpoints: the `rustls::ClientConfig`
-//! built from a `TlsClientCfg`, and the server name each connection verifies
+//! built from a `TlsClientCfg` (rebuilt when its CA or client-certificate
+//! files change on disk), and the server name each connection verifies
 //! (and sends as SNI).
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -10,66 +14,82 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::SingleCertAndKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use super::certs::{load_certified_key, load_roots};
+use super::certs::{FileStamps, load_certified_key, load_roots};
 use super::{TlsError, provider};
 use crate::config::model::TlsClientCfg;
 
-/// A pool's upstream TLS.
-#[derive(Debug, Clone)]
+/// A pool's upstream TLS. The CA file and the client certificate and key
+/// are watched: [`ClientTls::reload_if_changed`] rebuilds the configuration
+/// new connections use (connections already open keep theirs).
 pub struct ClientTls {
-    /// Hand to `tokio_rustls::TlsConnector::from`.
-    pub config: Arc<rustls::ClientConfig>,
+    config: ArcSwap<rustls::ClientConfig>,
     /// The configured name to verify (and send as SNI) instead of the
     /// endpoint's host.
     pub server_name: Option<String>,
-    /// Whether SNI is sent (also set in `config.enable_sni`).
+    /// Whether SNI is sent (also set in the configuration's `enable_sni`).
     pub send_sni: bool,
+    cfg: TlsClientCfg,
+    alpn: Vec<Vec<u8>>,
+    /// The files as last loaded successfully; the lock serialises reloads.
+    stamps: Mutex<FileStamps>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientTls {
     /// Builds a pool's upstream TLS, offering `alpn` in order of preference.
     /// Trust roots come from `cfg.ca`, else from the system store.
     pub fn build(cfg: &TlsClientCfg, alpn: &[&[u8]]) -> Result<ClientTls, TlsError> {
-        let provider = provider();
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Rustls(e.to_string()))?;
-
-        let builder = if cfg.insecure_skip_verify {
-            tracing::warn!(
-                "TLS verification of upstream certificates is disabled \
-                 (insecure_skip_verify): any certificate is accepted, so the \
-                 connection is open to interception"
-            );
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
-                    algorithms: provider.signature_verification_algorithms,
-                }))
-        } else {
-            let roots = match &cfg.ca {
-                Some(ca) => load_roots(ca)?,
-                None => system_roots()?,
-            };
-            builder.with_root_certificates(roots)
-        };
-
-        let mut config = match &cfg.client_cert {
-            // What `with_client_auth_cert` does, with errors naming the files.
-            Some((cert, key)) => builder.with_client_cert_resolver(Arc::new(
-                SingleCertAndKey::from(load_certified_key(cert, key)?),
-            )),
-            None => builder.with_no_client_auth(),
-        };
-        config.enable_sni = cfg.send_sni;
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        // Resumption: rustls's default in-memory session cache.
-
+        // Stamps first: a file rewritten while it is being loaded will be
+        // seen as changed by the next check.
+        let stamps = FileStamps::new(watched_files(cfg));
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        let config = client_config(cfg, &alpn)?;
         Ok(ClientTls {
-            config: Arc::new(config),
+            config: ArcSwap::from_pointee(config),
             server_name: cfg.server_name.clone(),
             send_sni: cfg.send_sni,
+            cfg: cfg.clone(),
+            alpn,
+            stamps: Mutex::new(stamps),
         })
+    }
+
+    /// The configuration a new connection uses (hand to
+    /// `tokio_rustls::TlsConnector::from`).
+    pub fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.load_full()
+    }
+
+    /// Rebuilds the configuration if the CA file or the client certificate
+    /// or key changed since the last successful load: `Ok(true)` when
+    /// swapped, `Ok(false)` when nothing changed. On error the previous
+    /// configuration stays, and the next call tries again. The system's
+    /// trust roots are not watched.
+    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        let mut stamps = self
+            .stamps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !stamps.changed() {
+            return Ok(false);
+        }
+        let fresh = FileStamps::new(watched_files(&self.cfg));
+        let config = client_config(&self.cfg, &self.alpn)?;
+        self.config.store(Arc::new(config));
+        *stamps = fresh;
+        Ok(true)
+    }
+
+    /// Whether any file is watched (a CA file or a client certificate).
+    pub fn watches_files(&self) -> bool {
+        !watched_files(&self.cfg).is_empty()
     }
 
     /// The name a connection to `endpoint_host` verifies: the configured
@@ -86,6 +106,54 @@ impl ClientTls {
             reason: e.to_string(),
         })
     }
+}
+
+/// The files a pool's TLS is built from: the CA file (unless verification
+/// is off) and the client certificate and key.
+fn watched_files(cfg: &TlsClientCfg) -> Vec<PathBuf> {
+    let ca = cfg.ca.iter().filter(|_| !cfg.insecure_skip_verify);
+    let client = cfg.client_cert.iter().flat_map(|(c, k)| [c, k]);
+    ca.chain(client).cloned().collect()
+}
+
+/// The rustls configuration of a pool: trust roots (or none checked),
+/// client certificate, SNI and ALPN.
+fn client_config(cfg: &TlsClientCfg, alpn: &[Vec<u8>]) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+
+    let builder = if cfg.insecure_skip_verify {
+        tracing::warn!(
+            "TLS verification of upstream certificates is disabled \
+             (insecure_skip_verify): any certificate is accepted, so the \
+             connection is open to interception"
+        );
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
+                algorithms: provider.signature_verification_algorithms,
+            }))
+    } else {
+        let roots = match &cfg.ca {
+            Some(ca) => load_roots(ca)?,
+            None => system_roots()?,
+        };
+        builder.with_root_certificates(roots)
+    };
+
+    let mut config = match &cfg.client_cert {
+        // What `with_client_auth_cert` does, with errors naming the files.
+        Some((cert, key)) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(
+            load_certified_key(cert, key)?,
+        ))),
+        None => builder.with_no_client_auth(),
+    };
+    config.enable_sni = cfg.send_sni;
+    config.alpn_protocols = alpn.to_vec();
+    // Resumption: rustls's default in-memory session cache.
+    Ok(config)
 }
 
 /// The system's trust roots; certificates that fail to load are skipped

@@ -6,7 +6,9 @@
 //!
 //! Certificates can be replaced on disk while the listener runs:
 //! [`ServerTls::reload_if_changed`] swaps the resolver's certificate store
-//! atomically (connections in progress keep the keys they already hold).
+//! atomically (connections in progress keep the keys they already hold),
+//! and a changed client CA file swaps in a whole new configuration (new
+//! ticket keys and session cache: nothing the old CA verified resumes).
 //! A configuration reload builds a new [`ServerTls`] from the previous one,
 //! keeping its session-ticket keys so clients can still resume.
 
@@ -200,29 +202,48 @@ impl ResolvesServerCert for SniResolver {
 
 /// A listener's TLS: the rustls configuration and what reloads need.
 pub struct ServerTls {
-    /// Hand to `tokio_rustls::TlsAcceptor::from`.
-    pub config: Arc<rustls::ServerConfig>,
+    /// The configuration handshakes start with: replaced when the client
+    /// CA file changes (certificate changes only swap the resolver's store).
+    config: ArcSwap<rustls::ServerConfig>,
     resolver: Arc<SniResolver>,
-    certificates: Vec<CertCfg>,
+    cfg: TlsServerCfg,
+    alpn: Vec<Vec<u8>>,
+    /// The files as last loaded successfully, and what a rebuild keeps or
+    /// compares; the lock also serialises reloads.
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Certificate, key and OCSP files.
+    certs: FileStamps,
+    /// The client CA file, when there is one.
+    ca: Option<FileStamps>,
     /// Shared with the next `ServerTls` of a configuration reload.
     ticketer: Option<Arc<dyn ProducesTickets>>,
     /// The client-auth settings and the CA file's bytes: tickets are only
     /// carried over when these are unchanged (a resumed session skips
     /// client-certificate verification).
     client_auth: Option<(ClientAuthCfg, Vec<u8>)>,
-    /// The certificate and key files as last loaded successfully; the lock
-    /// also serialises reloads.
-    stamps: Mutex<FileStamps>,
 }
 
 impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTls")
-            .field("certificates", &self.certificates)
-            .field("session_tickets", &self.ticketer.is_some())
-            .field("client_auth", &self.client_auth.as_ref().map(|(c, _)| c))
+            .field("certificates", &self.cfg.certificates)
+            .field("session_tickets", &self.cfg.session_tickets)
+            .field("client_auth", &self.cfg.client_auth)
             .finish_non_exhaustive()
     }
+}
+
+/// What [`ServerTls::reload_if_changed`] found: for the certificates (with
+/// their keys and OCSP responses) and for the client CA file, whether new
+/// ones were swapped in (`Ok(false)`: nothing changed), or why the changed
+/// files were not (the previous ones stay in use).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reload {
+    pub certificates: Result<bool, TlsError>,
+    pub client_ca: Result<bool, TlsError>,
 }
 
 impl ServerTls {
@@ -235,121 +256,206 @@ impl ServerTls {
         alpn: &[&[u8]],
         previous: Option<&ServerTls>,
     ) -> Result<ServerTls, TlsError> {
-        let provider = provider();
         // Stamps first: a file rewritten while it is being loaded will be
         // seen as changed by the next check.
-        let stamps = FileStamps::new(cert_files(&cfg.certificates));
+        let certs = FileStamps::new(cert_files(&cfg.certificates));
+        let ca = cfg.client_auth.as_ref().map(|a| FileStamps::new([&a.ca]));
         let resolver = Arc::new(SniResolver {
             store: ArcSwap::from_pointee(CertStore::load(&cfg.certificates, SystemTime::now())?),
         });
-
-        // Cipher suites: the ring provider's defaults, all AEAD (AES-GCM
-        // and ChaCha20-Poly1305; TLS 1.2 only with ECDHE): no CBC, no RSA
-        // key exchange.
-        let versions: &[&'static rustls::SupportedProtocolVersion] = match cfg.min_version {
-            TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-            TlsVersion::V1_3 => &[&rustls::version::TLS13],
-        };
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(versions)
-            .map_err(|e| TlsError::Rustls(e.to_string()))?;
-
-        let (builder, client_auth) = match &cfg.client_auth {
-            Some(auth) => {
-                let ca_bytes =
-                    std::fs::read(&auth.ca).map_err(|e| super::read_error(&auth.ca, &e))?;
-                let roots = Arc::new(load_roots(&auth.ca)?);
-                let mut verifier =
-                    rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider);
-                if !auth.required {
-                    verifier = verifier.allow_unauthenticated();
-                }
-                let verifier = verifier.build().map_err(|e| TlsError::Ca {
-                    path: auth.ca.clone(),
-                    reason: e.to_string(),
-                })?;
-                (
-                    builder.with_client_cert_verifier(verifier),
-                    Some((auth.clone(), ca_bytes)),
-                )
-            }
-            None => (builder.with_no_client_auth(), None),
-        };
-        let mut config = builder.with_cert_resolver(resolver.clone());
-
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        // Server preference for cipher suites (and ALPN order is ours too).
-        config.ignore_client_order = true;
-        // No 0-RTT: early data is replayable.
-        config.max_early_data_size = 0;
-        config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
-
+        let client_auth = read_client_auth(cfg)?;
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
         let ticketer = if cfg.session_tickets {
-            let reusable = previous
-                .filter(|p| p.client_auth == client_auth)
-                .and_then(|p| p.ticketer.clone());
-            let ticketer = match reusable {
+            let reusable = previous.and_then(|p| {
+                let state = p.lock();
+                (state.client_auth == client_auth)
+                    .then(|| state.ticketer.clone())
+                    .flatten()
+            });
+            Some(match reusable {
                 Some(t) => t,
-                // Keys are random and rotated every 6 hours.
-                None => rustls::crypto::ring::Ticketer::new()
-                    .map_err(|e| TlsError::Rustls(e.to_string()))?,
-            };
-            config.ticketer = ticketer.clone();
-            Some(ticketer)
+                None => new_ticketer()?,
+            })
         } else {
             None
         };
-
+        let config = server_config(
+            cfg,
+            &alpn,
+            &resolver,
+            client_auth.as_ref(),
+            ticketer.clone(),
+        )?;
         Ok(ServerTls {
-            config: Arc::new(config),
+            config: ArcSwap::from_pointee(config),
             resolver,
-            certificates: cfg.certificates.clone(),
-            ticketer,
-            client_auth,
-            stamps: Mutex::new(stamps),
+            cfg: cfg.clone(),
+            alpn,
+            state: Mutex::new(State {
+                certs,
+                ca,
+                ticketer,
+                client_auth,
+            }),
         })
     }
 
-    /// Reloads every certificate if any certificate, key or OCSP file
-    /// changed since the last successful load, or a stapled OCSP response
-    /// went out of date, and swaps them in: `Ok(true)` when
-    /// swapped, `Ok(false)` when nothing changed. On error the certificates
-    /// in use stay, and the next call tries again.
-    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+    /// The configuration a new handshake uses (hand to
+    /// `tokio_rustls::TlsAcceptor::from`).
+    pub fn config(&self) -> Arc<rustls::ServerConfig> {
+        self.config.load_full()
+    }
+
+    /// Reloads what changed on disk since the last successful load and
+    /// swaps it in; new handshakes use it, connections in progress keep
+    /// what they have. Certificates (with keys and OCSP responses) are
+    /// reloaded all together when any of their files changed or a stapled
+    /// response went out of date. A client CA file whose contents changed
+    /// gives a new configuration with new session-ticket keys and an empty
+    /// session cache: no session verified by the old CA resumes. On error
+    /// the previous files stay in use, and the next call tries again.
+    pub fn reload_if_changed(&self) -> Reload {
         self.reload_at(SystemTime::now())
     }
 
     /// [`ServerTls::reload_if_changed`] with the clock at `now`.
-    pub(crate) fn reload_at(&self, now: SystemTime) -> Result<bool, TlsError> {
-        let mut stamps = self
-            .stamps
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub(crate) fn reload_at(&self, now: SystemTime) -> Reload {
+        let mut state = self.lock();
+        Reload {
+            certificates: self.reload_certificates(&mut state, now),
+            client_ca: self.reload_client_ca(&mut state),
+        }
+    }
+
+    fn reload_certificates(&self, state: &mut State, now: SystemTime) -> Result<bool, TlsError> {
         let stale = self
             .resolver
             .store
             .load()
             .staple_expires
             .is_some_and(|e| e <= now);
-        if !stamps.changed() && !stale {
+        if !state.certs.changed() && !stale {
             return Ok(false);
         }
         let fresh = FileStamps::new(self.files());
-        let store = CertStore::load(&self.certificates, now)?;
+        let store = CertStore::load(&self.cfg.certificates, now)?;
         self.resolver.store.store(Arc::new(store));
-        *stamps = fresh;
+        state.certs = fresh;
         Ok(true)
+    }
+
+    fn reload_client_ca(&self, state: &mut State) -> Result<bool, TlsError> {
+        let Some(stamps) = &state.ca else {
+            return Ok(false);
+        };
+        if !stamps.changed() {
+            return Ok(false);
+        }
+        let fresh = FileStamps::new(stamps.paths());
+        let client_auth = read_client_auth(&self.cfg)?;
+        if client_auth == state.client_auth {
+            // Touched, or rewritten with the same certificates.
+            state.ca = Some(fresh);
+            return Ok(false);
+        }
+        let ticketer = match self.cfg.session_tickets {
+            true => Some(new_ticketer()?),
+            false => None,
+        };
+        let config = server_config(
+            &self.cfg,
+            &self.alpn,
+            &self.resolver,
+            client_auth.as_ref(),
+            ticketer.clone(),
+        )?;
+        self.config.store(Arc::new(config));
+        state.ca = Some(fresh);
+        state.ticketer = ticketer;
+        state.client_auth = client_auth;
+        Ok(true)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The certificate, key and OCSP files, in configuration order.
     pub fn files(&self) -> Vec<PathBuf> {
-        cert_files(&self.certificates)
+        cert_files(&self.cfg.certificates)
     }
 
-    /// The SNI resolver (shared with `config`).
+    /// The SNI resolver (shared with the configuration).
     pub fn resolver(&self) -> &Arc<SniResolver> {
         &self.resolver
     }
+}
+
+/// The client-auth settings with the CA file's bytes (what decides whether
+/// sessions may carry over), after checking that the file gives roots.
+fn read_client_auth(cfg: &TlsServerCfg) -> Result<Option<(ClientAuthCfg, Vec<u8>)>, TlsError> {
+    let Some(auth) = &cfg.client_auth else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(&auth.ca).map_err(|e| super::read_error(&auth.ca, &e))?;
+    Ok(Some((auth.clone(), bytes)))
+}
+
+/// Session-ticket keys: random, rotated every 6 hours.
+fn new_ticketer() -> Result<Arc<dyn ProducesTickets>, TlsError> {
+    rustls::crypto::ring::Ticketer::new().map_err(|e| TlsError::Rustls(e.to_string()))
+}
+
+/// The rustls configuration of a listener: protocol versions, client
+/// verification against `client_auth`'s CA, the shared certificate
+/// resolver, ALPN, session cache and tickets.
+fn server_config(
+    cfg: &TlsServerCfg,
+    alpn: &[Vec<u8>],
+    resolver: &Arc<SniResolver>,
+    client_auth: Option<&(ClientAuthCfg, Vec<u8>)>,
+    ticketer: Option<Arc<dyn ProducesTickets>>,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = provider();
+    // Cipher suites: the ring provider's defaults, all AEAD (AES-GCM and
+    // ChaCha20-Poly1305; TLS 1.2 only with ECDHE): no CBC, no RSA key
+    // exchange.
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match cfg.min_version {
+        TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::V1_3 => &[&rustls::version::TLS13],
+    };
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let builder = match client_auth {
+        Some((auth, _)) => {
+            let roots = Arc::new(load_roots(&auth.ca)?);
+            let mut verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider);
+            if !auth.required {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| TlsError::Ca {
+                path: auth.ca.clone(),
+                reason: e.to_string(),
+            })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver.clone());
+    config.alpn_protocols = alpn.to_vec();
+    // Server preference for cipher suites (and ALPN order is ours too).
+    config.ignore_client_order = true;
+    // No 0-RTT: early data is replayable.
+    config.max_early_data_size = 0;
+    config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+    if let Some(t) = ticketer {
+        config.ticketer = t;
+    }
+    Ok(config)
 }
 
 fn cert_files(certificates: &[CertCfg]) -> Vec<PathBuf> {

@@ -75,7 +75,7 @@ async fn connect_inner(t: Target<'_>) -> Result<Stream, ProxyError> {
     let name = tls
         .server_name_for(host_of(t.label))
         .map_err(|e| failed(e.to_string()))?;
-    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let connector = tokio_rustls::TlsConnector::from(tls.config());
     let tls_stream = connector
         .connect(name, crate::net::cork::Tcp::new(stream))
         .await

@@ -26,14 +26,14 @@ async fn verifies_against_the_configured_ca() {
     let client = ClientTls::build(&client_cfg(Some(dir.write("ca.pem", ca.pem()))), ALPN)
         .expect("client TLS");
     let name = client.server_name_for("upstream.test").expect("name");
-    let hs = handshake(server.config.clone(), client.config.clone(), name)
+    let hs = handshake(server.config(), client.config(), name)
         .await
         .expect("verified handshake");
     assert_eq!(hs.alpn.as_deref(), Some(&b"h2"[..]));
 
     // The right CA, the wrong name.
     let wrong_name = client.server_name_for("other.test").expect("name");
-    let err = handshake(server.config.clone(), client.config.clone(), wrong_name)
+    let err = handshake(server.config(), client.config(), wrong_name)
         .await
         .expect_err("name mismatch");
     assert!(err.contains("client:"), "{err}");
@@ -43,7 +43,7 @@ async fn verifies_against_the_configured_ca() {
     let stranger = ClientTls::build(&client_cfg(Some(dir.write("other.pem", other.pem()))), ALPN)
         .expect("client TLS");
     let name = stranger.server_name_for("upstream.test").expect("name");
-    let err = handshake(server.config.clone(), stranger.config.clone(), name)
+    let err = handshake(server.config(), stranger.config(), name)
         .await
         .expect_err("unknown issuer");
     assert!(err.contains("UnknownIssuer"), "{err}");
@@ -59,7 +59,7 @@ async fn insecure_skip_verify_accepts_any_certificate() {
     let client = ClientTls::build(&cfg, ALPN).expect("client TLS");
     // Neither the issuer nor the name is known.
     let name = client.server_name_for("127.0.0.1").expect("name");
-    let hs = handshake(server.config.clone(), client.config.clone(), name)
+    let hs = handshake(server.config(), client.config(), name)
         .await
         .expect("unverified handshake");
     assert!(hs.server_cert.is_some());
@@ -86,7 +86,7 @@ async fn presents_the_client_certificate() {
     ));
     let client = ClientTls::build(&cfg, ALPN).expect("client TLS");
     let name = client.server_name_for("upstream.test").expect("name");
-    let hs = handshake(server.config.clone(), client.config.clone(), name)
+    let hs = handshake(server.config(), client.config(), name)
         .await
         .expect("mTLS handshake");
     assert_eq!(hs.client_cert, Some(proxy.der.clone()));
@@ -95,7 +95,7 @@ async fn presents_the_client_certificate() {
     cfg.client_cert = None;
     let anonymous = ClientTls::build(&cfg, ALPN).expect("client TLS");
     let name = anonymous.server_name_for("upstream.test").expect("name");
-    handshake(server.config.clone(), anonymous.config.clone(), name)
+    handshake(server.config(), anonymous.config(), name)
         .await
         .expect_err("client certificate required");
 
@@ -115,7 +115,7 @@ fn server_names_and_sni_setting() {
     let ca = dir.write("ca.pem", Ca::new("CA").pem());
     let mut cfg = client_cfg(Some(ca.clone()));
     let client = ClientTls::build(&cfg, ALPN).expect("client TLS");
-    assert!(client.config.enable_sni && client.send_sni);
+    assert!(client.config().enable_sni && client.send_sni);
     assert_eq!(
         client.server_name_for("api.internal").expect("dns"),
         dns("api.internal")
@@ -138,13 +138,13 @@ fn server_names_and_sni_setting() {
     cfg.server_name = Some("svc.example".into());
     cfg.send_sni = false;
     let client = ClientTls::build(&cfg, ALPN).expect("client TLS");
-    assert!(!client.config.enable_sni && !client.send_sni);
+    assert!(!client.config().enable_sni && !client.send_sni);
     assert_eq!(
         client.server_name_for("10.0.0.1").expect("configured"),
         dns("svc.example")
     );
     assert_eq!(
-        client.config.alpn_protocols,
+        client.config().alpn_protocols,
         [b"h2".to_vec(), b"http/1.1".to_vec()]
     );
 }
@@ -167,5 +167,50 @@ fn bad_ca_files_are_named() {
             "invalid CA file {}: it contains no PEM certificate",
             empty.display()
         )
+    );
+}
+
+#[tokio::test]
+async fn a_changed_ca_file_rebuilds_the_configuration_new_connections_use() {
+    let dir = TempDir::new();
+    let ca = Ca::new("Upstream CA");
+    let server = upstream(&dir, &ca, None);
+    let path = dir.write("ca.pem", Ca::new("Other CA").pem());
+    let client = ClientTls::build(&client_cfg(Some(path.clone())), ALPN).expect("client TLS");
+    assert!(client.watches_files());
+    assert_eq!(client.reload_if_changed(), Ok(false));
+    let name = || client.server_name_for("upstream.test").expect("name");
+    let err = handshake(server.config(), client.config(), name())
+        .await
+        .expect_err("unknown issuer");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+
+    let replace = |text: &str| {
+        let tmp = dir.write("ca.new", text);
+        std::fs::rename(&tmp, &path).unwrap();
+    };
+    replace(&ca.pem());
+    assert_eq!(client.reload_if_changed(), Ok(true));
+    assert_eq!(client.reload_if_changed(), Ok(false));
+    handshake(server.config(), client.config(), name())
+        .await
+        .expect("verified against the new file");
+
+    // A bad file: the error names it and the working configuration stays.
+    replace("# nothing\n");
+    let before = client.config();
+    assert!(matches!(client.reload_if_changed(), Err(TlsError::Ca { path: p, .. }) if p == path));
+    assert!(Arc::ptr_eq(&before, &client.config()));
+    handshake(server.config(), client.config(), name())
+        .await
+        .expect("still verified");
+
+    // Nothing to watch: system roots (or none checked).
+    let mut insecure = client_cfg(Some(path.clone()));
+    insecure.insecure_skip_verify = true;
+    assert!(
+        !ClientTls::build(&insecure, ALPN)
+            .expect("insecure")
+            .watches_files()
     );
 }

@@ -142,7 +142,8 @@ fn build_errors_name_the_file() {
 fn only_aead_cipher_suites() {
     let t = three();
     let tls = ServerTls::build(&t.cfg(), ALPN, None).expect("build");
-    let suites = &tls.config.crypto_provider().cipher_suites;
+    let config = tls.config();
+    let suites = &config.crypto_provider().cipher_suites;
     assert!(!suites.is_empty());
     for suite in suites {
         let name = format!("{:?}", suite.suite());
@@ -151,10 +152,10 @@ fn only_aead_cipher_suites() {
             "non-AEAD cipher suite {name}"
         );
     }
-    assert!(tls.config.ignore_client_order);
-    assert_eq!(tls.config.max_early_data_size, 0);
+    assert!(tls.config().ignore_client_order);
+    assert_eq!(tls.config().max_early_data_size, 0);
     assert_eq!(
-        tls.config.alpn_protocols,
+        tls.config().alpn_protocols,
         [b"h2".to_vec(), b"http/1.1".to_vec()]
     );
 }
@@ -164,11 +165,17 @@ fn tickets_survive_a_config_reload() {
     let t = three();
     let mut cfg = t.cfg();
     let first = ServerTls::build(&cfg, ALPN, None).expect("build");
-    assert!(first.config.ticketer.enabled());
+    assert!(first.config().ticketer.enabled());
     let second = ServerTls::build(&cfg, ALPN, Some(&first)).expect("rebuild");
-    assert!(Arc::ptr_eq(&first.config.ticketer, &second.config.ticketer));
+    assert!(Arc::ptr_eq(
+        &first.config().ticketer,
+        &second.config().ticketer
+    ));
     let fresh = ServerTls::build(&cfg, ALPN, None).expect("fresh");
-    assert!(!Arc::ptr_eq(&first.config.ticketer, &fresh.config.ticketer));
+    assert!(!Arc::ptr_eq(
+        &first.config().ticketer,
+        &fresh.config().ticketer
+    ));
 
     // New client-auth settings: resumed sessions would skip the new
     // verification, so the old tickets are not honoured.
@@ -179,13 +186,13 @@ fn tickets_survive_a_config_reload() {
     });
     let with_auth = ServerTls::build(&cfg, ALPN, Some(&second)).expect("with auth");
     assert!(!Arc::ptr_eq(
-        &second.config.ticketer,
-        &with_auth.config.ticketer
+        &second.config().ticketer,
+        &with_auth.config().ticketer
     ));
 
     cfg.session_tickets = false;
     let off = ServerTls::build(&cfg, ALPN, Some(&with_auth)).expect("off");
-    assert!(!off.config.ticketer.enabled());
+    assert!(!off.config().ticketer.enabled());
 }
 
 #[test]
@@ -196,34 +203,37 @@ fn reload_swaps_certificates_and_keeps_them_on_error() {
     assert_eq!(tls.files().len(), 6);
     assert_eq!(tls.files()[0], cfg.certificates[0].cert);
     assert_eq!(tls.files()[1], cfg.certificates[0].key);
-    assert_eq!(tls.reload_if_changed(), Ok(false));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(false));
 
     // A renewed certificate for a.test.
     let renewed = p256(&["a.test"]);
     cert_cfg(&t.dir, "a", &renewed, &[]);
-    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(true));
     assert_eq!(served(&tls, Some("a.test")), renewed.der);
     assert_eq!(served(&tls, Some("b.test")), t.b.der);
-    assert_eq!(tls.reload_if_changed(), Ok(false));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(false));
 
     // A garbage key: the error names it, the renewed certificate stays, and
     // every check retries until the files are fixed.
     let key = t.dir.write("a.key", "not a key\n");
-    let err = tls.reload_if_changed().expect_err("garbage key");
+    let err = tls
+        .reload_if_changed()
+        .certificates
+        .expect_err("garbage key");
     assert_eq!(err, TlsError::NoPrivateKey { path: key });
     assert_eq!(served(&tls, Some("a.test")), renewed.der);
-    assert!(tls.reload_if_changed().is_err());
+    assert!(tls.reload_if_changed().certificates.is_err());
     // Half-written renewal (new cert, old key): still refused.
     let next = p256(&["a.test"]);
     t.dir.write("a.crt", &next.cert);
     t.dir.write("a.key", &renewed.key);
     assert!(matches!(
-        tls.reload_if_changed(),
+        tls.reload_if_changed().certificates,
         Err(TlsError::KeyMismatch { .. })
     ));
     assert_eq!(served(&tls, Some("a.test")), renewed.der);
     t.dir.write("a.key", &next.key);
-    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(true));
     assert_eq!(served(&tls, Some("a.test")), next.der);
 }
 
@@ -240,7 +250,7 @@ async fn handshake_serves_the_certificate_for_the_sni() {
         ("x.wild.test", &t.c),
     ] {
         let client = plain_client(&roots, &both, ALPN);
-        let hs = handshake(tls.config.clone(), client, dns(sni))
+        let hs = handshake(tls.config(), client, dns(sni))
             .await
             .unwrap_or_else(|e| panic!("{sni}: {e}"));
         assert_eq!(hs.server_cert.as_ref(), Some(&expect.der), "{sni}");
@@ -249,7 +259,7 @@ async fn handshake_serves_the_certificate_for_the_sni() {
     }
     // TLS 1.2 and HTTP/1.1 only: still fine with min_version 1.2.
     let client = plain_client(&roots, &[&rustls::version::TLS12], &[b"http/1.1"]);
-    let hs = handshake(tls.config.clone(), client, dns("a.test"))
+    let hs = handshake(tls.config(), client, dns("a.test"))
         .await
         .expect("TLS 1.2 handshake");
     assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_2));
@@ -271,7 +281,7 @@ async fn handshake_with_rsa_certificate() {
         &[&rustls::version::TLS12][..],
     ] {
         let client = plain_client(&roots, versions, ALPN);
-        handshake(tls.config.clone(), client, dns("rsa.test"))
+        handshake(tls.config(), client, dns("rsa.test"))
             .await
             .expect("RSA handshake");
     }
@@ -285,12 +295,12 @@ async fn min_version_1_3_refuses_tls_1_2_clients() {
     let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
     let roots = t.a.cert.clone();
     let old = plain_client(&roots, &[&rustls::version::TLS12], ALPN);
-    let err = handshake(tls.config.clone(), old, dns("a.test"))
+    let err = handshake(tls.config(), old, dns("a.test"))
         .await
         .expect_err("TLS 1.2 client refused");
     assert!(err.contains("client:"), "{err}");
     let new = plain_client(&roots, &[&rustls::version::TLS13], ALPN);
-    let hs = handshake(tls.config.clone(), new, dns("a.test"))
+    let hs = handshake(tls.config(), new, dns("a.test"))
         .await
         .expect("TLS 1.3 client");
     assert_eq!(hs.version, Some(rustls::ProtocolVersion::TLSv1_3));
@@ -307,7 +317,7 @@ async fn client_certificates_required_or_optional() {
     });
     let required = ServerTls::build(&cfg, ALPN, None).expect("build");
     let anonymous = plain_client(&t.a.cert, &[&rustls::version::TLS13], ALPN);
-    handshake(required.config.clone(), anonymous.clone(), dns("a.test"))
+    handshake(required.config(), anonymous.clone(), dns("a.test"))
         .await
         .expect_err("no client certificate");
 
@@ -315,7 +325,7 @@ async fn client_certificates_required_or_optional() {
         auth.required = false;
     }
     let optional = ServerTls::build(&cfg, ALPN, None).expect("build");
-    let hs = handshake(optional.config.clone(), anonymous, dns("a.test"))
+    let hs = handshake(optional.config(), anonymous, dns("a.test"))
         .await
         .expect("anonymous client allowed");
     assert_eq!(hs.client_cert, None);
@@ -348,23 +358,27 @@ fn ocsp_responses_are_stapled_reloaded_and_never_stale() {
     let tls = ServerTls::build(&server_cfg(vec![cert.clone()]), ALPN, None).expect("build");
     assert_eq!(tls.files().len(), 3, "the OCSP file is watched");
     assert_eq!(staple(&tls), Some(data("ocsp-good.der")));
-    assert_eq!(tls.reload_if_changed(), Ok(false));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(false));
 
     // Once it goes out of date (in 2126) it is dropped at the next check,
     // though no file changed.
     let after = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5_000_000_000);
-    assert_eq!(tls.reload_at(after), Ok(true));
+    assert_eq!(tls.reload_at(after).certificates, Ok(true));
     assert_eq!(staple(&tls), None);
-    assert_eq!(tls.reload_at(after), Ok(false), "and not reloaded again");
+    assert_eq!(
+        tls.reload_at(after).certificates,
+        Ok(false),
+        "and not reloaded again"
+    );
 
     // A new response replaces it.
     dir.write("leaf.ocsp", data("ocsp-nonext.der"));
-    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(true));
     assert_eq!(staple(&tls), Some(data("ocsp-nonext.der")));
 
     // One that says revoked is refused; the previous one stays.
     dir.write("leaf.ocsp", data("ocsp-revoked.der"));
-    let err = tls.reload_if_changed().expect_err("revoked");
+    let err = tls.reload_if_changed().certificates.expect_err("revoked");
     assert!(
         matches!(&err, TlsError::Ocsp { reason, .. } if reason.contains("revoked")),
         "{err}"
@@ -373,8 +387,60 @@ fn ocsp_responses_are_stapled_reloaded_and_never_stale() {
 
     // An out-of-date one: the certificate is served without a staple.
     dir.write("leaf.ocsp", data("ocsp-expired.der"));
-    assert_eq!(tls.reload_if_changed(), Ok(true));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(true));
     assert_eq!(staple(&tls), None);
     let fresh = ServerTls::build(&server_cfg(vec![cert]), ALPN, None).expect("build");
     assert_eq!(staple(&fresh), None, "stale at build: not stapled");
+}
+
+#[test]
+fn a_changed_client_ca_file_swaps_the_configuration_and_its_ticket_keys() {
+    let t = three();
+    let mut cfg = t.cfg();
+    let old = Ca::new("Old clients");
+    let path = t.dir.write("clients.pem", old.pem());
+    cfg.client_auth = Some(ClientAuthCfg {
+        ca: path.clone(),
+        required: true,
+    });
+    let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
+    let before = tls.config();
+    assert_eq!(tls.reload_if_changed().client_ca, Ok(false));
+
+    // Rewritten (new inode) with the same certificate: kept as it is.
+    let tmp = t.dir.write("clients.new", old.pem());
+    std::fs::rename(&tmp, &path).unwrap();
+    assert_eq!(tls.reload_if_changed().client_ca, Ok(false));
+    assert!(Arc::ptr_eq(&before, &tls.config()));
+
+    // A new CA: a new configuration with new ticket keys; the certificates
+    // (the resolver) are shared.
+    let tmp = t.dir.write("clients.new", Ca::new("New clients").pem());
+    std::fs::rename(&tmp, &path).unwrap();
+    let reload = tls.reload_if_changed();
+    assert_eq!(reload.client_ca, Ok(true));
+    assert_eq!(reload.certificates, Ok(false));
+    let after = tls.config();
+    assert!(!Arc::ptr_eq(&before, &after));
+    assert!(!Arc::ptr_eq(&before.ticketer, &after.ticketer));
+    assert!(after.ticketer.enabled());
+    assert_eq!(served(&tls, Some("b.test")), t.b.der);
+    // A config reload with that same CA keeps the new keys.
+    let next = ServerTls::build(&cfg, ALPN, Some(&tls)).expect("rebuild");
+    assert!(Arc::ptr_eq(&after.ticketer, &next.config().ticketer));
+
+    // Garbage: the error names the file, the configuration stays, and
+    // every check retries.
+    let tmp = t.dir.write("clients.new", "no certificate here\n");
+    std::fs::rename(&tmp, &path).unwrap();
+    assert!(matches!(
+        tls.reload_if_changed().client_ca,
+        Err(TlsError::Ca { path: p, .. }) if p == path
+    ));
+    assert!(Arc::ptr_eq(&after, &tls.config()));
+    assert!(tls.reload_if_changed().client_ca.is_err());
+    // A missing file too.
+    std::fs::remove_file(&path).unwrap();
+    assert!(tls.reload_if_changed().client_ca.is_err());
+    assert!(Arc::ptr_eq(&after, &tls.config()));
 }
