@@ -77,7 +77,13 @@ pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Req
     // Boxed: the proxy's future is kilobytes, and the stream set copies a
     // stream's future when it is added (and keeps a stub of that size per
     // connection, idle or not).
-    let resp = Box::pin(crate::http::proxy::handle(st.clone(), req)).await;
+    // Allocated first, then built in it: `Box::pin(fut)` builds the future
+    // on the stack and copies all of it (kilobytes) into the box.
+    let resp = Box::into_pin(Box::write(
+        Box::new_uninit(),
+        crate::http::proxy::handle(st.clone(), req),
+    ))
+    .await;
     let (mut parts, mut body) = resp.into_parts();
     if !parts.headers.contains_key(header::DATE) {
         crate::http::h1::date::with(|d| {
@@ -110,7 +116,9 @@ pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Req
     if let Some(side) = tunnel {
         drop(body);
         let io = StreamIo::new(shared.clone(), id);
-        crate::http::tunnel::run(io, Bytes::new(), side, &st).await;
+        // Boxed: streams that are not tunnels (nearly all) would otherwise
+        // each carry the tunnel's state.
+        Box::pin(crate::http::tunnel::run(io, Bytes::new(), side, &st)).await;
         st.set_idle(tokio::time::Instant::now());
         // Ends our side if the tunnel did not (the client's ended).
         let mut empty = Bytes::new();
