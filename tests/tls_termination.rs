@@ -311,6 +311,57 @@ async fn min_version_decides_whether_tls12_clients_are_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_server_prefers_aes_128_gcm_and_accepts_the_other_aead_suites() {
+    use rustls::CipherSuite as C;
+    let site = Site::new();
+    let (_be, proxy) = web_proxy("", &site.tls());
+    let addr = proxy.addr_of("web");
+    let suite = |versions, suites: &[C]| {
+        let cfg = Arc::new(client_config_suites(site.ca.roots(), versions, suites));
+        async move {
+            let (n, reply) = https_get(addr, &cfg, SITE, "/", &[]).await.unwrap();
+            assert_eq!(reply.status, 200);
+            n.suite
+        }
+    };
+    // rustls's own client order puts AES-256 first: the server's wins.
+    let default = site.client(BOTH, H1_ONLY);
+    let (n, _) = https_get(addr, &default, SITE, "/", &[]).await.unwrap();
+    assert_eq!(n.suite, Some(C::TLS13_AES_128_GCM_SHA256));
+    let all13 = [
+        C::TLS13_AES_256_GCM_SHA384,
+        C::TLS13_CHACHA20_POLY1305_SHA256,
+        C::TLS13_AES_128_GCM_SHA256,
+    ];
+    assert_eq!(
+        suite(TLS13, &all13).await,
+        Some(C::TLS13_AES_128_GCM_SHA256)
+    );
+    let all12 = [
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ];
+    assert_eq!(
+        suite(TLS12, &all12).await,
+        Some(C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+    );
+    // Clients that offer only another AEAD suite get it.
+    for only in [
+        C::TLS13_AES_256_GCM_SHA384,
+        C::TLS13_CHACHA20_POLY1305_SHA256,
+    ] {
+        assert_eq!(suite(TLS13, &[only]).await, Some(only));
+    }
+    for only in [
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ] {
+        assert_eq!(suite(TLS12, &[only]).await, Some(only));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn ecdsa_ed25519_and_rsa_certificates_each_serve_handshakes() {
     let dir = TempDir::new();
     let ca = Ca::new("Test Server CA");

@@ -152,6 +152,21 @@ fn only_aead_cipher_suites() {
             "non-AEAD cipher suite {name}"
         );
     }
+    // Mozilla's "intermediate" order: AES-128-GCM first, in both versions.
+    let order: Vec<_> = suites.iter().map(|s| s.suite()).collect();
+    assert_eq!(
+        order[..3],
+        [
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+            rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+            rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+        ]
+    );
+    assert_eq!(
+        order[3],
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    );
+    assert_eq!(order.len(), 9, "no suite dropped by the reordering");
     assert!(tls.config().ignore_client_order);
     assert_eq!(tls.config().max_early_data_size, 0);
     assert_eq!(

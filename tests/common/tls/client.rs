@@ -37,6 +37,31 @@ pub fn client_config(
     config
 }
 
+/// [`client_config`] offering only `suites`, in that order.
+pub fn client_config_suites(
+    roots: rustls::RootCertStore,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: &[rustls::CipherSuite],
+) -> rustls::ClientConfig {
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites = suites
+        .iter()
+        .map(|want| {
+            *p.cipher_suites
+                .iter()
+                .find(|s| s.suite() == *want)
+                .expect("a ring cipher suite")
+        })
+        .collect();
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(p))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
 /// TLS 1.2 and 1.3.
 pub const BOTH: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -123,6 +148,7 @@ pub struct Negotiated {
     pub alpn: Option<Vec<u8>>,
     pub version: Option<ProtocolVersion>,
     pub kind: Option<HandshakeKind>,
+    pub suite: Option<rustls::CipherSuite>,
 }
 
 pub fn negotiated(s: &ClientTls) -> Negotiated {
@@ -136,5 +162,6 @@ pub fn negotiated(s: &ClientTls) -> Negotiated {
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
         version: conn.protocol_version(),
         kind: conn.handshake_kind(),
+        suite: conn.negotiated_cipher_suite().map(|s| s.suite()),
     }
 }
