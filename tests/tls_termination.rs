@@ -328,36 +328,79 @@ async fn the_server_prefers_aes_128_gcm_and_accepts_the_other_aead_suites() {
     let default = site.client(BOTH, H1_ONLY);
     let (n, _) = https_get(addr, &default, SITE, "/", &[]).await.unwrap();
     assert_eq!(n.suite, Some(C::TLS13_AES_128_GCM_SHA256));
-    let all13 = [
-        C::TLS13_AES_256_GCM_SHA384,
-        C::TLS13_CHACHA20_POLY1305_SHA256,
-        C::TLS13_AES_128_GCM_SHA256,
-    ];
+    // Whatever the client's order, in either version.
+    for (versions, offered, chosen) in [
+        (
+            TLS13,
+            [
+                C::TLS13_AES_256_GCM_SHA384,
+                C::TLS13_CHACHA20_POLY1305_SHA256,
+                C::TLS13_AES_128_GCM_SHA256,
+            ],
+            C::TLS13_AES_128_GCM_SHA256,
+        ),
+        (
+            TLS12,
+            [
+                C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ],
+            C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+    ] {
+        assert_eq!(suite(versions, &offered).await, Some(chosen));
+    }
+    // Clients that offer only another AEAD suite get it.
+    for (versions, only) in [
+        (TLS13, C::TLS13_AES_256_GCM_SHA384),
+        (TLS13, C::TLS13_CHACHA20_POLY1305_SHA256),
+        (TLS12, C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384),
+        (TLS12, C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
+    ] {
+        assert_eq!(suite(versions, &[only]).await, Some(only));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cipher_suites_restrict_and_order_what_a_listener_offers() {
+    use rustls::CipherSuite as C;
+    let site = Site::new();
+    let tls = format!(
+        "{}\n  cipher_suites = [\"TLS_AES_256_GCM_SHA384\", \"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\"]",
+        site.tls()
+    );
+    let (_be, proxy) = web_proxy("", &tls);
+    let addr = proxy.addr_of("web");
+    let get = |versions, suites: &[C]| {
+        let cfg = Arc::new(client_config_suites(site.ca.roots(), versions, suites));
+        async move {
+            https_get(addr, &cfg, SITE, "/", &[])
+                .await
+                .map(|(n, r)| (n.suite, r.status.as_u16()))
+        }
+    };
+    // Every suite offered, AES-128 first: the one TLS 1.3 suite listed.
+    let all13 = [C::TLS13_AES_128_GCM_SHA256, C::TLS13_AES_256_GCM_SHA384];
     assert_eq!(
-        suite(TLS13, &all13).await,
-        Some(C::TLS13_AES_128_GCM_SHA256)
+        get(TLS13, &all13).await,
+        Ok((Some(C::TLS13_AES_256_GCM_SHA384), 200))
     );
     let all12 = [
-        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
         C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     ];
     assert_eq!(
-        suite(TLS12, &all12).await,
-        Some(C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+        get(TLS12, &all12).await,
+        Ok((Some(C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384), 200))
     );
-    // Clients that offer only another AEAD suite get it.
-    for only in [
-        C::TLS13_AES_256_GCM_SHA384,
-        C::TLS13_CHACHA20_POLY1305_SHA256,
+    // Suites not listed are not offered.
+    for (versions, only) in [
+        (TLS13, C::TLS13_AES_128_GCM_SHA256),
+        (TLS12, C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
     ] {
-        assert_eq!(suite(TLS13, &[only]).await, Some(only));
-    }
-    for only in [
-        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    ] {
-        assert_eq!(suite(TLS12, &[only]).await, Some(only));
+        let result = get(versions, &[only]).await;
+        assert!(result.is_err(), "{only:?} must be refused: {result:?}");
     }
 }
 

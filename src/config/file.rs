@@ -168,6 +168,8 @@ pub struct FileListenerTls {
     pub client_auth: Option<Spanned<String>>,
     /// `Strict-Transport-Security` value, e.g. `"max-age=31536000"`.
     pub hsts: Option<Spanned<String>>,
+    /// Cipher suites offered, in order of preference (IANA names).
+    pub cipher_suites: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `{ cert = "a.pem", key = "a.key", server_names = ["a.example.com"] }`.
@@ -399,6 +401,7 @@ pub(crate) mod keys {
         "client_ca",
         "client_auth",
         "hsts",
+        "cipher_suites",
     ];
     // Unknown keys in these tables are reported from serde's own list;
     // this copy is kept in step with the schema by a test.
@@ -504,6 +507,9 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "client_ca" => "client_ca = \"/etc/switchyard/clients-ca.pem\"",
         "client_auth" => "client_auth = \"required\"",
         "hsts" => "hsts = \"max-age=31536000; includeSubDomains\"",
+        "cipher_suites" => {
+            "cipher_suites = [\"TLS_AES_128_GCM_SHA256\", \"TLS_AES_256_GCM_SHA384\"]"
+        }
         "ca" => "ca = \"/etc/switchyard/upstream-ca.pem\"",
         "client_cert" => "client_cert = \"/etc/switchyard/client.pem\"",
         "client_key" => "client_key = \"/etc/switchyard/client.key\"",

@@ -103,6 +103,9 @@ pub struct TlsServerCfg {
     pub client_auth: Option<ClientAuthCfg>,
     /// `Strict-Transport-Security` value added to every response.
     pub hsts: Option<String>,
+    /// Cipher suites offered, in order of preference; empty: Switchyard's
+    /// default order (`tls::server`).
+    pub cipher_suites: Vec<rustls::CipherSuite>,
 }
 
 /// One certificate of a TLS listener.

@@ -220,13 +220,91 @@ fn server(v: &mut V<'_, '_>, t: &Spanned<FileListenerTls>, ctx: &str) -> Option<
             None
         }
     });
+    let cipher_suites = f
+        .cipher_suites
+        .as_ref()
+        .map(|list| cipher_suites(v, list, min_version, &ctx))
+        .unwrap_or_default();
     Some(TlsServerCfg {
         certificates,
         min_version,
         session_tickets: f.session_tickets.as_ref().is_none_or(|s| *s.get_ref()),
         client_auth,
         hsts,
+        cipher_suites,
     })
+}
+
+/// `cipher_suites`: IANA names, each once, with a TLS 1.3 suite (always
+/// offered) and a TLS 1.2 one unless `min_version` is 1.3.
+fn cipher_suites(
+    v: &mut V<'_, '_>,
+    list: &Spanned<Vec<Spanned<String>>>,
+    min_version: TlsVersion,
+    ctx: &str,
+) -> Vec<rustls::CipherSuite> {
+    let known = || {
+        crate::tls::CIPHER_SUITES
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    let mut bad = false;
+    for name in list.get_ref() {
+        let wanted = name.get_ref().trim();
+        let found = crate::tls::CIPHER_SUITES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(wanted));
+        match found {
+            Some((_, suite)) if out.contains(suite) => {
+                bad = true;
+                v.error(
+                    name.span(),
+                    format!("cipher suite {wanted:?} is listed twice in {ctx}"),
+                    "list each suite once, in order of preference",
+                );
+            }
+            Some((_, suite)) => out.push(*suite),
+            None => {
+                bad = true;
+                let help = if wanted.contains('-') {
+                    format!("use IANA names, not OpenSSL's: {}", known())
+                } else {
+                    format!(
+                        "only AEAD suites are offered (no CBC, no RSA key exchange): {}",
+                        known()
+                    )
+                };
+                v.error(
+                    name.span(),
+                    format!("unknown cipher suite {wanted:?} in {ctx}"),
+                    help,
+                );
+            }
+        }
+    }
+    if bad {
+        return Vec::new();
+    }
+    let tls13 = out.iter().any(|s| crate::tls::is_tls13(*s));
+    let tls12 = out.iter().any(|s| !crate::tls::is_tls13(*s));
+    if !tls13 {
+        v.error(
+            list.span(),
+            format!("`cipher_suites` in {ctx} has no TLS 1.3 suite"),
+            "TLS 1.3 is always offered: add TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 or \
+             TLS_CHACHA20_POLY1305_SHA256",
+        );
+    } else if !tls12 && min_version == TlsVersion::V1_2 {
+        v.error(
+            list.span(),
+            format!("`cipher_suites` in {ctx} has no TLS 1.2 suite, so TLS 1.2 clients would fail"),
+            "add a TLS_ECDHE_..._GCM_... suite, or set min_version = \"1.3\"",
+        );
+    }
+    out
 }
 
 /// One `{ cert, key, server_names }` entry; its files are loaded to check them.

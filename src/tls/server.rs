@@ -418,10 +418,10 @@ fn server_config(
     client_auth: Option<&(ClientAuthCfg, Vec<u8>)>,
     ticketer: Option<Arc<dyn ProducesTickets>>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let provider = server_provider();
+    let provider = server_provider(&cfg.cipher_suites);
     // Cipher suites: the ring provider's, all AEAD (AES-GCM and
     // ChaCha20-Poly1305; TLS 1.2 only with ECDHE): no CBC, no RSA key
-    // exchange; in the order of `PREFERENCE`.
+    // exchange; in the order of `server_provider`.
     let versions: &[&'static rustls::SupportedProtocolVersion] = match cfg.min_version {
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::V1_3 => &[&rustls::version::TLS13],
@@ -458,33 +458,30 @@ fn server_config(
     Ok(config)
 }
 
-/// The server's cipher suite preference: Mozilla's "intermediate" order,
-/// AES-128-GCM first. 128-bit AES is the suite TLS 1.3 requires of every
-/// implementation and is not the weak link of any of these handshakes
-/// (P-256 and X25519 are 128-bit-strong too); it encrypts faster than
-/// AES-256, and its SHA-256 key schedule costs less than SHA-384's.
-/// rustls's own default puts AES-256 first.
-const PREFERENCE: &[rustls::CipherSuite] = &[
-    rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
-    rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
-    rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
-    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-];
-
-/// The provider of listeners: the shared one with its cipher suites in
-/// [`PREFERENCE`] order (a suite not listed keeps its place after them).
-fn server_provider() -> Arc<rustls::crypto::CryptoProvider> {
+/// The server's default cipher suite preference: Mozilla's
+/// "intermediate" order, AES-128-GCM first, which is the order of
+/// [`super::CIPHER_SUITES`]. 128-bit AES is the suite TLS 1.3 requires of
+/// every implementation and is not the weak link of any of these
+/// handshakes (P-256 and X25519 are 128-bit-strong too); it encrypts
+/// faster than AES-256, and its SHA-256 key schedule costs less than
+/// SHA-384's. rustls's own default puts AES-256 first.
+///
+/// The provider of a listener: the shared one with its cipher suites in
+/// that order, or only those of `chosen` in its order when given (the
+/// configuration checked that they exist).
+fn server_provider(chosen: &[rustls::CipherSuite]) -> Arc<rustls::crypto::CryptoProvider> {
     let mut p = Arc::unwrap_or_clone(provider());
+    let order: Vec<rustls::CipherSuite> = if chosen.is_empty() {
+        super::CIPHER_SUITES.iter().map(|(_, s)| *s).collect()
+    } else {
+        p.cipher_suites.retain(|s| chosen.contains(&s.suite()));
+        chosen.to_vec()
+    };
     p.cipher_suites.sort_by_key(|s| {
-        PREFERENCE
+        order
             .iter()
             .position(|c| *c == s.suite())
-            .unwrap_or(PREFERENCE.len())
+            .unwrap_or(order.len())
     });
     Arc::new(p)
 }

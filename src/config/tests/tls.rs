@@ -304,3 +304,99 @@ fn an_out_of_date_ocsp_response_is_a_warning() {
     );
     assert!(w.message.contains("out of date"), "{}", w.render());
 }
+
+#[test]
+fn cipher_suites_load_in_the_order_given() {
+    let text = tls_table(
+        "  cipher_suites = [\"TLS_AES_256_GCM_SHA384\", \"tls_chacha20_poly1305_sha256\", \
+         \"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\"]",
+    );
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let tls = loaded.config.listeners[0].tls.as_ref().expect("tls");
+    assert_eq!(
+        tls.cipher_suites,
+        [
+            rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+            rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+            rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ]
+    );
+    // Unset: empty, the built-in order.
+    let loaded = load(&tls_table("")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded.config.listeners[0]
+            .tls
+            .as_ref()
+            .expect("tls")
+            .cipher_suites
+            .is_empty()
+    );
+}
+
+#[test]
+fn bad_cipher_suites_are_refused_where_they_are_written() {
+    // Line 7 holds the key; the list opens at column 19, its first string
+    // at 20, the second at 46.
+    let d = the_error(&tls_table(
+        "  cipher_suites = [\"TLS_AES_128_GCM_SHA256\", \"ECDHE-RSA-AES128-GCM-SHA256\"]",
+    ));
+    assert_eq!((d.line, d.col), (7, 46), "{}", d.render());
+    assert_eq!(
+        d.message,
+        "unknown cipher suite \"ECDHE-RSA-AES128-GCM-SHA256\" in [listener.tls] of listener \"web\""
+    );
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("use IANA names, not OpenSSL's: TLS_AES_128_GCM_SHA256, "),
+        "{}",
+        d.render()
+    );
+
+    let d = the_error(&tls_table(
+        "  cipher_suites = [\"TLS_RSA_WITH_AES_128_CBC_SHA\", \"TLS_AES_128_GCM_SHA256\"]",
+    ));
+    assert_eq!((d.line, d.col), (7, 20), "{}", d.render());
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("only AEAD suites are offered"),
+        "{}",
+        d.render()
+    );
+
+    let d = the_error(&tls_table(
+        "  cipher_suites = [\"TLS_AES_128_GCM_SHA256\", \"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]",
+    ));
+    assert_eq!((d.line, d.col), (7, 46), "{}", d.render());
+    assert!(d.message.contains("is listed twice"), "{}", d.render());
+
+    let d = the_error(&tls_table(
+        "  cipher_suites = [\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\"]",
+    ));
+    assert_eq!((d.line, d.col), (7, 19), "{}", d.render());
+    assert!(
+        d.message.ends_with("has no TLS 1.3 suite"),
+        "{}",
+        d.render()
+    );
+    let d = the_error(&tls_table("  cipher_suites = []"));
+    assert!(
+        d.message.ends_with("has no TLS 1.3 suite"),
+        "{}",
+        d.render()
+    );
+
+    // Only TLS 1.3 suites: refused with min_version 1.2 (the default),
+    // accepted with 1.3.
+    let d = the_error(&tls_table("  cipher_suites = [\"TLS_AES_128_GCM_SHA256\"]"));
+    assert!(d.message.contains("has no TLS 1.2 suite"), "{}", d.render());
+    assert!(
+        load(&tls_table(
+            "  min_version = \"1.3\"\n  cipher_suites = [\"TLS_AES_128_GCM_SHA256\"]"
+        ))
+        .is_ok()
+    );
+}

@@ -171,6 +171,7 @@ pub(super) fn server_cfg(certificates: Vec<CertCfg>) -> TlsServerCfg {
         session_tickets: true,
         client_auth: None,
         hsts: None,
+        cipher_suites: Vec::new(),
     }
 }
 
