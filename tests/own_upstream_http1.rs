@@ -408,3 +408,75 @@ async fn a_response_head_is_relayed_in_order_in_lower_case_without_hop_by_hop_fi
     );
     assert_eq!(fields(&hyper_head), fields(&head));
 }
+
+/// The own HTTP/2 server encodes an HTTP/1.1 upstream's fields into HPACK
+/// as they came (`upstream::h1::raw`): names lowercased (the `h2` client
+/// refuses a block with an uppercase name), order kept, hop-by-hop fields
+/// and the fields `Connection` names left out, the upstream's `Date` kept
+/// and one added when it sent none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_head_is_relayed_to_an_http2_client_in_lower_case_without_hop_by_hop_fields() {
+    let (up, _) = scripted(|_, req| {
+        if req == 0 {
+            Act::Answer(
+                b"HTTP/1.1 200 OK\r\nServer: up\r\nSet-Cookie: a=1\r\n\
+                  Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n\
+                  Set-Cookie: b=2\r\nProxy-Authenticate: Basic\r\nContent-Type: text/plain\r\n\
+                  Date: Mon, 01 Jan 2024 00:00:00 GMT\r\nX-Empty:\r\n\
+                  X-A-Name-Longer-Than-Thirty-Two-Bytes: long\r\nContent-Length: 2\r\n\r\nok",
+            )
+        } else {
+            Act::Answer(b"HTTP/1.1 404 Not Found\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n")
+        }
+    })
+    .await;
+    let cfg = proxy_config(
+        1,
+        &[
+            listener("web", "http2 = true", "", "p"),
+            pool("p", &[up], ""),
+        ],
+    );
+    let proxy = Proxy::start(&cfg);
+    let client = common::h2::h2_client();
+
+    let r = client.get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    let got: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("server", "up"),
+        ("set-cookie", "a=1"),
+        ("set-cookie", "b=2"),
+        ("content-type", "text/plain"),
+        ("date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ("x-empty", ""),
+        ("x-a-name-longer-than-thirty-two-bytes", "long"),
+        ("content-length", "2"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    let mut want_sorted = want;
+    want_sorted.sort();
+    assert_eq!(got_sorted, want_sorted, "{got:?}");
+    assert_eq!(r.bytes().await.unwrap(), "ok");
+
+    // No Date from the upstream: the proxy adds one, once.
+    let r = client.get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers().get_all("date").iter().count(), 1);
+    assert_eq!(r.headers()["etag"], "\"x\"");
+    assert_eq!(r.headers()["content-length"], "0");
+}

@@ -86,7 +86,9 @@ pub struct ConnState {
     /// its response goes out through the own writer, which can send an
     /// upstream response's fields as they arrived (`upstream::h1::raw`).
     /// Set and cleared around each such request (HTTP/1 requests on a
-    /// connection are served one at a time).
+    /// connection are served one at a time); set for the whole connection
+    /// when the own HTTP/2 server serves it (its stream writer encodes
+    /// such fields into HPACK).
     own_writer: Cell<bool>,
     /// `https` on TLS connections, else `http` (X-Forwarded-Proto).
     pub scheme: &'static str,
@@ -109,8 +111,8 @@ impl ConnState {
         self.h2.get()
     }
 
-    /// Whether the current request's response is written by the own
-    /// HTTP/1.1 writer (see the field).
+    /// Whether the current request's response is written by an own writer
+    /// (HTTP/1.1, or the own HTTP/2 server's; see the field).
     pub fn own_writer(&self) -> bool {
         self.own_writer.get()
     }
@@ -422,6 +424,9 @@ async fn serve_conn(
         if state.listener.h2_limits.hyper_server {
             Box::pin(super::serve_h2::serve(io, &state, closing.as_mut())).await;
         } else {
+            // Every response of the own HTTP/2 server goes out through its
+            // own stream writer.
+            state.set_own_writer(true);
             let ClientIo { stream, replay, .. } = io;
             Box::pin(super::h2::serve::serve(
                 stream,

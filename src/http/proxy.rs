@@ -405,9 +405,10 @@ async fn forward<'a>(
         };
         let (rparts, body, upstream) = match conn {
             Conn::H1(mut up) => {
-                // The own writer sends the upstream's fields as they came,
-                // unless something here changes them (HSTS).
-                let raw = st.own_writer() && listener.hsts.is_none();
+                // The own writers send the upstream's fields as they came,
+                // unless something here changes them (HSTS, or an RFC 8441
+                // stream's 101 that becomes a 200).
+                let raw = st.own_writer() && listener.hsts.is_none() && on_upgrade.is_none();
                 let send = up.conn.send(req, up.reused, raw);
                 match tokio::time::timeout(response_timeout, send).await {
                     Ok(Ok(resp)) => {

@@ -10,7 +10,10 @@
 //! exactly the bytes `HeaderName` and `HeaderValue` accept), and the
 //! hop-by-hop ones are already left out.
 //!
-//! Only the own writer may ask for this form (see `ConnState::own_writer`):
+//! The own HTTP/2 server encodes the same fields into HPACK, names
+//! lowercased (`h2::hpack::encoder`), skipping the same work.
+//!
+//! Only the own writers may ask for this form (see `ConnState::own_writer`):
 //! every other consumer reads the `HeaderMap`, and [`RawFields::into_map`]
 //! makes one when needed.
 

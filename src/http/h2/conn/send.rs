@@ -8,6 +8,7 @@ use super::recv::release_stream;
 use super::stream::Response;
 use super::{COPY_MAX, Connection, StreamError, flush};
 use crate::http::h2::frame::{ErrorCode, encode};
+use crate::upstream::h1::raw::RawFields;
 
 impl Connection {
     /// Sends the response head of `stream`: `:status`, then `headers` (the
@@ -19,6 +20,19 @@ impl Connection {
         stream: u32,
         status: StatusCode,
         headers: &HeaderMap,
+        end_stream: bool,
+    ) -> Result<(), StreamError> {
+        self.send_response_with(stream, status, headers, None, end_stream)
+    }
+
+    /// [`send_response`](Self::send_response) with an HTTP/1.1 upstream's
+    /// end-to-end fields as they arrived (`raw`) after `headers`.
+    pub fn send_response_with(
+        &mut self,
+        stream: u32,
+        status: StatusCode,
+        headers: &HeaderMap,
+        raw: Option<&RawFields>,
         end_stream: bool,
     ) -> Result<(), StreamError> {
         let informational = status.is_informational();
@@ -36,7 +50,7 @@ impl Connection {
         }
         self.scratch.clear();
         self.encoder
-            .encode_response(status, headers, &mut self.scratch);
+            .encode_response_with(status, headers, raw, &mut self.scratch);
         let max = self.peer_max_frame as usize;
         encode::headers(&mut self.out, stream, &self.scratch, end_stream, max);
         if end_stream {

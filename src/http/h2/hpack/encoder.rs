@@ -24,6 +24,8 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+use crate::upstream::h1::raw::RawFields;
+
 /// The HPACK encoder of one connection's responses.
 ///
 /// Its only state is whether the first block (with its size update, see
@@ -45,9 +47,27 @@ impl Encoder {
     /// in the map's order. Connection-specific fields are the caller's to
     /// leave out.
     pub fn encode_response(&mut self, status: StatusCode, headers: &HeaderMap, dst: &mut Vec<u8>) {
+        self.encode_response_with(status, headers, None, dst);
+    }
+
+    /// [`encode_response`](Self::encode_response), then an HTTP/1.1
+    /// upstream's fields as they arrived (`raw`, see
+    /// `upstream::h1::raw`), their names lowercased as HTTP/2 requires.
+    pub fn encode_response_with(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        raw: Option<&RawFields>,
+        dst: &mut Vec<u8>,
+    ) {
         self.start(dst);
         encode_status(status, dst);
         encode_fields(headers, dst);
+        if let Some(raw) = raw {
+            for (name, value) in raw.iter() {
+                encode_raw_field(name, value, dst);
+            }
+        }
     }
 
     /// Appends the header block of trailers (no pseudo-headers).
@@ -105,7 +125,7 @@ fn encode_fields(headers: &HeaderMap, dst: &mut Vec<u8>) {
 pub(crate) fn encode_field(name: &HeaderName, value: &HeaderValue, dst: &mut Vec<u8>) {
     let flags = if value.is_sensitive() { 0x10 } else { 0x00 };
     let name = name.as_str();
-    match static_name_index(name) {
+    match static_name_index(name.as_bytes()) {
         0 => {
             dst.push(flags);
             encode_str(name.as_bytes(), dst);
@@ -113,6 +133,32 @@ pub(crate) fn encode_field(name: &HeaderName, value: &HeaderValue, dst: &mut Vec
         index => encode_int(index, 4, flags, dst),
     }
     encode_str(value.as_bytes(), dst);
+}
+
+/// Appends `name: value` from an HTTP/1.1 head, a literal without
+/// indexing. The parser accepted `name` as a token and `value` as field
+/// bytes (what `HeaderName` and `HeaderValue` accept); only the name's
+/// case changes.
+pub(crate) fn encode_raw_field(name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
+    // Names of the static table are at most 27 bytes; longer ones (and any
+    // name that is not ASCII, which a token never is) are plain literals.
+    let mut lower = [0u8; 32];
+    let index = match lower.get_mut(..name.len()) {
+        Some(l) => {
+            l.copy_from_slice(name);
+            l.make_ascii_lowercase();
+            static_name_index(l)
+        }
+        None => 0,
+    };
+    if index == 0 {
+        dst.push(0x00);
+        encode_int(name.len(), 7, 0, dst);
+        dst.extend(name.iter().map(u8::to_ascii_lowercase));
+    } else {
+        encode_int(index, 4, 0x00, dst);
+    }
+    encode_str(value, dst);
 }
 
 /// Appends a plain string literal (§5.2, H bit 0).
@@ -143,107 +189,107 @@ pub(crate) fn encode_int(value: usize, prefix_bits: u32, flags: u8, dst: &mut Ve
 /// The static table index of a regular field name (RFC 7541 Appendix A,
 /// 15 to 61), or 0 when the static table does not have it.
 #[inline]
-pub(crate) fn static_name_index(name: &str) -> usize {
+pub(crate) fn static_name_index(name: &[u8]) -> usize {
     match name.len() {
         3 => match name {
-            "age" => 21,
-            "via" => 60,
+            b"age" => 21,
+            b"via" => 60,
             _ => 0,
         },
         4 => match name {
-            "date" => 33,
-            "etag" => 34,
-            "from" => 37,
-            "host" => 38,
-            "link" => 45,
-            "vary" => 59,
+            b"date" => 33,
+            b"etag" => 34,
+            b"from" => 37,
+            b"host" => 38,
+            b"link" => 45,
+            b"vary" => 59,
             _ => 0,
         },
         5 => match name {
-            "allow" => 22,
-            "range" => 50,
+            b"allow" => 22,
+            b"range" => 50,
             _ => 0,
         },
         6 => match name {
-            "accept" => 19,
-            "cookie" => 32,
-            "expect" => 35,
-            "server" => 54,
+            b"accept" => 19,
+            b"cookie" => 32,
+            b"expect" => 35,
+            b"server" => 54,
             _ => 0,
         },
         7 => match name {
-            "expires" => 36,
-            "referer" => 51,
-            "refresh" => 52,
+            b"expires" => 36,
+            b"referer" => 51,
+            b"refresh" => 52,
             _ => 0,
         },
         8 => match name {
-            "if-match" => 39,
-            "if-range" => 42,
-            "location" => 46,
+            b"if-match" => 39,
+            b"if-range" => 42,
+            b"location" => 46,
             _ => 0,
         },
         10 => match name {
-            "set-cookie" => 55,
-            "user-agent" => 58,
+            b"set-cookie" => 55,
+            b"user-agent" => 58,
             _ => 0,
         },
         11 => match name {
-            "retry-after" => 53,
+            b"retry-after" => 53,
             _ => 0,
         },
         12 => match name {
-            "content-type" => 31,
-            "max-forwards" => 47,
+            b"content-type" => 31,
+            b"max-forwards" => 47,
             _ => 0,
         },
         13 => match name {
-            "accept-ranges" => 18,
-            "authorization" => 23,
-            "cache-control" => 24,
-            "content-range" => 30,
-            "if-none-match" => 41,
-            "last-modified" => 44,
+            b"accept-ranges" => 18,
+            b"authorization" => 23,
+            b"cache-control" => 24,
+            b"content-range" => 30,
+            b"if-none-match" => 41,
+            b"last-modified" => 44,
             _ => 0,
         },
         14 => match name {
-            "accept-charset" => 15,
-            "content-length" => 28,
+            b"accept-charset" => 15,
+            b"content-length" => 28,
             _ => 0,
         },
         15 => match name {
-            "accept-encoding" => 16,
-            "accept-language" => 17,
+            b"accept-encoding" => 16,
+            b"accept-language" => 17,
             _ => 0,
         },
         16 => match name {
-            "content-encoding" => 26,
-            "content-language" => 27,
-            "content-location" => 29,
-            "www-authenticate" => 61,
+            b"content-encoding" => 26,
+            b"content-language" => 27,
+            b"content-location" => 29,
+            b"www-authenticate" => 61,
             _ => 0,
         },
         17 => match name {
-            "if-modified-since" => 40,
-            "transfer-encoding" => 57,
+            b"if-modified-since" => 40,
+            b"transfer-encoding" => 57,
             _ => 0,
         },
         18 => match name {
-            "proxy-authenticate" => 48,
+            b"proxy-authenticate" => 48,
             _ => 0,
         },
         19 => match name {
-            "content-disposition" => 25,
-            "if-unmodified-since" => 43,
-            "proxy-authorization" => 49,
+            b"content-disposition" => 25,
+            b"if-unmodified-since" => 43,
+            b"proxy-authorization" => 49,
             _ => 0,
         },
         25 => match name {
-            "strict-transport-security" => 56,
+            b"strict-transport-security" => 56,
             _ => 0,
         },
         27 => match name {
-            "access-control-allow-origin" => 20,
+            b"access-control-allow-origin" => 20,
             _ => 0,
         },
         _ => 0,

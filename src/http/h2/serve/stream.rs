@@ -85,7 +85,13 @@ pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Req
     ))
     .await;
     let (mut parts, mut body) = resp.into_parts();
-    if !parts.headers.contains_key(header::DATE) {
+    // An HTTP/1.1 upstream's fields, when the proxy left them as they came
+    // (`ConnState::own_writer`): encoded straight from its head.
+    let raw = body.take_raw_fields();
+    let raw_date = raw
+        .as_ref()
+        .is_some_and(|r| r.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"date")));
+    if !raw_date && !parts.headers.contains_key(header::DATE) {
         crate::http::h1::date::with(|d| {
             if let Ok(v) = HeaderValue::from_bytes(d) {
                 parts.headers.insert(header::DATE, v);
@@ -100,7 +106,7 @@ pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Req
     let end = tunnel.is_none() && body.is_end_stream();
     let sent = shared.with(|i| {
         i.conn
-            .send_response(id, parts.status, &parts.headers, end)
+            .send_response_with(id, parts.status, &parts.headers, raw.as_ref(), end)
             .is_ok()
     });
     if !sent {

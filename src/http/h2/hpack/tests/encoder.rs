@@ -187,3 +187,49 @@ fn response_round_trips_through_the_decoder() {
     assert_eq!(list(&back), list(&map));
     assert_eq!(dec.table_len(), 0);
 }
+
+#[test]
+fn raw_upstream_fields_follow_the_map_lowercased_with_static_name_indexes() {
+    use crate::upstream::h1::raw::RawFields;
+    let mut map = HeaderMap::new();
+    map.insert("x-added", HeaderValue::from_static("1"));
+    let long = "X-Thirty-Three-Bytes-Long-Name-Xy";
+    assert_eq!(long.len(), 33);
+    let raw = RawFields::from_pairs(&[
+        ("Content-Type", "text/plain"),
+        ("SERVER", "up"),
+        ("X-Custom", "Mixed Case Value"),
+        (long, "v"),
+        ("Set-Cookie", "a=1"),
+        ("set-cookie", "b=2"),
+        ("x-empty", ""),
+    ]);
+    let mut enc = Encoder::new();
+    let mut dst = Vec::new();
+    enc.encode_response_with(StatusCode::OK, &map, Some(&raw), &mut dst);
+    // After the size update and :status, the map's field, then
+    // `content-type` by its static name index (31, 4-bit prefix: 0x0f 0x10).
+    assert_eq!(&dst[..2], [0x20, 0x88]);
+    let after_map = 2 + 1 + 1 + "x-added".len() + 1 + 1;
+    assert_eq!(&dst[after_map..after_map + 2], [0x0f, 0x10]);
+    let (status, got) = decode_response(&mut Decoder::default(), &dst);
+    assert_eq!(status.unwrap(), b"200");
+    let names: Vec<&str> = got.keys().map(HeaderName::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "x-added",
+            "content-type",
+            "server",
+            "x-custom",
+            "x-thirty-three-bytes-long-name-xy",
+            "set-cookie",
+            "x-empty"
+        ]
+    );
+    assert_eq!(got["x-custom"], "Mixed Case Value");
+    let cookies: Vec<_> = got.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert_eq!(got["x-empty"], "");
+    assert_eq!(got[long.to_ascii_lowercase().as_str()], "v");
+}
