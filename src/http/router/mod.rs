@@ -56,6 +56,10 @@ pub struct RequestView<'a> {
 pub struct Router {
     routes: Vec<Residual>,
     index: HostIndex,
+    /// The first route has no condition: every request takes it, and
+    /// nothing needs looking at (a listener with one catch-all route, the
+    /// commonest shape, pays no index walk per request).
+    first_takes_all: bool,
 }
 
 /// The conditions of a route that the index does not decide.
@@ -115,6 +119,7 @@ impl Router {
         Router {
             routes: residuals,
             index,
+            first_takes_all: routes.first().is_some_and(|r| r.matcher.is_catch_all()),
         }
     }
 
@@ -127,6 +132,9 @@ impl Router {
     /// [`Router::find`] with the request's lazily parsed values supplied by
     /// the caller (tests inspect what was parsed).
     fn find_with(&self, req: &RequestView<'_>, values: &RequestValues<'_>) -> Option<usize> {
+        if self.first_takes_all {
+            return Some(0);
+        }
         let mut candidates = Candidates::new();
         self.index.collect(req.host, req.path, &mut candidates);
         candidates

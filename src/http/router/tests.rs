@@ -616,6 +616,42 @@ fn catch_all_and_no_match() {
 }
 
 #[test]
+fn a_catch_all_first_route_takes_every_request_before_more_specific_ones() {
+    // First in config order wins, even over routes that match exactly.
+    let r = router(vec![
+        MatchCfg::default(),
+        on_path(exact("/a")),
+        on_hosts(&["a.example.com"]),
+    ]);
+    assert!(r.first_takes_all);
+    for req in [
+        Req::get("a.example.com", "/a"),
+        Req::get("other", "/b"),
+        Req::get("", ""),
+    ] {
+        assert_eq!(find(&r, req), Some(0));
+    }
+    // Any condition on the first route turns the shortcut off.
+    for first in [
+        on_path(prefix("/")),
+        on_hosts(&["*.example.com"]),
+        MatchCfg {
+            methods: vec![Method::GET],
+            ..MatchCfg::default()
+        },
+        MatchCfg {
+            headers: vec![header("x-a", is("1"))],
+            ..MatchCfg::default()
+        },
+    ] {
+        let r = router(vec![first, MatchCfg::default()]);
+        assert!(!r.first_takes_all);
+    }
+    let r = router(vec![on_path(exact("/a")), MatchCfg::default()]);
+    assert_eq!(find(&r, Req::get("h", "/b")), Some(1));
+}
+
+#[test]
 fn router_is_send_sync_debug() {
     fn assert_traits<T: Send + Sync + std::fmt::Debug>() {}
     assert_traits::<Router>();
