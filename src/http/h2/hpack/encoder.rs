@@ -140,8 +140,8 @@ pub(crate) fn encode_field(name: &HeaderName, value: &HeaderValue, dst: &mut Vec
 /// bytes (what `HeaderName` and `HeaderValue` accept); only the name's
 /// case changes.
 pub(crate) fn encode_raw_field(name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
-    // Names of the static table are at most 27 bytes; longer ones (and any
-    // name that is not ASCII, which a token never is) are plain literals.
+    // Names of the static table are at most 27 bytes; longer ones are
+    // plain literals.
     let mut lower = [0u8; 32];
     let index = match lower.get_mut(..name.len()) {
         Some(l) => {
