@@ -201,3 +201,54 @@ async fn a_pool_client_certificate_replaced_on_disk_is_presented_on_new_connecti
         0
     );
 }
+
+/// Idle upstream connections are reused by the TLS configuration they
+/// were made with only: once the pool's CA file is replaced, the next
+/// request opens a new connection verified under the new file (whose CA
+/// could have been the one removed), over HTTP/1.1 and HTTP/2 alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_pool_connections_made_before_a_ca_file_change_are_not_reused() {
+    for (alpn, version) in [(H1_ONLY, "1.1"), (H2_H1, "2")] {
+        let dir = TempDir::new();
+        let ca = Ca::new("Upstream CA");
+        let other = Ca::new("Another CA");
+        let leaf = ca.issue(LeafSpec::server("backend", &["127.0.0.1"]));
+        let up = TlsUpstream::start("up", upstream_config(&leaf, alpn, None)).await;
+        let ca_file = ca.write(&dir, "pool-ca.pem");
+        // One worker: every request shares its idle-connection cache.
+        let proxy = Proxy::start(&proxy_config(
+            1,
+            &[
+                listener("web", "", "", "p"),
+                pool(
+                    "p",
+                    &[up.addr],
+                    &format!(
+                        "http_version = \"{version}\"\n  [pool.tls]\n  ca = {}",
+                        toml_path(&ca_file)
+                    ),
+                ),
+            ],
+        ));
+        let client = client();
+        for _ in 0..2 {
+            let (status, _, body) = get(&client, &proxy.url("/")).await;
+            assert_eq!(status, 200, "HTTP/{version}: {body}");
+        }
+        assert_eq!(up.seen().len(), 1, "HTTP/{version}: one connection, reused");
+
+        // Still trusted, but by a changed file: the old connection retires.
+        replace(&ca_file, &format!("{}{}", other.pem, ca.pem));
+        proxy.check_certificates();
+        for _ in 0..2 {
+            let (status, _, body) = get(&client, &proxy.url("/")).await;
+            assert_eq!(status, 200, "HTTP/{version}: {body}");
+        }
+        assert_eq!(
+            up.seen().len(),
+            2,
+            "HTTP/{version}: a new connection under the new CA file, then reused"
+        );
+        assert_eq!(up.requests(), 4);
+    }
+}

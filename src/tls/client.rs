@@ -4,6 +4,7 @@
 //! (and sends as SNI).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -18,11 +19,21 @@ use super::certs::{FileStamps, load_certified_key, load_roots};
 use super::{TlsError, provider};
 use crate::config::model::TlsClientCfg;
 
+/// The next [`ClientTls::key`]: a process-wide count, so no two
+/// configurations (not even one dropped and one built later at the same
+/// address) ever share a key.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
 /// A pool's upstream TLS. The CA file and the client certificate and key
 /// are watched: [`ClientTls::reload_if_changed`] rebuilds the configuration
-/// new connections use (connections already open keep theirs).
+/// new connections use. Connections already open keep theirs for the
+/// exchange under way; idle connections are keyed by [`ClientTls::key`],
+/// which changes with the configuration, so none made under the old one
+/// is reused.
 pub struct ClientTls {
     config: ArcSwap<rustls::ClientConfig>,
+    /// The current configuration's [`key`](Self::key).
+    key: AtomicU64,
     /// The configured name to verify (and send as SNI) instead of the
     /// endpoint's host.
     pub server_name: Option<String>,
@@ -53,6 +64,7 @@ impl ClientTls {
         let config = client_config(cfg, &alpn)?;
         Ok(ClientTls {
             config: ArcSwap::from_pointee(config),
+            key: AtomicU64::new(NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
             server_name: cfg.server_name.clone(),
             send_sni: cfg.send_sni,
             cfg: cfg.clone(),
@@ -65,6 +77,16 @@ impl ClientTls {
     /// `tokio_rustls::TlsConnector::from`).
     pub fn config(&self) -> Arc<rustls::ClientConfig> {
         self.config.load_full()
+    }
+
+    /// Identifies the configuration new connections get, for the caches of
+    /// idle upstream connections: unique in the process (never 0) and
+    /// changed by every rebuild, so a connection is reused only by the
+    /// configuration it was made with. A key read before
+    /// [`config`](Self::config) never names an older configuration than
+    /// the one `config` then returns.
+    pub fn key(&self) -> u64 {
+        self.key.load(Ordering::Acquire)
     }
 
     /// Rebuilds the configuration if the CA file or the client certificate
@@ -83,6 +105,9 @@ impl ClientTls {
         let fresh = FileStamps::new(watched_files(&self.cfg));
         let config = client_config(&self.cfg, &self.alpn)?;
         self.config.store(Arc::new(config));
+        // After the store: whoever sees the new key gets the new config.
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        self.key.store(key, Ordering::Release);
         *stamps = fresh;
         Ok(true)
     }

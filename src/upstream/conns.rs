@@ -225,9 +225,11 @@ pub struct ConnCache {
 pub struct ConnKey {
     pub endpoint: SocketAddr,
     pub client: Option<SocketAddr>,
-    /// The TLS settings the connection was made with (their address; 0 =
-    /// plain TCP): pools with different TLS settings never share one.
-    pub tls: usize,
+    /// The TLS settings the connection was made with
+    /// ([`ClientTls::key`](crate::tls::client::ClientTls::key); 0 = plain
+    /// TCP): pools with different TLS settings never share one, nor does a
+    /// pool once its CA or client certificate was reloaded.
+    pub tls: u64,
 }
 
 /// A connection checked out for one request.

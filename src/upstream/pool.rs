@@ -56,9 +56,10 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Identifies the pool's TLS settings in connection-cache keys.
-    pub fn tls_key(&self) -> usize {
-        self.tls.as_ref().map_or(0, |t| Arc::as_ptr(t) as usize)
+    /// Identifies the pool's TLS settings in connection-cache keys (0:
+    /// plain TCP); see [`ClientTls::key`](crate::tls::client::ClientTls::key).
+    pub fn tls_key(&self) -> u64 {
+        self.tls.as_ref().map_or(0, |t| t.key())
     }
 
     /// Whether requests go to the endpoints over HTTP/2 (TLS connections

@@ -170,6 +170,25 @@ fn bad_ca_files_are_named() {
     );
 }
 
+/// Connection-cache keys are never shared by two configurations, not even
+/// by one built after another was dropped (whose memory, and address, the
+/// new one may get: the address was the key before).
+#[test]
+fn every_configuration_has_its_own_key() {
+    let dir = TempDir::new();
+    let cfg = client_cfg(Some(dir.write("ca.pem", Ca::new("CA").pem())));
+    let mut keys = Vec::new();
+    for _ in 0..4 {
+        let client = ClientTls::build(&cfg, ALPN).expect("client TLS");
+        keys.push(client.key());
+        drop(client);
+    }
+    let mut unique = keys.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "{keys:?}");
+}
+
 #[tokio::test]
 async fn a_changed_ca_file_rebuilds_the_configuration_new_connections_use() {
     let dir = TempDir::new();
@@ -189,9 +208,18 @@ async fn a_changed_ca_file_rebuilds_the_configuration_new_connections_use() {
         let tmp = dir.write("ca.new", text);
         std::fs::rename(&tmp, &path).unwrap();
     };
+    // The key of idle connections changes with the configuration.
+    let first_key = client.key();
+    assert_ne!(first_key, 0, "0 is plain TCP");
     replace(&ca.pem());
     assert_eq!(client.reload_if_changed(), Ok(true));
+    let second_key = client.key();
+    assert_ne!(
+        second_key, first_key,
+        "connections of the old CA file are not reused"
+    );
     assert_eq!(client.reload_if_changed(), Ok(false));
+    assert_eq!(client.key(), second_key, "nothing changed");
     handshake(server.config(), client.config(), name())
         .await
         .expect("verified against the new file");
@@ -201,6 +229,7 @@ async fn a_changed_ca_file_rebuilds_the_configuration_new_connections_use() {
     let before = client.config();
     assert!(matches!(client.reload_if_changed(), Err(TlsError::Ca { path: p, .. }) if p == path));
     assert!(Arc::ptr_eq(&before, &client.config()));
+    assert_eq!(client.key(), second_key, "the working configuration stays");
     handshake(server.config(), client.config(), name())
         .await
         .expect("still verified");
