@@ -43,8 +43,12 @@ pub enum ProxyError {
     Connect { endpoint: String, reason: String },
     #[error("connect to {endpoint} timed out after {after:?}")]
     ConnectTimeout { endpoint: String, after: Duration },
-    #[error("{endpoint} sent no response head within {after:?}")]
+    #[error("{endpoint} sent no response head within {after:?} of the request's end")]
     ResponseTimeout { endpoint: String, after: Duration },
+    #[error("the client sent no part of the request body for {after:?}")]
+    RequestBodyTimeout { after: Duration },
+    #[error("{endpoint} took no part of the request body for {after:?}")]
+    RequestBodyStalled { endpoint: String, after: Duration },
     #[error("{endpoint} failed before responding: {reason}")]
     UpstreamFailed { endpoint: String, reason: String },
 }
@@ -56,13 +60,15 @@ impl ProxyError {
             ProxyError::BadRequest(_)
             | ProxyError::MethodNotAllowed(_)
             | ProxyError::UriTooLong { .. }
-            | ProxyError::WebSocketVersion => Side::Downstream,
+            | ProxyError::WebSocketVersion
+            | ProxyError::RequestBodyTimeout { .. } => Side::Downstream,
             ProxyError::NoRoute | ProxyError::NoEndpoint { .. } | ProxyError::Busy { .. } => {
                 Side::Internal
             }
             ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::ResponseTimeout { .. }
+            | ProxyError::RequestBodyStalled { .. }
             | ProxyError::UpstreamFailed { .. } => Side::Upstream,
         }
     }
@@ -90,14 +96,17 @@ impl ProxyError {
             ProxyError::Connect { .. }
             | ProxyError::ConnectTimeout { .. }
             | ProxyError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
-            ProxyError::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::ResponseTimeout { .. } | ProxyError::RequestBodyStalled { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            ProxyError::RequestBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
     /// Whether the client connection must be closed after the response
     /// (the request body may be unread or its framing is untrustworthy).
     pub fn must_close(&self) -> bool {
-        self.side() == Side::Downstream
+        self.side() == Side::Downstream || matches!(self, ProxyError::RequestBodyStalled { .. })
     }
 
     /// The short plain-text body naming the reason. Upstream details (addresses,
@@ -115,6 +124,10 @@ impl ProxyError {
                 "could not connect to an upstream endpoint"
             }
             ProxyError::ResponseTimeout { .. } => "upstream did not respond in time",
+            ProxyError::RequestBodyTimeout { .. } => "request body timeout",
+            ProxyError::RequestBodyStalled { .. } => {
+                "upstream did not read the request body in time"
+            }
             ProxyError::UpstreamFailed { .. } => "upstream failed before responding",
         };
         format!("{} {reason}\n", self.status().as_u16())

@@ -100,6 +100,9 @@ pub struct FileListener {
     pub request_header_timeout: Option<Spanned<String>>,
     /// Keep-alive idle time between requests, > 0; default `"60s"`.
     pub idle_timeout: Option<Spanned<String>>,
+    /// Longest pause in a request body being forwarded, > 0; default
+    /// `"60s"`.
+    pub request_body_timeout: Option<Spanned<String>>,
     /// `[[listener.route]]`, first match wins.
     #[serde(default)]
     pub route: Vec<Spanned<FileRoute>>,
@@ -285,6 +288,8 @@ pub struct FilePool {
     pub connect_timeout: Option<Spanned<String>>,
     /// Request sent → response head received, > 0; default `"30s"` (else 504).
     pub response_timeout: Option<Spanned<String>>,
+    /// Longest wait for more of a response body, > 0; default `"60s"`.
+    pub response_body_timeout: Option<Spanned<String>>,
     /// Upstream keep-alive idle time; default `"60s"` (`"0s"`: no reuse).
     pub idle_timeout: Option<Spanned<String>>,
     /// Idle upstream connections kept per endpoint, 0..=10000; default 32.
@@ -370,6 +375,7 @@ pub(crate) mod keys {
         "max_uri_bytes",
         "request_header_timeout",
         "idle_timeout",
+        "request_body_timeout",
         "route",
         "pool",
         "sni",
@@ -439,6 +445,7 @@ pub(crate) mod keys {
         "maglev_table_size",
         "connect_timeout",
         "response_timeout",
+        "response_body_timeout",
         "idle_timeout",
         "max_idle_per_endpoint",
         "fail_timeout",
@@ -472,6 +479,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "max_uri_bytes" => "max_uri_bytes = 8192",
         "request_header_timeout" => "request_header_timeout = \"10s\"",
         "idle_timeout" => "idle_timeout = \"60s\"",
+        "request_body_timeout" => "request_body_timeout = \"60s\"",
         "route" => "[[listener.route]]",
         "sni" => "[[listener.sni]]",
         "non_tls" => "non_tls = \"refuse\"",
@@ -537,6 +545,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "maglev_table_size" => "maglev_table_size = 65537",
         "connect_timeout" => "connect_timeout = \"2s\"",
         "response_timeout" => "response_timeout = \"30s\"",
+        "response_body_timeout" => "response_body_timeout = \"60s\"",
         "max_idle_per_endpoint" => "max_idle_per_endpoint = 32",
         "fail_timeout" => "fail_timeout = \"10s\"",
         "endpoints" => "endpoints = [{ address = \"127.0.0.1:9001\" }]",

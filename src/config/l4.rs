@@ -26,6 +26,7 @@ const HTTP_ONLY: &[&str] = &[
     "max_headers",
     "max_uri_bytes",
     "request_header_timeout",
+    "request_body_timeout",
     "forwarded",
     "request_id",
     "tls",
@@ -96,6 +97,10 @@ pub(super) fn check_protocol_keys(
         (
             "request_header_timeout",
             f.request_header_timeout.as_ref().map(Spanned::span),
+        ),
+        (
+            "request_body_timeout",
+            f.request_body_timeout.as_ref().map(Spanned::span),
         ),
         ("forwarded", f.forwarded.as_ref().map(Spanned::span)),
         ("request_id", f.request_id.as_ref().map(Spanned::span)),

@@ -364,6 +364,10 @@ pub struct ListenerTimeouts {
     pub request_header: Duration,
     /// Time a keep-alive connection may sit idle between requests.
     pub idle: Duration,
+    /// While a request body is being forwarded: the longest time with no
+    /// part of it arriving from the client (408), or with none taken by
+    /// the upstream (504).
+    pub request_body: Duration,
 }
 
 /// One routing rule: all conditions must hold.
@@ -474,8 +478,10 @@ pub struct PoolCfg {
     pub hash_key: Option<HashKey>,
     pub endpoints: Vec<EndpointCfg>,
     pub connect_timeout: Duration,
-    /// Time from sending the request to receiving the response head → 504.
+    /// Time from the end of the request to the response head → 504.
     pub response_timeout: Duration,
+    /// The longest wait for more of a response body once it streams.
+    pub response_body_timeout: Duration,
     /// How long an idle upstream keep-alive connection is kept.
     pub idle_timeout: Duration,
     /// Idle upstream connections kept per endpoint per worker.

@@ -155,6 +155,13 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         endpoints: endpoints(v, p, ctx),
         connect_timeout: v.duration(&f.connect_timeout, "connect_timeout", ctx, "2s", false),
         response_timeout: v.duration(&f.response_timeout, "response_timeout", ctx, "30s", false),
+        response_body_timeout: v.duration(
+            &f.response_body_timeout,
+            "response_body_timeout",
+            ctx,
+            "60s",
+            false,
+        ),
         idle_timeout: v.duration(&f.idle_timeout, "idle_timeout", ctx, "60s", true),
         max_idle_per_endpoint: usize::try_from(max_idle).unwrap_or(32),
         fail_timeout: v.duration(&f.fail_timeout, "fail_timeout", ctx, "10s", true),

@@ -332,6 +332,13 @@ impl V<'_, '_> {
                 "10s",
                 false,
             ),
+            request_body: self.duration(
+                &f.request_body_timeout,
+                "request_body_timeout",
+                &ctx,
+                "60s",
+                false,
+            ),
             idle: self.duration(
                 &f.idle_timeout,
                 "idle_timeout",

@@ -7,6 +7,15 @@
 //! the worker's cache (only after a complete body), releases the endpoint's
 //! outstanding count, marks the client connection idle and writes the
 //! access-log line.
+//!
+//! A streamed body waits for its upstream at most the pool's
+//! `response_body_timeout` at a time (NGINX's `proxy_read_timeout`,
+//! HAProxy's `timeout server` once the head is in): past it the body fails
+//! with [`BodyStalled`], which ends the response the way any upstream
+//! failure mid-body does (HTTP/1.1: the connection closes, so the client
+//! cannot take a truncated body for a whole one; HTTP/2: the stream is
+//! reset), and the upstream connection is dropped. The clock is read only
+//! when the body starts to wait, not per frame.
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -16,6 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 
 use super::conn::ConnState;
 use crate::telemetry::AccessRecord;
@@ -72,11 +82,24 @@ enum Kind {
 /// A body error: the upstream connection or stream failed mid-body.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The upstream sent no more of a response body for the pool's
+/// `response_body_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream sent nothing more of the response body for {0:?}")]
+pub struct BodyStalled(pub Duration);
+
 /// A response body: generated or streamed from upstream.
 pub struct ProxyBody {
     kind: Kind,
     finish: Option<Finish>,
     sent: u64,
+    /// The longest wait for the upstream (zero: none).
+    timeout: Duration,
+    /// Set when the body started waiting for the upstream; cleared by the
+    /// next frame.
+    waiting: bool,
+    /// The wait's deadline, made at the first wait.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl ProxyBody {
@@ -87,6 +110,9 @@ impl ProxyBody {
             kind: Kind::Full((!b.is_empty()).then_some(b)),
             finish,
             sent: 0,
+            timeout: Duration::ZERO,
+            waiting: false,
+            deadline: None,
         }
     }
 
@@ -96,6 +122,9 @@ impl ProxyBody {
             kind: Kind::Upstream(body),
             finish: Some(finish),
             sent: 0,
+            timeout: Duration::ZERO,
+            waiting: false,
+            deadline: None,
         }
     }
 
@@ -105,6 +134,9 @@ impl ProxyBody {
             kind: Kind::Own,
             finish: Some(finish),
             sent: 0,
+            timeout: Duration::ZERO,
+            waiting: false,
+            deadline: None,
         }
     }
 
@@ -131,7 +163,35 @@ impl ProxyBody {
             kind: Kind::H2(body),
             finish: Some(finish),
             sent: 0,
+            timeout: Duration::ZERO,
+            waiting: false,
+            deadline: None,
         }
+    }
+
+    /// Bounds each wait for the upstream by `timeout` (see the module
+    /// docs).
+    pub fn wait_at_most(mut self, timeout: Duration) -> ProxyBody {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The body waits for its upstream: true once it has waited too long.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.timeout.is_zero() {
+            return false;
+        }
+        if !self.waiting {
+            self.waiting = true;
+            let at = Instant::now() + self.timeout;
+            match &mut self.deadline {
+                Some(d) => d.as_mut().reset(at),
+                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+        self.deadline
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
     }
 
     fn done(&mut self, complete: bool) {
@@ -176,11 +236,18 @@ impl Body for ProxyBody {
             Poll::Ready(None) => this.done(true),
             Poll::Ready(Some(Err(_))) => this.done(false),
             Poll::Ready(Some(Ok(frame))) => {
+                this.waiting = false;
                 if let Some(d) = frame.data_ref() {
                     this.sent += d.len() as u64;
                 }
             }
-            Poll::Pending => {}
+            Poll::Pending => {
+                if this.stalled(cx) {
+                    tracing::warn!(after = ?this.timeout, sent = this.sent, "upstream response body stalled; ending the response");
+                    this.done(false);
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(this.timeout)))));
+                }
+            }
         }
         polled
     }

@@ -99,6 +99,10 @@ pub struct ConnState {
     pub upgrade: RefCell<Option<super::tunnel::UpstreamSide>>,
     /// The own HTTP/2 server's stream whose tunnel is in `upgrade`.
     upgrade_stream: Cell<u32>,
+    /// The response closes the connection while the client may still be
+    /// sending (an error before its body was read): the socket lingers
+    /// after the response (`serve_h2::linger_close`).
+    linger: Cell<bool>,
 }
 
 impl ConnState {
@@ -133,6 +137,11 @@ impl ConnState {
         }
         self.upgrade_stream.set(0);
         self.upgrade.borrow_mut().take()
+    }
+
+    /// See the `linger` field.
+    pub(super) fn linger_on_close(&self) {
+        self.linger.set(true);
     }
 
     pub(super) fn set_own_writer(&self, on: bool) {
@@ -277,6 +286,9 @@ enum Active {
     Parked(ClientIo),
     /// Upgraded (`101` sent): the connection is now a tunnel.
     Upgraded(ClientIo, Bytes, super::tunnel::UpstreamSide),
+    /// The response closed the connection before the client's request
+    /// body was read: shut our side, read what still comes, then close.
+    Linger(ClientIo),
     /// The connection is over (client closed, error, timeout, close signal).
     Done,
 }
@@ -400,6 +412,7 @@ async fn serve_conn(
         identity,
         upgrade: RefCell::new(None),
         upgrade_stream: Cell::new(0),
+        linger: Cell::new(false),
         listener,
         slot,
         fd,
@@ -459,6 +472,11 @@ async fn serve_conn(
                     Active::Parked(io) => io,
                     Active::Upgraded(io, client_buf, upstream) => {
                         Box::pin(super::tunnel::run(io.stream, client_buf, upstream, &state)).await;
+                        return;
+                    }
+                    Active::Linger(mut io) => {
+                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut io.stream).await;
+                        Box::pin(super::serve_h2::linger_close(io.stream)).await;
                         return;
                     }
                     Active::Done => return,
@@ -642,6 +660,7 @@ async fn drive(
                         io.replay = if parts.read_buf.is_empty() { Bytes::new() } else { Bytes::copy_from_slice(&parts.read_buf) };
                         Active::Parked(io)
                     }
+                    Ok(parts) if state.linger.get() => Active::Linger(parts.io),
                     Ok(_) => Active::Done,
                     Err(e) => {
                         tracing::debug!(peer = %state.peer, error = %e, "client connection ended with an error");

@@ -17,6 +17,7 @@ pub mod tls_info;
 pub mod tunnel;
 pub mod upgrade;
 mod upstream_conn;
+pub mod wait;
 
 /// Runs hyper's HTTP/2 stream tasks on the worker's own event loop
 /// (`spawn_local`): request handling holds worker-local state (`Rc`), and a

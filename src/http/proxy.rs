@@ -30,6 +30,7 @@ use super::conn::ConnState;
 use super::framing::Verdict;
 use super::router::{self, RequestView};
 use super::upstream_conn::{self, Conn};
+use super::wait::{self, Stall};
 use super::{grpc, headers, upgrade};
 use crate::balance::{client_key, hash_bytes};
 use crate::config::{HashKey, UpstreamHttp};
@@ -256,7 +257,8 @@ async fn forward<'a>(
         .hash_key
         .as_ref()
         .and_then(|k| hash_key(k, st.peer, &parts));
-    let response_timeout = match ctx.grpc.then(|| grpc::timeout(&parts.headers)).flatten() {
+    let grpc_deadline = ctx.grpc.then(|| grpc::timeout(&parts.headers)).flatten();
+    let response_timeout = match grpc_deadline {
         Some(t) => t.min(pool.response_timeout),
         None => pool.response_timeout,
     };
@@ -303,6 +305,15 @@ async fn forward<'a>(
     let client_version = parts.version;
     parts.version = Version::HTTP_11;
     let mut req = Request::from_parts(parts, body);
+    // A body still to come is watched: `response_timeout` then starts at
+    // its end, and pauses in it are bounded on their own (`wait`). A gRPC
+    // deadline counts from the start.
+    let body_timeout = listener.timeouts.request_body;
+    let watch = if grpc_deadline.is_none() {
+        req.body_mut().watch()
+    } else {
+        None
+    };
 
     // 4. Pick, connect, send.
     let mut tried: [usize; MAX_CONNECT_ATTEMPTS] = [usize::MAX; MAX_CONNECT_ATTEMPTS];
@@ -399,9 +410,18 @@ async fn forward<'a>(
             }
         };
         let sent_at = pool.tracks_latency.then(Instant::now);
-        let timed_out = || ProxyError::ResponseTimeout {
-            endpoint: ep.label.clone(),
-            after: response_timeout,
+        let timed_out = |stall| match stall {
+            Stall::Response => ProxyError::ResponseTimeout {
+                endpoint: ep.label.clone(),
+                after: response_timeout,
+            },
+            Stall::ClientBody => ProxyError::RequestBodyTimeout {
+                after: body_timeout,
+            },
+            Stall::UpstreamBody => ProxyError::RequestBodyStalled {
+                endpoint: ep.label.clone(),
+                after: body_timeout,
+            },
         };
         let (rparts, body, upstream) = match conn {
             Conn::H1(mut up) => {
@@ -410,7 +430,7 @@ async fn forward<'a>(
                 // stream's 101 that becomes a 200).
                 let raw = st.own_writer() && listener.hsts.is_none() && on_upgrade.is_none();
                 let send = up.conn.send(req, up.reused, raw);
-                match tokio::time::timeout(response_timeout, send).await {
+                match wait::response(send, watch.as_deref(), response_timeout, body_timeout).await {
                     Ok(Ok(resp)) => {
                         let (p, b) = match resp {
                             UpResponse::Own(p) => (p, Upstream::Own),
@@ -442,7 +462,7 @@ async fn forward<'a>(
                             reason: f.reason,
                         });
                     }
-                    Err(_) => return Err(timed_out()),
+                    Err(stall) => return Err(timed_out(stall)),
                 }
             }
             Conn::H2(stream) => {
@@ -451,7 +471,7 @@ async fn forward<'a>(
                 // inline it would grow every request's future (moved into a
                 // task per HTTP/2 stream).
                 let send = Box::pin(stream.try_send(req));
-                match tokio::time::timeout(response_timeout, send).await {
+                match wait::response(send, watch.as_deref(), response_timeout, body_timeout).await {
                     Ok(Ok(resp)) => {
                         let (p, b) = resp.into_parts();
                         (p, Upstream::H2(b), None)
@@ -469,7 +489,7 @@ async fn forward<'a>(
                         continue;
                     }
                     Ok(Err(e)) => return Err(e.error),
-                    Err(_) => return Err(timed_out()),
+                    Err(stall) => return Err(timed_out(stall)),
                 }
             }
             Conn::Fresh(stream) => {
@@ -540,7 +560,8 @@ async fn forward<'a>(
             Upstream::Own => ProxyBody::own(finish),
             Upstream::H1(b) => ProxyBody::upstream(b, finish),
             Upstream::H2(b) => ProxyBody::h2(b, finish),
-        };
+        }
+        .wait_at_most(pool.response_body_timeout);
         return Ok(Response::from_parts(rparts, body));
     }
 }
@@ -779,6 +800,9 @@ fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Respons
     }
     if err.must_close() && !st.is_h2() {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        // The client may still be sending the body: read it away after the
+        // response, or the close would reset the connection under it.
+        st.linger_on_close();
     }
     resp
 }

@@ -31,6 +31,8 @@ pub struct Pool {
     pub hash_key: Option<HashKey>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// The longest wait for more of a response body (`http::body`).
+    pub response_body_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_idle_per_endpoint: usize,
     pub fail_timeout: Duration,
@@ -97,6 +99,7 @@ impl Pool {
             },
             connect_timeout: cfg.connect_timeout,
             response_timeout: cfg.response_timeout,
+            response_body_timeout: cfg.response_body_timeout,
             idle_timeout: cfg.idle_timeout,
             max_idle_per_endpoint: cfg.max_idle_per_endpoint,
             fail_timeout: cfg.fail_timeout,

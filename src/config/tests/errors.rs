@@ -482,6 +482,22 @@ fn invalid_durations() {
         "`request_header_timeout` in listener \"web\" must be greater than 0",
         "set a positive duration, e.g. request_header_timeout = \"10s\" (the default)",
     );
+    let d = the_error(&listener_with("request_body_timeout = \"0s\""));
+    check(
+        &d,
+        5,
+        24,
+        "`request_body_timeout` in listener \"web\" must be greater than 0",
+        "set a positive duration, e.g. request_body_timeout = \"60s\" (the default)",
+    );
+    let d = the_error(&pool_with("response_body_timeout = \"0s\""));
+    check(
+        &d,
+        11,
+        25,
+        "`response_body_timeout` in pool \"api\" must be greater than 0",
+        "set a positive duration, e.g. response_body_timeout = \"60s\" (the default)",
+    );
     let d = the_error(&pool_with("connect_timeout = 2"));
     check(
         &d,

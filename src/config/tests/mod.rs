@@ -82,6 +82,7 @@ max_headers = 50
 max_uri_bytes = 4096
 request_header_timeout = "5s"
 idle_timeout = "1m30s"
+request_body_timeout = "20s"
 
   [[listener.route]]
   name = "api"
@@ -115,6 +116,7 @@ hash_key = "header:x-user-id"
 maglev_table_size = 65537
 connect_timeout = "1s"
 response_timeout = "10s"
+response_body_timeout = "2m"
 idle_timeout = "0s"
 max_idle_per_endpoint = 0
 fail_timeout = "0s"
@@ -157,6 +159,7 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(web.limits.max_uri_bytes, 4096);
     assert_eq!(web.timeouts.request_header, Duration::from_secs(5));
     assert_eq!(web.timeouts.idle, Duration::from_secs(90));
+    assert_eq!(web.timeouts.request_body, Duration::from_secs(20));
 
     assert_eq!(web.routes.len(), 3);
     let api = &web.routes[0];
@@ -200,6 +203,7 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(v6.limits.max_uri_bytes, 8192);
     assert_eq!(v6.timeouts.request_header, Duration::from_secs(10));
     assert_eq!(v6.timeouts.idle, Duration::from_secs(60));
+    assert_eq!(v6.timeouts.request_body, Duration::from_secs(60));
 
     assert_eq!(c.pools.len(), 3);
     let p = &c.pools[0];
@@ -211,6 +215,7 @@ fn full_config_compiles_into_the_model() {
     );
     assert_eq!(p.connect_timeout, Duration::from_secs(1));
     assert_eq!(p.response_timeout, Duration::from_secs(10));
+    assert_eq!(p.response_body_timeout, Duration::from_secs(120));
     assert_eq!(p.idle_timeout, Duration::ZERO);
     assert_eq!(p.max_idle_per_endpoint, 0);
     assert_eq!(p.fail_timeout, Duration::ZERO);
@@ -234,6 +239,7 @@ fn full_config_compiles_into_the_model() {
     // Pool defaults.
     assert_eq!(c.pools[1].connect_timeout, Duration::from_secs(2));
     assert_eq!(c.pools[1].response_timeout, Duration::from_secs(30));
+    assert_eq!(c.pools[1].response_body_timeout, Duration::from_secs(60));
     assert_eq!(c.pools[1].idle_timeout, Duration::from_secs(60));
     assert_eq!(c.pools[1].max_idle_per_endpoint, 32);
     assert_eq!(c.pools[1].fail_timeout, Duration::from_secs(10));
