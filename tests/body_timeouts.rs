@@ -4,7 +4,9 @@
 //! request body: 408 when the client stopped sending (HTTP/1.1 and
 //! HTTP/2), 504 when the upstream stopped taking it; and
 //! `response_body_timeout` bounds each wait for more of a response body
-//! (the response is cut; a slow but moving one is not).
+//! (the response is cut; a slow but moving one is not); and `send_timeout`
+//! lets go of a client that stops reading (one that reads slowly keeps
+//! its download).
 
 mod common;
 
@@ -289,4 +291,90 @@ async fn an_http2_response_body_that_stops_resets_its_stream_only() {
     let get = http::Request::get("http://a/").body(()).unwrap();
     let (resp, _) = h2.send_request(get, true).unwrap();
     assert_eq!(resp.await.expect("a response").status(), 200);
+}
+
+const BIG: u64 = 256 << 20;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_let_go_after_send_timeout() {
+    let b = backend("a");
+    // A bodyless GET (served by the own HTTP/1.1 path) and a POST (hyper's).
+    let requests = [
+        format!("GET /bytes?n={BIG} HTTP/1.1\r\nHost: a\r\n\r\n"),
+        format!("POST /bytes?n={BIG} HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"),
+    ];
+    for request in requests {
+        // `max_connections` makes the listener count its connections.
+        let proxy = Proxy::start(&config(
+            b.addr,
+            "send_timeout = \"1s\"\nmax_connections = 100",
+            "",
+        ));
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        assert!(
+            eventually(Duration::from_secs(5), || proxy.open_connections("web")
+                == 1)
+            .await,
+            "the connection is served"
+        );
+        // This client reads nothing: its window and the proxy's socket
+        // buffer fill, and the proxy's writes wait.
+        assert!(
+            eventually(Duration::from_secs(20), || proxy.open_connections("web")
+                == 0)
+            .await,
+            "the proxy let go of a client that does not read"
+        );
+        let got = within(Duration::from_secs(20), async {
+            let mut n = 0u64;
+            let mut buf = vec![0u8; 1 << 16];
+            while let Ok(k) = s.read(&mut buf).await {
+                if k == 0 {
+                    break;
+                }
+                n += k as u64;
+            }
+            n
+        })
+        .await;
+        assert!(got > 0 && got < BIG, "{got} bytes, then the close");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_reads_with_pauses_shorter_than_send_timeout_gets_everything() {
+    let b = backend("a");
+    let proxy = Proxy::start(&config(b.addr, "send_timeout = \"1s\"", ""));
+    let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+    let n: u64 = 32 << 20;
+    s.write_all(format!("GET /bytes?n={n} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pauses = 0;
+    // Four 600 ms pauses (the slow client under test), each after 4 MiB.
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") || (got.len() as u64) < n {
+        let k = within(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(k > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&buf[..k]);
+        if pauses < 4 && got.len() > (pauses + 1) * (4 << 20) {
+            pauses += 1;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        let head = got.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(h) = head
+            && (got.len() - h - 4) as u64 >= n
+        {
+            break;
+        }
+    }
+    let h = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&got[..h])), 200);
+    assert_eq!(got.len() - h - 4, n as usize);
+    assert!(is_demo_pattern(&got[h + 4..]));
+    assert_eq!(pauses, 4);
 }

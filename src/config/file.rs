@@ -103,6 +103,9 @@ pub struct FileListener {
     /// Longest pause in a request body being forwarded, > 0; default
     /// `"60s"`.
     pub request_body_timeout: Option<Spanned<String>>,
+    /// Longest wait for the client to read what is written to it, > 0;
+    /// default `"60s"`.
+    pub send_timeout: Option<Spanned<String>>,
     /// `[[listener.route]]`, first match wins.
     #[serde(default)]
     pub route: Vec<Spanned<FileRoute>>,
@@ -376,6 +379,7 @@ pub(crate) mod keys {
         "request_header_timeout",
         "idle_timeout",
         "request_body_timeout",
+        "send_timeout",
         "route",
         "pool",
         "sni",
@@ -480,6 +484,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "request_header_timeout" => "request_header_timeout = \"10s\"",
         "idle_timeout" => "idle_timeout = \"60s\"",
         "request_body_timeout" => "request_body_timeout = \"60s\"",
+        "send_timeout" => "send_timeout = \"60s\"",
         "route" => "[[listener.route]]",
         "sni" => "[[listener.sni]]",
         "non_tls" => "non_tls = \"refuse\"",

@@ -368,6 +368,8 @@ pub struct ListenerTimeouts {
     /// part of it arriving from the client (408), or with none taken by
     /// the upstream (504).
     pub request_body: Duration,
+    /// The longest a write to the client may wait for it to read.
+    pub send: Duration,
 }
 
 /// One routing rule: all conditions must hold.

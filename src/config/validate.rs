@@ -339,6 +339,7 @@ impl V<'_, '_> {
                 "60s",
                 false,
             ),
+            send: self.duration(&f.send_timeout, "send_timeout", &ctx, "60s", false),
             idle: self.duration(
                 &f.idle_timeout,
                 "idle_timeout",

@@ -356,7 +356,8 @@ async fn serve_conn(
     let closing = worker.closing();
     tokio::pin!(closing);
     let listener = slot.rt.load_full();
-    let stream = stream.into_tcp();
+    let mut stream = stream.into_tcp();
+    stream.set_send_timeout(Some(listener.timeouts.send));
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream.tcp);
     let (stream, identity) = match &listener.tls {
         None => (Stream::Tcp(stream), None),
@@ -470,7 +471,9 @@ async fn serve_conn(
                 // future's largest state, and a parked connection keeps it.
                 io = match Box::pin(drive(io, &state, timer.as_mut(), closing.as_mut())).await {
                     Active::Parked(io) => io,
-                    Active::Upgraded(io, client_buf, upstream) => {
+                    Active::Upgraded(mut io, client_buf, upstream) => {
+                        // A tunnel has its own idle timeout, both ways.
+                        io.stream.set_send_timeout(None);
                         Box::pin(super::tunnel::run(io.stream, client_buf, upstream, &state)).await;
                         return;
                     }

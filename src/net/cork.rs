@@ -24,6 +24,14 @@
 //!
 //! Only worker threads cork (they install a flusher at start-up); streams
 //! made elsewhere (tests, tools) write directly.
+//!
+//! A client socket also bounds how long a write may wait for the peer to
+//! read ([`Tcp::set_send_timeout`], the listener's `send_timeout`, NGINX's
+//! directive of that name): every writer of a client connection (hyper's
+//! servers, the own HTTP/1.1 writer and HTTP/2 server, TLS records) goes
+//! through here, so a client that stops reading is let go the same way
+//! whatever it speaks. The clock is read when a write starts to wait, not
+//! per write.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -31,8 +39,10 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 /// Writes up to this size are corked; larger ones go out directly.
 const CORK_WRITE_MAX: usize = 4096;
@@ -154,6 +164,35 @@ pub struct Tcp {
     pub(crate) tcp: super::lazy::Lazy,
     /// `None` when not corked (no flusher on this thread).
     out: Option<Rc<Out>>,
+    /// The bound on a write waiting for the peer (client sockets).
+    stall: Option<SendStall>,
+}
+
+/// How long a write may wait for the peer to read, and the wait under way.
+struct SendStall {
+    timeout: Duration,
+    /// A write is waiting (set at the first `Pending`, cleared by the next
+    /// completed write, flush or shutdown).
+    waiting: bool,
+    /// The wait's deadline, made at the first wait.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl SendStall {
+    /// A write returned `Pending`: true once it has waited too long.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.waiting {
+            self.waiting = true;
+            let at = Instant::now() + self.timeout;
+            match &mut self.deadline {
+                Some(d) => d.as_mut().reset(at),
+                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+        self.deadline
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+    }
 }
 
 impl Tcp {
@@ -181,7 +220,49 @@ impl Tcp {
                 flusher: f,
             })
         });
-        Tcp { tcp, out }
+        Tcp {
+            tcp,
+            out,
+            stall: None,
+        }
+    }
+
+    /// Bounds how long a write (or flush, or shutdown) may wait for the
+    /// peer to read: past `timeout` it fails with `TimedOut`. `None`: no
+    /// bound (upstream sockets, tunnels).
+    pub fn set_send_timeout(&mut self, timeout: Option<Duration>) {
+        self.stall = timeout.filter(|t| !t.is_zero()).map(|timeout| SendStall {
+            timeout,
+            waiting: false,
+            deadline: None,
+        });
+    }
+
+    /// Passes `polled` on, starting or checking the send bound when it is
+    /// `Pending`.
+    #[inline]
+    fn bounded<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let Some(stall) = &mut self.stall else {
+            return polled;
+        };
+        match polled {
+            Poll::Pending if stall.expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the peer read nothing for {:?} (send_timeout)",
+                    stall.timeout
+                ),
+            ))),
+            Poll::Pending => Poll::Pending,
+            done => {
+                stall.waiting = false;
+                done
+            }
+        }
     }
 
     /// Frees the write buffer when nothing is queued (parked idle
@@ -263,6 +344,15 @@ impl Tcp {
     }
 
     pub fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = self.poll_write_unbounded(cx, data);
+        self.bounded(cx, polled)
+    }
+
+    fn poll_write_unbounded(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.try_cork(cx, &[data], data.len()).is_some() {
             return Poll::Ready(Ok(data.len()));
         }
@@ -271,6 +361,15 @@ impl Tcp {
     }
 
     pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = self.poll_write_vectored_unbounded(cx, bufs);
+        self.bounded(cx, polled)
+    }
+
+    fn poll_write_vectored_unbounded(
         &mut self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
@@ -292,13 +391,17 @@ impl Tcp {
     /// Queued bytes are the flusher's to send unless a send blocked.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &self.out {
-            Some(out) if out.blocked.get() || out.error.borrow().is_some() => self.poll_drain(cx),
+            Some(out) if out.blocked.get() || out.error.borrow().is_some() => {
+                let polled = self.poll_drain(cx);
+                self.bounded(cx, polled)
+            }
             _ => Poll::Ready(Ok(())),
         }
     }
 
     pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_drain(cx))?;
+        let polled = self.poll_drain(cx);
+        ready!(self.bounded(cx, polled))?;
         self.tcp.poll_shutdown(cx)
     }
 }

@@ -141,6 +141,15 @@ impl Stream {
         }
     }
 
+    /// See [`cork::Tcp::set_send_timeout`] (TLS: the socket underneath).
+    pub fn set_send_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        match self {
+            Stream::Tcp(s) => s.set_send_timeout(timeout),
+            Stream::ServerTls(s) => s.get_mut().0.set_send_timeout(timeout),
+            Stream::ClientTls(s) => s.get_mut().0.set_send_timeout(timeout),
+        }
+    }
+
     /// Waits until the socket underneath is readable (TLS: bytes may be
     /// buffered in rustls already; this looks at the socket only).
     pub async fn readable(&mut self) -> io::Result<()> {

@@ -83,6 +83,7 @@ max_uri_bytes = 4096
 request_header_timeout = "5s"
 idle_timeout = "1m30s"
 request_body_timeout = "20s"
+send_timeout = "45s"
 
   [[listener.route]]
   name = "api"
@@ -160,6 +161,7 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(web.timeouts.request_header, Duration::from_secs(5));
     assert_eq!(web.timeouts.idle, Duration::from_secs(90));
     assert_eq!(web.timeouts.request_body, Duration::from_secs(20));
+    assert_eq!(web.timeouts.send, Duration::from_secs(45));
 
     assert_eq!(web.routes.len(), 3);
     let api = &web.routes[0];
@@ -204,6 +206,7 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(v6.timeouts.request_header, Duration::from_secs(10));
     assert_eq!(v6.timeouts.idle, Duration::from_secs(60));
     assert_eq!(v6.timeouts.request_body, Duration::from_secs(60));
+    assert_eq!(v6.timeouts.send, Duration::from_secs(60));
 
     assert_eq!(c.pools.len(), 3);
     let p = &c.pools[0];
