@@ -93,8 +93,9 @@ pub struct ProxyBody {
     kind: Kind,
     finish: Option<Finish>,
     sent: u64,
-    /// The longest wait for the upstream (zero: none).
-    timeout: Duration,
+    /// The longest wait for the upstream, in milliseconds (0: none; kept
+    /// small: a body is moved several times per request).
+    timeout_ms: u32,
     /// Set when the body started waiting for the upstream; cleared by the
     /// next frame.
     waiting: bool,
@@ -110,7 +111,7 @@ impl ProxyBody {
             kind: Kind::Full((!b.is_empty()).then_some(b)),
             finish,
             sent: 0,
-            timeout: Duration::ZERO,
+            timeout_ms: 0,
             waiting: false,
             deadline: None,
         }
@@ -122,7 +123,7 @@ impl ProxyBody {
             kind: Kind::Upstream(body),
             finish: Some(finish),
             sent: 0,
-            timeout: Duration::ZERO,
+            timeout_ms: 0,
             waiting: false,
             deadline: None,
         }
@@ -134,7 +135,7 @@ impl ProxyBody {
             kind: Kind::Own,
             finish: Some(finish),
             sent: 0,
-            timeout: Duration::ZERO,
+            timeout_ms: 0,
             waiting: false,
             deadline: None,
         }
@@ -163,7 +164,7 @@ impl ProxyBody {
             kind: Kind::H2(body),
             finish: Some(finish),
             sent: 0,
-            timeout: Duration::ZERO,
+            timeout_ms: 0,
             waiting: false,
             deadline: None,
         }
@@ -172,18 +173,25 @@ impl ProxyBody {
     /// Bounds each wait for the upstream by `timeout` (see the module
     /// docs).
     pub fn wait_at_most(mut self, timeout: Duration) -> ProxyBody {
-        self.timeout = timeout;
+        // At least 1 ms, at most about 49 days.
+        self.timeout_ms = u32::try_from(timeout.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
         self
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.timeout_ms))
     }
 
     /// The body waits for its upstream: true once it has waited too long.
     fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.timeout.is_zero() {
+        if self.timeout_ms == 0 {
             return false;
         }
         if !self.waiting {
             self.waiting = true;
-            let at = Instant::now() + self.timeout;
+            let at = Instant::now() + self.timeout();
             match &mut self.deadline {
                 Some(d) => d.as_mut().reset(at),
                 None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -243,9 +251,14 @@ impl Body for ProxyBody {
             }
             Poll::Pending => {
                 if this.stalled(cx) {
-                    tracing::warn!(after = ?this.timeout, sent = this.sent, "upstream response body stalled; ending the response");
+                    let after = this.timeout();
+                    tracing::warn!(
+                        ?after,
+                        sent = this.sent,
+                        "upstream response body stalled; ending the response"
+                    );
                     this.done(false);
-                    return Poll::Ready(Some(Err(Box::new(BodyStalled(this.timeout)))));
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(after)))));
                 }
             }
         }

@@ -429,8 +429,22 @@ async fn forward<'a>(
                 // unless something here changes them (HSTS, or an RFC 8441
                 // stream's 101 that becomes a 200).
                 let raw = st.own_writer() && listener.hsts.is_none() && on_upgrade.is_none();
-                let send = up.conn.send(req, up.reused, raw);
-                match wait::response(send, watch.as_deref(), response_timeout, body_timeout).await {
+                // The exchange future is made in each arm, not before: one
+                // shared local would be copied into either arm's future (it
+                // is large, and this is every keep-alive request's path).
+                let waited = match watch.as_deref() {
+                    None => {
+                        tokio::time::timeout(response_timeout, up.conn.send(req, up.reused, raw))
+                            .await
+                            .map_err(|_| Stall::Response)
+                    }
+                    // Boxed: requests with a body are the rarer ones.
+                    Some(w) => {
+                        let send = up.conn.send(req, up.reused, raw);
+                        Box::pin(wait::watched(send, w, response_timeout, body_timeout)).await
+                    }
+                };
+                match waited {
                     Ok(Ok(resp)) => {
                         let (p, b) = match resp {
                             UpResponse::Own(p) => (p, Upstream::Own),
@@ -471,7 +485,16 @@ async fn forward<'a>(
                 // inline it would grow every request's future (moved into a
                 // task per HTTP/2 stream).
                 let send = Box::pin(stream.try_send(req));
-                match wait::response(send, watch.as_deref(), response_timeout, body_timeout).await {
+                let waited = match watch.as_deref() {
+                    None => tokio::time::timeout(response_timeout, send)
+                        .await
+                        .map_err(|_| Stall::Response),
+                    // Boxed: requests with a body are the rarer ones.
+                    Some(w) => {
+                        Box::pin(wait::watched(send, w, response_timeout, body_timeout)).await
+                    }
+                };
+                match waited {
                     Ok(Ok(resp)) => {
                         let (p, b) = resp.into_parts();
                         (p, Upstream::H2(b), None)

@@ -11,8 +11,10 @@
 //! taking the body `504`.
 //!
 //! A request with no body (the common case) waits under a plain
-//! `tokio::time::timeout`. A gRPC deadline (`grpc-timeout`) is absolute, so
-//! such a request is timed from its start too (see `proxy`).
+//! `tokio::time::timeout` in `proxy`, not here: wrapping its (large)
+//! exchange future in one more layer costs a copy of it per request. A gRPC
+//! deadline (`grpc-timeout`) is absolute, so such a request is timed from
+//! its start too.
 
 use std::future::Future;
 use std::pin::pin;
@@ -40,21 +42,15 @@ pub enum Stall {
     UpstreamBody,
 }
 
-/// Waits for `send` (the request's exchange up to the response head). With
-/// no `watch` (no body, or a gRPC deadline), `response_timeout` runs from
-/// now; with one, pauses in the body are bounded by `body_timeout` until it
-/// ends, then `response_timeout` runs.
-pub async fn response<F: Future>(
+/// Waits for `send` (the request's exchange up to the response head) while
+/// its body, followed by `watch`, is forwarded: pauses in the body are
+/// bounded by `body_timeout` until it ends, then `response_timeout` runs.
+pub async fn watched<F: Future>(
     send: F,
-    watch: Option<&BodyWatch>,
+    watch: &BodyWatch,
     response_timeout: Duration,
     body_timeout: Duration,
 ) -> Result<F::Output, Stall> {
-    let Some(watch) = watch else {
-        return tokio::time::timeout(response_timeout, send)
-            .await
-            .map_err(|_| Stall::Response);
-    };
     let mut send = pin!(send);
     let step = (body_timeout / CHECKS).max(Duration::from_millis(1));
     let mut timer = pin!(tokio::time::sleep(step));

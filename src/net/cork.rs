@@ -389,14 +389,21 @@ impl Tcp {
     }
 
     /// Queued bytes are the flusher's to send unless a send blocked.
+    #[inline]
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &self.out {
             Some(out) if out.blocked.get() || out.error.borrow().is_some() => {
-                let polled = self.poll_drain(cx);
-                self.bounded(cx, polled)
+                self.poll_flush_blocked(cx)
             }
             _ => Poll::Ready(Ok(())),
         }
+    }
+
+    /// A send blocked earlier: the owner sends the rest.
+    #[cold]
+    fn poll_flush_blocked(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = self.poll_drain(cx);
+        self.bounded(cx, polled)
     }
 
     pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, advance};
 
-use super::{Stall, response};
+use super::{Stall, watched};
 use crate::http::req_body::BodyWatch;
 
 const RESPONSE: Duration = Duration::from_secs(30);
@@ -18,22 +18,25 @@ const BODY: Duration = Duration::from_secs(60);
 /// came.
 fn spawn_wait<F>(
     send: F,
-    watch: Option<Arc<BodyWatch>>,
+    watch: Arc<BodyWatch>,
 ) -> tokio::task::JoinHandle<(Result<F::Output, Stall>, Instant)>
 where
     F: Future + Send + 'static,
     F::Output: Send,
 {
     tokio::spawn(async move {
-        let r = response(send, watch.as_deref(), RESPONSE, BODY).await;
+        let r = watched(send, &watch, RESPONSE, BODY).await;
         (r, Instant::now())
     })
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_a_body_the_response_timeout_runs_from_the_start() {
+async fn a_body_that_ends_at_once_starts_the_response_timeout() {
+    let watch = Arc::new(BodyWatch::default());
+    watch.note_frame();
+    watch.finish();
     let start = Instant::now();
-    let (r, at) = spawn_wait(pending::<()>(), None).await.unwrap();
+    let (r, at) = spawn_wait(pending::<()>(), watch).await.unwrap();
     assert_eq!(r, Err(Stall::Response));
     assert_eq!(at - start, RESPONSE);
 }
@@ -42,7 +45,7 @@ async fn without_a_body_the_response_timeout_runs_from_the_start() {
 async fn a_response_that_comes_in_time_is_returned() {
     let (tx, rx) = oneshot::channel::<u32>();
     let watch = Arc::new(BodyWatch::default());
-    let wait = spawn_wait(async move { rx.await.unwrap() }, Some(watch.clone()));
+    let wait = spawn_wait(async move { rx.await.unwrap() }, watch.clone());
     watch.note_frame();
     watch.finish();
     advance(RESPONSE - Duration::from_secs(1)).await;
@@ -54,7 +57,7 @@ async fn a_response_that_comes_in_time_is_returned() {
 async fn a_slow_upload_is_not_cut_by_the_response_timeout() {
     let watch = Arc::new(BodyWatch::default());
     let start = Instant::now();
-    let wait = spawn_wait(pending::<()>(), Some(watch.clone()));
+    let wait = spawn_wait(pending::<()>(), watch.clone());
     // Five minutes of upload, a frame every 40 s (under the body timeout,
     // far over the response timeout in total).
     for _ in 0..8 {
@@ -74,7 +77,7 @@ async fn a_slow_upload_is_not_cut_by_the_response_timeout() {
 #[tokio::test(start_paused = true)]
 async fn a_client_that_stops_sending_the_body_is_blamed() {
     let watch = Arc::new(BodyWatch::default());
-    let wait = spawn_wait(pending::<()>(), Some(watch.clone()));
+    let wait = spawn_wait(pending::<()>(), watch.clone());
     watch.note_frame();
     let last = Instant::now();
     watch.note_pending();
@@ -90,7 +93,7 @@ async fn a_client_that_stops_sending_the_body_is_blamed() {
 #[tokio::test(start_paused = true)]
 async fn an_upstream_that_stops_taking_the_body_is_blamed() {
     let watch = Arc::new(BodyWatch::default());
-    let wait = spawn_wait(pending::<()>(), Some(watch.clone()));
+    let wait = spawn_wait(pending::<()>(), watch.clone());
     // The client's frame was taken, and nobody asked for the next one.
     watch.note_frame();
     let (r, _) = wait.await.unwrap();
