@@ -378,3 +378,41 @@ async fn a_client_that_reads_with_pauses_shorter_than_send_timeout_gets_everythi
     assert!(is_demo_pattern(&got[h + 4..]));
     assert_eq!(pauses, 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_that_keeps_its_window_shut_has_the_stream_reset() {
+    let b = backend("a");
+    let proxy = Proxy::start(&config(b.addr, "send_timeout = \"1s\"", ""));
+    let mut h2 = h2_crate_client(proxy.addr()).await;
+    let req = http::Request::get(format!("http://a/bytes?n={}", 1 << 20))
+        .body(())
+        .unwrap();
+    let (resp, _) = h2.send_request(req, true).unwrap();
+    let resp = within(Duration::from_secs(10), resp).await.expect("a head");
+    assert_eq!(resp.status(), 200);
+    // The client reads what arrives but never releases window: the
+    // stream's initial 65 535 bytes come, then nothing can.
+    let mut body = resp.into_body();
+    let mut got = 0usize;
+    let start = Instant::now();
+    let end = within(Duration::from_secs(10), async {
+        loop {
+            match body.data().await {
+                Some(Ok(d)) => got += d.len(),
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(end, Some(Err(ref e)) if e.is_reset()),
+        "the stream is reset: {end:?}"
+    );
+    assert_eq!(got, 65_535, "the initial window, and no more");
+    assert!(start.elapsed() >= Duration::from_millis(900));
+    // The connection goes on.
+    h2 = h2.ready().await.expect("the connection stays open");
+    let get = http::Request::get("http://a/").body(()).unwrap();
+    let (resp, _) = h2.send_request(get, true).unwrap();
+    assert_eq!(resp.await.expect("a response").status(), 200);
+}

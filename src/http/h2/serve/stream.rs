@@ -6,11 +6,19 @@
 //! Streams are futures polled by the connection's task ([`StreamTask`]),
 //! not tasks of their own: no spawn, no cross-task wake-up per stream, and
 //! a stream the client resets is dropped at its next poll.
+//!
+//! A response waiting for the client's window is bounded by the listener's
+//! `send_timeout`, as a write to a client that does not read is: a client
+//! that never opens its window (the HTTP/2 slow read) would otherwise hold
+//! the stream, and its upstream request, for as long as the connection
+//! lives. Past it the stream is reset; the connection goes on.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+
+use tokio::time::{Instant, Sleep};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -136,7 +144,7 @@ pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Req
         let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
         match frame {
             None => {
-                if !send(&shared, id, Bytes::new(), true).await {
+                if !send(&shared, &st, id, Bytes::new(), true).await {
                     return;
                 }
                 break;
@@ -144,7 +152,7 @@ pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Req
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
                     let end = body.is_end_stream();
-                    if !send(&shared, id, data, end).await {
+                    if !send(&shared, &st, id, data, end).await {
                         return;
                     }
                     if end {
@@ -177,33 +185,73 @@ fn done(shared: &Shared, id: u32) {
     }
 }
 
+/// Where a [`send`] attempt left the data.
+enum Step {
+    /// All sent (true), or the stream or connection is gone (false).
+    Done(bool),
+    /// The connection's output is backed up.
+    Room,
+    /// Data is left for lack of window; `progress`: some went out.
+    Window { progress: bool },
+}
+
 /// Sends `data` (and `end`) on stream `id`, waiting for window and for
 /// room in the connection's output. False: the stream or connection is
-/// gone.
-async fn send(shared: &Shared, id: u32, mut data: Bytes, end: bool) -> bool {
+/// gone, or the client's window stayed shut for the listener's
+/// `send_timeout`.
+async fn send(shared: &Shared, st: &ConnState, id: u32, mut data: Bytes, end: bool) -> bool {
     if data.is_empty() && !end {
         return true;
     }
+    // Made only when the window is shut (rare), reset by any progress.
+    let mut starved: Option<Pin<Box<Sleep>>> = None;
     std::future::poll_fn(|cx| {
-        shared.with(|inner| {
+        let step = shared.with(|inner| {
             if inner.conn.queued_bytes() > HIGH_WATER {
+                // The socket is backed up: `send_timeout` on the socket
+                // bounds that.
                 inner.room.push(cx.waker().clone());
-                return Poll::Pending;
+                return Step::Room;
             }
+            let before = data.len();
             if inner.conn.send_data(id, &mut data, end).is_err() {
-                return Poll::Ready(false);
+                return Step::Done(false);
             }
             if data.is_empty() {
-                return Poll::Ready(true);
+                return Step::Done(true);
             }
             match inner.slots.get_mut(&id) {
                 Some(slot) => {
                     keep(&mut slot.sender, cx);
-                    Poll::Pending
+                    Step::Window {
+                        progress: data.len() < before,
+                    }
                 }
-                None => Poll::Ready(false),
+                None => Step::Done(false),
             }
-        })
+        });
+        match step {
+            Step::Done(ok) => Poll::Ready(ok),
+            Step::Room => Poll::Pending,
+            Step::Window { progress } => {
+                let limit = st.listener.timeouts.send;
+                if progress || starved.is_none() {
+                    let at = Instant::now() + limit;
+                    match &mut starved {
+                        Some(d) => d.as_mut().reset(at),
+                        None => starved = Some(Box::pin(tokio::time::sleep_until(at))),
+                    }
+                }
+                if starved
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+                {
+                    tracing::debug!(peer = %st.peer, stream = id, after = ?limit, "HTTP/2 client kept the stream's window shut; resetting it");
+                    return Poll::Ready(false);
+                }
+                Poll::Pending
+            }
+        }
     })
     .await
 }
