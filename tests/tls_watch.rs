@@ -252,3 +252,57 @@ async fn idle_pool_connections_made_before_a_ca_file_change_are_not_reused() {
         assert_eq!(up.requests(), 4);
     }
 }
+
+/// A config reload keeps a pool's upstream TLS, and the idle connections
+/// made with it, when the pool's TLS settings are the same; a reload that
+/// changes them (here: `sni = false`) makes the next request connect afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_reload_keeps_idle_upstream_tls_connections_unless_the_pool_tls_changed() {
+    let dir = TempDir::new();
+    let ca = Ca::new("Upstream CA");
+    let leaf = ca.issue(LeafSpec::server("backend", &["127.0.0.1"]));
+    let up = TlsUpstream::start("up", upstream_config(&leaf, H1_ONLY, None)).await;
+    let ca_file = ca.write(&dir, "pool-ca.pem");
+    let text = |listener_extra: &str, tls_extra: &str| {
+        proxy_config(
+            1,
+            &[
+                listener("web", listener_extra, "", "p"),
+                pool(
+                    "p",
+                    &[up.addr],
+                    &format!("[pool.tls]\n  ca = {}\n  {tls_extra}", toml_path(&ca_file)),
+                ),
+            ],
+        )
+    };
+    let mut proxy = Proxy::start(&text("", ""));
+    // A new client after each reload: the reload closes the idle client
+    // connections of the listener it changed.
+    let (status, _, body) = get(&client(), &proxy.url("/")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(up.seen().len(), 1);
+
+    // The listener changes, the pool does not.
+    proxy
+        .reload(&text("idle_timeout = \"30s\"", ""))
+        .expect("reload");
+    let (status, _, body) = get(&client(), &proxy.url("/")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        up.seen().len(),
+        1,
+        "the idle connection outlived the reload"
+    );
+
+    // The pool's TLS changes.
+    proxy
+        .reload(&text("idle_timeout = \"30s\"", "sni = false"))
+        .expect("reload");
+    let (status, _, body) = get(&client(), &proxy.url("/")).await;
+    assert_eq!(status, 200, "{body}");
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2, "a new connection under the new settings");
+    assert_eq!(seen[1].sni, None);
+    assert_eq!(up.requests(), 3);
+}

@@ -258,9 +258,34 @@ impl Target {
     }
 }
 
+/// A pool's upstream TLS offering `alpn`: the previous configuration's
+/// when it may be kept (its files re-read if they changed), else built.
+fn client_tls(
+    cfg: &crate::config::model::TlsClientCfg,
+    alpn: &[&[u8]],
+    old: Option<&Arc<crate::tls::client::ClientTls>>,
+    pool: &str,
+) -> Result<Arc<crate::tls::client::ClientTls>, CompileError> {
+    let error = |source| CompileError::PoolTls {
+        pool: pool.to_owned(),
+        source,
+    };
+    match old {
+        Some(old) if old.reusable_for(cfg, alpn) => {
+            old.reload_if_changed().map_err(error)?;
+            Ok(old.clone())
+        }
+        _ => crate::tls::client::ClientTls::build(cfg, alpn)
+            .map(Arc::new)
+            .map_err(error),
+    }
+}
+
 /// Compiles `config`; endpoint state is reused from `previous` where the
-/// same pool still has the same endpoint, and TLS session-ticket keys where
-/// the same listener still terminates TLS.
+/// same pool still has the same endpoint, TLS session-ticket keys where
+/// the same listener still terminates TLS, and a pool's upstream TLS
+/// (with its idle connections, see `ClientTls::key`) where the same pool
+/// has the same TLS settings.
 pub fn compile(config: Config, previous: Option<&Runtime>) -> Result<Runtime, CompileError> {
     let mut old_states: HashMap<(&str, &str), Arc<EndpointState>> = HashMap::new();
     if let Some(prev) = previous {
@@ -284,24 +309,13 @@ pub fn compile(config: Config, previous: Option<&Runtime>) -> Result<Runtime, Co
                 UpstreamHttp::Http2 => &[b"h2"],
                 UpstreamHttp::Auto => &[b"h2", b"http/1.1"],
             };
-            let tls = crate::tls::client::ClientTls::build(t, alpn).map_err(|source| {
-                CompileError::PoolTls {
-                    pool: pc.name.clone(),
-                    source,
-                }
-            })?;
-            let tls = Arc::new(tls);
+            let old = previous.and_then(|p| p.pools.iter().find(|op| op.name == pc.name));
+            let tls = client_tls(t, alpn, old.and_then(|op| op.tls.as_ref()), &pc.name)?;
             pool.upgrade_tls = if pc.http_version == UpstreamHttp::Http1 {
                 Some(tls.clone())
             } else {
-                let h1 =
-                    crate::tls::client::ClientTls::build(t, &[b"http/1.1"]).map_err(|source| {
-                        CompileError::PoolTls {
-                            pool: pc.name.clone(),
-                            source,
-                        }
-                    })?;
-                Some(Arc::new(h1))
+                let old = old.and_then(|op| op.upgrade_tls.as_ref());
+                Some(client_tls(t, &[b"http/1.1"], old, &pc.name)?)
             };
             pool.tls = Some(tls);
         }

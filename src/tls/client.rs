@@ -112,6 +112,24 @@ impl ClientTls {
         Ok(true)
     }
 
+    /// Whether a config reload may keep this configuration (and the idle
+    /// connections made with it) for a pool with `cfg` offering `alpn`:
+    /// the same settings, and trust from a CA file, whose changes
+    /// [`reload_if_changed`](Self::reload_if_changed) picks up. Pools on
+    /// the system's trust roots (read at every load) and pools that verify
+    /// nothing (warned about at every load) are built afresh.
+    pub fn reusable_for(&self, cfg: &TlsClientCfg, alpn: &[&[u8]]) -> bool {
+        ClientTls::may_outlive_a_reload(cfg)
+            && self.cfg == *cfg
+            && self.alpn.iter().map(Vec::as_slice).eq(alpn.iter().copied())
+    }
+
+    /// Whether settings `cfg` can be kept across a config reload at all
+    /// (see [`reusable_for`](Self::reusable_for)): they trust a CA file.
+    pub fn may_outlive_a_reload(cfg: &TlsClientCfg) -> bool {
+        cfg.ca.is_some() && !cfg.insecure_skip_verify
+    }
+
     /// Whether any file is watched (a CA file or a client certificate).
     pub fn watches_files(&self) -> bool {
         !watched_files(&self.cfg).is_empty()

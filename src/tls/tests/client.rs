@@ -243,3 +243,29 @@ async fn a_changed_ca_file_rebuilds_the_configuration_new_connections_use() {
             .watches_files()
     );
 }
+
+#[test]
+fn a_reload_may_keep_a_configuration_only_with_the_same_settings_and_a_ca_file() {
+    let dir = TempDir::new();
+    let cfg = client_cfg(Some(dir.write("ca.pem", Ca::new("CA").pem())));
+    let client = ClientTls::build(&cfg, ALPN).expect("client TLS");
+    assert!(client.reusable_for(&cfg, ALPN));
+    assert!(!client.reusable_for(&cfg, &[b"http/1.1"]), "other ALPN");
+    let mut named = cfg.clone();
+    named.server_name = Some("svc.internal".into());
+    assert!(!client.reusable_for(&named, ALPN), "other settings");
+    // Trust that must be re-established at every load.
+    assert!(ClientTls::may_outlive_a_reload(&cfg));
+    assert!(
+        !ClientTls::may_outlive_a_reload(&client_cfg(None)),
+        "system roots are read afresh"
+    );
+    let mut insecure = cfg.clone();
+    insecure.insecure_skip_verify = true;
+    assert!(
+        !ClientTls::may_outlive_a_reload(&insecure),
+        "warned about at every load"
+    );
+    let c = ClientTls::build(&insecure, ALPN).expect("insecure");
+    assert!(!c.reusable_for(&insecure, ALPN));
+}
