@@ -25,9 +25,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::time::{Instant, Sleep};
 
 use super::conn::ConnState;
+use crate::net::stall::StallClock;
 use crate::telemetry::AccessRecord;
 use crate::upstream::InFlight;
 use crate::upstream::conns::UpConn;
@@ -96,11 +96,8 @@ pub struct ProxyBody {
     /// The longest wait for the upstream, in milliseconds (0: none; kept
     /// small: a body is moved several times per request).
     timeout_ms: u32,
-    /// Set when the body started waiting for the upstream; cleared by the
-    /// next frame.
-    waiting: bool,
-    /// The wait's deadline, made at the first wait.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The wait for the upstream under way (cleared by each frame).
+    clock: StallClock,
 }
 
 impl ProxyBody {
@@ -112,8 +109,7 @@ impl ProxyBody {
             finish,
             sent: 0,
             timeout_ms: 0,
-            waiting: false,
-            deadline: None,
+            clock: StallClock::default(),
         }
     }
 
@@ -124,8 +120,7 @@ impl ProxyBody {
             finish: Some(finish),
             sent: 0,
             timeout_ms: 0,
-            waiting: false,
-            deadline: None,
+            clock: StallClock::default(),
         }
     }
 
@@ -136,8 +131,7 @@ impl ProxyBody {
             finish: Some(finish),
             sent: 0,
             timeout_ms: 0,
-            waiting: false,
-            deadline: None,
+            clock: StallClock::default(),
         }
     }
 
@@ -165,8 +159,7 @@ impl ProxyBody {
             finish: Some(finish),
             sent: 0,
             timeout_ms: 0,
-            waiting: false,
-            deadline: None,
+            clock: StallClock::default(),
         }
     }
 
@@ -186,20 +179,8 @@ impl ProxyBody {
 
     /// The body waits for its upstream: true once it has waited too long.
     fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.timeout_ms == 0 {
-            return false;
-        }
-        if !self.waiting {
-            self.waiting = true;
-            let at = Instant::now() + self.timeout();
-            match &mut self.deadline {
-                Some(d) => d.as_mut().reset(at),
-                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
-        }
-        self.deadline
-            .as_mut()
-            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+        let limit = self.timeout();
+        self.timeout_ms != 0 && self.clock.expired(cx, limit)
     }
 
     fn done(&mut self, complete: bool) {
@@ -244,7 +225,7 @@ impl Body for ProxyBody {
             Poll::Ready(None) => this.done(true),
             Poll::Ready(Some(Err(_))) => this.done(false),
             Poll::Ready(Some(Ok(frame))) => {
-                this.waiting = false;
+                this.clock.progress();
                 if let Some(d) = frame.data_ref() {
                     this.sent += d.len() as u64;
                 }

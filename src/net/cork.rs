@@ -42,7 +42,8 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep};
+
+use super::stall::StallClock;
 
 /// Writes up to this size are corked; larger ones go out directly.
 const CORK_WRITE_MAX: usize = 4096;
@@ -168,31 +169,11 @@ pub struct Tcp {
     stall: Option<SendStall>,
 }
 
-/// How long a write may wait for the peer to read, and the wait under way.
+/// How long a write may wait for the peer to read, and the wait under way
+/// (cleared by the next completed write, flush or shutdown).
 struct SendStall {
     timeout: Duration,
-    /// A write is waiting (set at the first `Pending`, cleared by the next
-    /// completed write, flush or shutdown).
-    waiting: bool,
-    /// The wait's deadline, made at the first wait.
-    deadline: Option<Pin<Box<Sleep>>>,
-}
-
-impl SendStall {
-    /// A write returned `Pending`: true once it has waited too long.
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.waiting {
-            self.waiting = true;
-            let at = Instant::now() + self.timeout;
-            match &mut self.deadline {
-                Some(d) => d.as_mut().reset(at),
-                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
-        }
-        self.deadline
-            .as_mut()
-            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
-    }
+    clock: StallClock,
 }
 
 impl Tcp {
@@ -233,8 +214,7 @@ impl Tcp {
     pub fn set_send_timeout(&mut self, timeout: Option<Duration>) {
         self.stall = timeout.filter(|t| !t.is_zero()).map(|timeout| SendStall {
             timeout,
-            waiting: false,
-            deadline: None,
+            clock: StallClock::default(),
         });
     }
 
@@ -250,16 +230,18 @@ impl Tcp {
             return polled;
         };
         match polled {
-            Poll::Pending if stall.expired(cx) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the peer read nothing for {:?} (send_timeout)",
-                    stall.timeout
-                ),
-            ))),
+            Poll::Pending if stall.clock.expired(cx, stall.timeout) => {
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the peer read nothing for {:?} (send_timeout)",
+                        stall.timeout
+                    ),
+                )))
+            }
             Poll::Pending => Poll::Pending,
             done => {
-                stall.waiting = false;
+                stall.clock.progress();
                 done
             }
         }

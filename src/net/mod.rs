@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 
 pub mod cork;
 pub mod lazy;
+pub mod stall;
 
 /// Runs a non-blocking socket write, waiting for writability and retrying
 /// when the readiness turns out to be stale.

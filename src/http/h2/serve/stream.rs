@@ -18,8 +18,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use tokio::time::{Instant, Sleep};
-
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Uri, Version};
@@ -31,6 +29,7 @@ use crate::http::conn::ConnState;
 use crate::http::h2::conn::RequestHead;
 use crate::http::h2::frame::ErrorCode;
 use crate::http::req_body::ReqBody;
+use crate::net::stall::StallClock;
 
 /// Marks a request as coming from an own-server HTTP/2 stream (its id),
 /// for the proxy's RFC 8441 tunnel hand-over.
@@ -203,8 +202,8 @@ async fn send(shared: &Shared, st: &ConnState, id: u32, mut data: Bytes, end: bo
     if data.is_empty() && !end {
         return true;
     }
-    // Made only when the window is shut (rare), reset by any progress.
-    let mut starved: Option<Pin<Box<Sleep>>> = None;
+    // Runs only while the window is shut (rare), restarted by any progress.
+    let mut starved = StallClock::default();
     std::future::poll_fn(|cx| {
         let step = shared.with(|inner| {
             if inner.conn.queued_bytes() > HIGH_WATER {
@@ -235,17 +234,10 @@ async fn send(shared: &Shared, st: &ConnState, id: u32, mut data: Bytes, end: bo
             Step::Room => Poll::Pending,
             Step::Window { progress } => {
                 let limit = st.listener.timeouts.send;
-                if progress || starved.is_none() {
-                    let at = Instant::now() + limit;
-                    match &mut starved {
-                        Some(d) => d.as_mut().reset(at),
-                        None => starved = Some(Box::pin(tokio::time::sleep_until(at))),
-                    }
+                if progress {
+                    starved.progress();
                 }
-                if starved
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready())
-                {
+                if starved.expired(cx, limit) {
                     tracing::debug!(peer = %st.peer, stream = id, after = ?limit, "HTTP/2 client kept the stream's window shut; resetting it");
                     return Poll::Ready(false);
                 }
