@@ -5,8 +5,9 @@
 //! HTTP/2), 504 when the upstream stopped taking it; and
 //! `response_body_timeout` bounds each wait for more of a response body
 //! (the response is cut; a slow but moving one is not); and `send_timeout`
-//! lets go of a client that stops reading (one that reads slowly keeps
-//! its download).
+//! lets go of a client that stops reading, over HTTP/1.1 and over HTTP/2
+//! on both servers, and resets an HTTP/2 stream whose window stays shut
+//! (one that reads slowly keeps its download).
 
 mod common;
 
@@ -415,4 +416,41 @@ async fn an_http2_client_that_keeps_its_window_shut_has_the_stream_reset() {
     let get = http::Request::get("http://a/").body(()).unwrap();
     let (resp, _) = h2.send_request(get, true).unwrap();
     assert_eq!(resp.await.expect("a response").status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_that_stops_reading_its_socket_is_let_go_after_send_timeout() {
+    use common::h2::{
+        END_HEADERS, END_STREAM, HEADERS, RawH2, SETTINGS, WINDOW_UPDATE, frame, get_block,
+    };
+    let b = backend("a");
+    for server in ["own", "hyper"] {
+        let proxy = Proxy::start(&config(
+            b.addr,
+            &format!("send_timeout = \"1s\"\nmax_connections = 100\nh2_server = \"{server}\""),
+            "",
+        ));
+        let mut raw = RawH2::connect(proxy.addr()).await;
+        // Windows wide open: only TCP can hold the server back.
+        let mut settings = Vec::new();
+        settings.extend_from_slice(&4u16.to_be_bytes());
+        settings.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
+        let mut out = frame(SETTINGS, 0, 0, &settings);
+        out.extend(frame(
+            WINDOW_UPDATE,
+            0,
+            0,
+            &(0x7fff_ffffu32 - 65_535).to_be_bytes(),
+        ));
+        let block = get_block("a", &format!("/bytes?n={BIG}"));
+        out.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &block));
+        raw.send(&out).await.unwrap();
+        // This client reads nothing more: the server's writes wait.
+        assert!(
+            eventually(Duration::from_secs(20), || proxy.open_connections("web")
+                == 0)
+            .await,
+            "{server} server: the proxy let go of a client that does not read"
+        );
+    }
 }
