@@ -207,7 +207,7 @@ async fn checkout(f: &Front) -> Result<H2Stream, ProxyError> {
         .map_err(connect_failed)?;
     tcp.set_nodelay(true).map_err(connect_failed)?;
     f.pool
-        .handshake(f.key, tcp, "test-upstream", f.max_streams)
+        .handshake(f.key, tcp, "test-upstream", f.max_streams, None)
         .await
 }
 

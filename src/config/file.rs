@@ -151,6 +151,11 @@ pub struct FileListener {
     /// HTTP/2: which server implementation serves clients, `"own"`
     /// (default) or `"hyper"` (the fallback).
     pub h2_server: Option<Spanned<String>>,
+    /// HTTP/2: PING a client heard nothing from for this long; default off.
+    pub h2_keepalive_interval: Option<Spanned<String>>,
+    /// HTTP/2: close a connection whose keepalive PING goes unanswered this
+    /// long; default `"20s"`.
+    pub h2_keepalive_timeout: Option<Spanned<String>>,
     /// HTTP: redirect every request to `https://` on this port, 1..=65535.
     pub https_redirect: Option<Spanned<i64>>,
     /// HTTP: idle timeout of an upgraded (WebSocket) connection; default `"1h"`.
@@ -293,6 +298,12 @@ pub struct FilePool {
     pub response_timeout: Option<Spanned<String>>,
     /// Longest wait for more of a response body, > 0; default `"60s"`.
     pub response_body_timeout: Option<Spanned<String>>,
+    /// HTTP/2 pools: PING an endpoint connection heard nothing from for
+    /// this long; default off.
+    pub h2_keepalive_interval: Option<Spanned<String>>,
+    /// HTTP/2 pools: close a connection whose keepalive PING goes
+    /// unanswered this long; default `"20s"`.
+    pub h2_keepalive_timeout: Option<Spanned<String>>,
     /// Upstream keep-alive idle time; default `"60s"` (`"0s"`: no reuse).
     pub idle_timeout: Option<Spanned<String>>,
     /// Idle upstream connections kept per endpoint, 0..=10000; default 32.
@@ -398,6 +409,8 @@ pub(crate) mod keys {
         "h2_max_concurrent_streams",
         "h2_max_pending_resets",
         "h2_server",
+        "h2_keepalive_interval",
+        "h2_keepalive_timeout",
         "https_redirect",
         "tunnel_idle_timeout",
     ];
@@ -450,6 +463,8 @@ pub(crate) mod keys {
         "connect_timeout",
         "response_timeout",
         "response_body_timeout",
+        "h2_keepalive_interval",
+        "h2_keepalive_timeout",
         "idle_timeout",
         "max_idle_per_endpoint",
         "fail_timeout",
@@ -508,6 +523,8 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "h2_max_concurrent_streams" => "h2_max_concurrent_streams = 100",
         "h2_max_pending_resets" => "h2_max_pending_resets = 20",
         "h2_server" => "h2_server = \"own\"",
+        "h2_keepalive_interval" => "h2_keepalive_interval = \"30s\"",
+        "h2_keepalive_timeout" => "h2_keepalive_timeout = \"20s\"",
         "https_redirect" => "https_redirect = 443",
         "tunnel_idle_timeout" => "tunnel_idle_timeout = \"1h\"",
         "certificates" => "certificates = [{ cert = \"site.pem\", key = \"site.key\" }]",

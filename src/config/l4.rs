@@ -35,6 +35,8 @@ const HTTP_ONLY: &[&str] = &[
     "h2_max_concurrent_streams",
     "h2_max_pending_resets",
     "h2_server",
+    "h2_keepalive_interval",
+    "h2_keepalive_timeout",
     "https_redirect",
     "tunnel_idle_timeout",
 ];
@@ -140,6 +142,14 @@ pub(super) fn check_protocol_keys(
             f.h2_max_pending_resets.as_ref().map(Spanned::span),
         ),
         ("h2_server", f.h2_server.as_ref().map(Spanned::span)),
+        (
+            "h2_keepalive_interval",
+            f.h2_keepalive_interval.as_ref().map(Spanned::span),
+        ),
+        (
+            "h2_keepalive_timeout",
+            f.h2_keepalive_timeout.as_ref().map(Spanned::span),
+        ),
         (
             "https_redirect",
             f.https_redirect.as_ref().map(Spanned::span),

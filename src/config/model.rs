@@ -150,6 +150,19 @@ pub struct H2Limits {
     /// Serve HTTP/2 clients with hyper's server instead of the own one
     /// (`h2_server = "hyper"`, a fallback).
     pub hyper_server: bool,
+    /// PING clients that went quiet (`h2_keepalive_interval`); off by default.
+    pub keepalive: Option<H2Keepalive>,
+}
+
+/// HTTP/2 keepalive PINGs, to find peers that are gone without a word (a
+/// host powered off, a middlebox that dropped the connection): after
+/// `interval` with nothing received from the peer a PING is sent, and when
+/// nothing arrives within `timeout` after it the connection is closed.
+/// Envoy's `connection_keepalive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Keepalive {
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 impl Default for H2Limits {
@@ -158,6 +171,7 @@ impl Default for H2Limits {
             max_concurrent_streams: 100,
             max_pending_resets: 20,
             hyper_server: false,
+            keepalive: None,
         }
     }
 }
@@ -484,6 +498,8 @@ pub struct PoolCfg {
     pub response_timeout: Duration,
     /// The longest wait for more of a response body once it streams.
     pub response_body_timeout: Duration,
+    /// PING HTTP/2 endpoint connections that went quiet; off by default.
+    pub h2_keepalive: Option<H2Keepalive>,
     /// How long an idle upstream keep-alive connection is kept.
     pub idle_timeout: Duration,
     /// Idle upstream connections kept per endpoint per worker.

@@ -9,7 +9,7 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::file::{FileEndpoint, FilePool};
-use super::model::{EndpointCfg, HashKey, PoolCfg};
+use super::model::{EndpointCfg, HashKey, PoolCfg, UpstreamHttp};
 use super::parse::pool_desc;
 use super::suggest::{did_you_mean, quoted_list};
 use super::validate::V;
@@ -162,6 +162,7 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
             "60s",
             false,
         ),
+        h2_keepalive: v.h2_keepalive(&f.h2_keepalive_interval, &f.h2_keepalive_timeout, ctx),
         idle_timeout: v.duration(&f.idle_timeout, "idle_timeout", ctx, "60s", true),
         max_idle_per_endpoint: usize::try_from(max_idle).unwrap_or(32),
         fail_timeout: v.duration(&f.fail_timeout, "fail_timeout", ctx, "10s", true),
@@ -173,6 +174,16 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         tls,
         http_version,
     };
+    if cfg.http_version == UpstreamHttp::Http1
+        && let Some(i) = &f.h2_keepalive_interval
+    {
+        v.warning(
+            i.span(),
+            format!("`h2_keepalive_interval` in {ctx} does nothing: the pool speaks HTTP/1.1"),
+            "set http_version = \"2\" (or \"auto\" with [pool.tls]), or remove \
+             h2_keepalive_interval",
+        );
+    }
     if algorithm == Some(Algorithm::RoundRobin)
         && let Some(list) = &f.endpoints
     {

@@ -81,7 +81,20 @@ pub(super) fn listener(
         ))
         .unwrap_or(20),
         hyper_server: h2_server(v, &f.h2_server, ctx),
+        keepalive: v.h2_keepalive(&f.h2_keepalive_interval, &f.h2_keepalive_timeout, ctx),
     };
+    if !http2
+        && protocol == Protocol::Http
+        && let Some(i) = &f.h2_keepalive_interval
+    {
+        v.warning(
+            i.span(),
+            format!(
+                "`h2_keepalive_interval` in {ctx} does nothing: the listener does not accept HTTP/2"
+            ),
+            "set http2 = true, or remove h2_keepalive_interval",
+        );
+    }
     let https_redirect = f.https_redirect.as_ref().and_then(|p| {
         let port = v.int(
             &Some(p.clone()),

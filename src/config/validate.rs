@@ -21,7 +21,7 @@ use super::duration;
 use super::file::{FileGlobal, FileListener};
 use super::l4;
 use super::model::{
-    Config, Forwarding, Global, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol,
+    Config, Forwarding, Global, H2Keepalive, HttpLimits, ListenerCfg, ListenerTimeouts, Protocol,
 };
 use super::parse::{Parsed, Removed, listener_desc};
 use super::pool::{PoolIndex, pools};
@@ -154,6 +154,30 @@ impl V<'_, '_> {
             help,
         );
         default
+    }
+
+    /// `h2_keepalive_interval` and `h2_keepalive_timeout` (of a listener or
+    /// a pool): keepalive PINGs when the interval is set.
+    pub(super) fn h2_keepalive(
+        &mut self,
+        interval: &Option<Spanned<String>>,
+        timeout: &Option<Spanned<String>>,
+        ctx: &str,
+    ) -> Option<H2Keepalive> {
+        let Some(i) = interval else {
+            if let Some(t) = timeout {
+                self.warning(
+                    t.span(),
+                    format!("`h2_keepalive_timeout` in {ctx} does nothing without `h2_keepalive_interval`"),
+                    "set h2_keepalive_interval = \"30s\" to send keepalive PINGs, or remove \
+                     h2_keepalive_timeout",
+                );
+            }
+            return None;
+        };
+        let interval = self.duration(&Some(i.clone()), "h2_keepalive_interval", ctx, "30s", false);
+        let timeout = self.duration(timeout, "h2_keepalive_timeout", ctx, "20s", false);
+        Some(H2Keepalive { interval, timeout })
     }
 
     /// A duration, `default` when absent (or invalid); must be > 0 unless

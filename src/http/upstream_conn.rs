@@ -69,7 +69,7 @@ pub(super) async fn checkout(
         let s = st
             .worker
             .h2
-            .handshake(key, stream, target.label, H2_MAX_STREAMS)
+            .handshake(key, stream, target.label, H2_MAX_STREAMS, pool.h2_keepalive)
             .await?;
         return Ok(Conn::H2(s));
     }

@@ -451,7 +451,7 @@ fn compile_listener(
 }
 
 /// The HTTP/2 server settings of a listener: its stream and header limits,
-/// the Rapid Reset cap, and no server push.
+/// the Rapid Reset cap, keepalive PINGs, and no server push.
 fn h2_builder(l: &ListenerCfg) -> hyper::server::conn::http2::Builder<crate::http::LocalExec> {
     let mut b = hyper::server::conn::http2::Builder::new(crate::http::LocalExec);
     b.max_concurrent_streams(l.h2.max_concurrent_streams)
@@ -460,6 +460,11 @@ fn h2_builder(l: &ListenerCfg) -> hyper::server::conn::http2::Builder<crate::htt
         .max_local_error_reset_streams(Some(1024))
         // WebSocket over HTTP/2 (RFC 8441 extended CONNECT).
         .enable_connect_protocol();
+    if let Some(ka) = l.h2.keepalive {
+        b.timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(ka.interval)
+            .keep_alive_timeout(ka.timeout);
+    }
     b
 }
 

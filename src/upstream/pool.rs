@@ -33,6 +33,8 @@ pub struct Pool {
     pub response_timeout: Duration,
     /// The longest wait for more of a response body (`http::body`).
     pub response_body_timeout: Duration,
+    /// Keepalive PINGs on the HTTP/2 connections this pool opens.
+    pub h2_keepalive: Option<crate::config::H2Keepalive>,
     pub idle_timeout: Duration,
     pub max_idle_per_endpoint: usize,
     pub fail_timeout: Duration,
@@ -100,6 +102,7 @@ impl Pool {
             connect_timeout: cfg.connect_timeout,
             response_timeout: cfg.response_timeout,
             response_body_timeout: cfg.response_body_timeout,
+            h2_keepalive: cfg.h2_keepalive,
             idle_timeout: cfg.idle_timeout,
             max_idle_per_endpoint: cfg.max_idle_per_endpoint,
             fail_timeout: cfg.fail_timeout,

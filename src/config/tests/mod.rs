@@ -3,6 +3,7 @@
 //! at once" in `warnings.rs`.
 
 mod errors;
+mod keepalive;
 mod tls;
 mod vip;
 mod warnings;

@@ -60,10 +60,12 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::conns::ConnKey;
+use crate::config::H2Keepalive;
 use crate::error::ProxyError;
 
 mod body;
 mod head;
+mod keepalive;
 
 pub use body::H2Body;
 
@@ -104,6 +106,12 @@ struct ConnState {
     /// counts in [`Gate::unsettled`]); taken when they become known or the
     /// connection closes, whichever comes first.
     gate: Cell<Option<Rc<Gate>>>,
+    /// Told by the keepalive watch that the peer is gone: the driver drops
+    /// the connection.
+    silent: Notify,
+    /// Told by the driver that the connection ended: the keepalive watch
+    /// stops.
+    ended: Notify,
 }
 
 impl ConnState {
@@ -122,6 +130,7 @@ impl ConnState {
     fn close(&self) {
         self.closed.set(true);
         self.release_unsettled();
+        self.ended.notify_one();
     }
 
     fn release_unsettled(&self) {
@@ -326,16 +335,18 @@ impl H2Pool {
         io: T,
         label: &str,
         max_streams: usize,
+        keepalive: Option<H2Keepalive>,
     ) -> Result<H2Stream, ProxyError>
     where
         T: AsyncRead + AsyncWrite + Unpin + 'static,
     {
+        let heard = Rc::new(Cell::new(false));
         let (sender, mut conn) = ::h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONN_WINDOW)
             .max_header_list_size(MAX_HEADER_LIST)
             .enable_push(false)
-            .handshake::<T, Bytes>(io)
+            .handshake::<_, Bytes>(keepalive::Heard::new(io, heard.clone()))
             .await
             .map_err(|e| ProxyError::Connect {
                 endpoint: label.to_owned(),
@@ -349,6 +360,8 @@ impl H2Pool {
             closed: Cell::new(false),
             settings_known: Cell::new(false),
             gate: Cell::new(None),
+            silent: Notify::new(),
+            ended: Notify::new(),
         });
         // Pending for `key` until its SETTINGS are known.
         let gate = Rc::clone(self.gates.borrow_mut().entry(key).or_default());
@@ -366,17 +379,43 @@ impl H2Pool {
         // stream limit we read is the upstream's (and the requests waiting
         // in `wait_pending` are woken). A failed PING means a failed
         // connection: its driver then closes it, which wakes them too.
+        // Then, with keepalive on, the same PING handle watches the
+        // connection for silence.
         if let Some(mut pings) = conn.ping_pong() {
             let st = Rc::clone(&state);
             tokio::task::spawn_local(async move {
-                if pings.ping(::h2::Ping::opaque()).await.is_ok() {
-                    st.settle();
+                if pings.ping(::h2::Ping::opaque()).await.is_err() {
+                    return;
+                }
+                st.settle();
+                let Some(ka) = keepalive else { return };
+                let verdict = tokio::select! {
+                    v = keepalive::watch(&mut pings, &heard, ka) => v,
+                    () = st.ended.notified() => keepalive::Verdict::Closed,
+                };
+                if verdict == keepalive::Verdict::Silent {
+                    tracing::warn!(
+                        endpoint = %st.label,
+                        interval = ?ka.interval,
+                        timeout = ?ka.timeout,
+                        "HTTP/2 upstream connection did not answer a keepalive PING; closing it"
+                    );
+                    st.silent.notify_one();
                 }
             });
         }
         let st = Rc::clone(&state);
         tokio::task::spawn_local(async move {
-            if let Err(e) = conn.await {
+            let res = if keepalive.is_some() {
+                // Dropping the connection fails the streams still on it.
+                tokio::select! {
+                    r = conn => r,
+                    () = st.silent.notified() => Ok(()),
+                }
+            } else {
+                conn.await
+            };
+            if let Err(e) = res {
                 tracing::debug!(endpoint = %st.label, error = %e, "HTTP/2 upstream connection failed");
             }
             st.close();

@@ -82,6 +82,10 @@ const MAX_STREAM_ID: u32 = 0x7fff_ffff;
 /// seen the first GOAWAY.
 const DRAIN_PING: [u8; 8] = *b"sy-drain";
 
+/// The payload of keepalive PINGs ([`Connection::ping`]); their ACKs need
+/// nothing done.
+const KEEPALIVE_PING: [u8; 8] = *b"sy-alive";
+
 /// The smallest cap on an assembled header block (see
 /// [`Config::max_header_list_size`]).
 const MIN_BLOCK_CAP: usize = 64 << 10;
@@ -481,6 +485,15 @@ impl Connection {
         encode::goaway(&mut self.out, MAX_STREAM_ID, ErrorCode::NoError, b"");
         encode::ping(&mut self.out, false, DRAIN_PING);
         self.draining = true;
+    }
+
+    /// Queues a PING (keepalive: its ACK, like anything the client sends,
+    /// shows the client is there). Nothing is sent once the connection is
+    /// closed.
+    pub fn ping(&mut self) {
+        if self.closed.is_none() {
+            encode::ping(&mut self.out, false, KEEPALIVE_PING);
+        }
     }
 
     /// Sends the final GOAWAY of a two-step shutdown without waiting any

@@ -116,6 +116,7 @@ pub(in crate::http) async fn serve(
     let mut going_away = false;
     // When the drain (GOAWAY and PING) started.
     let mut away_since = Instant::now();
+    let mut keepalive = l.h2_limits.keepalive.map(Keepalive::new);
     let end = std::future::poll_fn(|cx| {
         shared.enter(cx);
         let r = loop {
@@ -141,6 +142,21 @@ pub(in crate::http) async fn serve(
                     // The client did not acknowledge the drain's PING.
                     shared.inner().conn.finish_drain();
                 }
+                if let Some(ka) = &mut keepalive {
+                    let mut inner = shared.inner();
+                    // Output backed up: the task is not reading, so the
+                    // client's silence proves nothing (`send_timeout`
+                    // bounds a client that does not read).
+                    let held = inner.conn.queued_bytes() > HIGH_WATER;
+                    match ka.tick(now, held) {
+                        KeepaliveStep::Wait => {}
+                        KeepaliveStep::Ping => inner.conn.ping(),
+                        KeepaliveStep::Gone => {
+                            tracing::debug!(peer = %state.peer, "HTTP/2 client did not answer a keepalive PING; closing");
+                            break End::Gone;
+                        }
+                    }
+                }
                 rearm(state, timer.as_mut());
                 again = true;
             }
@@ -165,6 +181,9 @@ pub(in crate::http) async fn serve(
                     Poll::Ready(Ok(0)) => eof = true,
                     Poll::Ready(Ok(_)) => {
                         again = true;
+                        if let Some(ka) = &mut keepalive {
+                            ka.heard = true;
+                        }
                         let failed = {
                             let mut inner = shared.inner();
                             let r = inner.conn.recv(&mut rbuf);
@@ -225,6 +244,57 @@ pub(in crate::http) async fn serve(
             .is_ok_and(|r| r.is_ok())
         {
             Box::pin(crate::http::serve_h2::linger_close(io)).await;
+        }
+    }
+}
+
+/// Keepalive PINGs to a client (`h2_keepalive_interval`), checked at the
+/// connection's timer ticks (at least every [`PARK_AFTER`]).
+struct Keepalive {
+    cfg: crate::config::H2Keepalive,
+    /// Something was read since the last tick.
+    heard: bool,
+    /// When the client was last heard from (to a tick).
+    since: Instant,
+    /// When the unanswered PING was sent.
+    pinged: Option<Instant>,
+}
+
+/// What a keepalive tick asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum KeepaliveStep {
+    Wait,
+    Ping,
+    /// The PING went unanswered: the client is gone.
+    Gone,
+}
+
+impl Keepalive {
+    fn new(cfg: crate::config::H2Keepalive) -> Keepalive {
+        Keepalive {
+            cfg,
+            heard: false,
+            since: Instant::now(),
+            pinged: None,
+        }
+    }
+
+    /// `held`: the connection is not reading (its output is backed up), so
+    /// the client cannot be heard.
+    fn tick(&mut self, now: Instant, held: bool) -> KeepaliveStep {
+        if std::mem::take(&mut self.heard) || held {
+            self.since = now;
+            self.pinged = None;
+            return KeepaliveStep::Wait;
+        }
+        match self.pinged {
+            Some(at) if now >= at + self.cfg.timeout => KeepaliveStep::Gone,
+            Some(_) => KeepaliveStep::Wait,
+            None if now >= self.since + self.cfg.interval => {
+                self.pinged = Some(now);
+                KeepaliveStep::Ping
+            }
+            None => KeepaliveStep::Wait,
         }
     }
 }
@@ -382,5 +452,57 @@ fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
     }
     while queue.front().is_some_and(Bytes::is_empty) {
         queue.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Keepalive, KeepaliveStep};
+    use crate::config::H2Keepalive;
+
+    fn ka() -> Keepalive {
+        Keepalive::new(H2Keepalive {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(3),
+        })
+    }
+
+    #[test]
+    fn a_quiet_client_is_pinged_after_the_interval_and_let_go_after_the_timeout() {
+        let mut k = ka();
+        let t0 = k.since;
+        let s = Duration::from_secs;
+        assert_eq!(k.tick(t0 + s(9), false), KeepaliveStep::Wait);
+        assert_eq!(k.tick(t0 + s(10), false), KeepaliveStep::Ping);
+        // One PING at a time.
+        assert_eq!(k.tick(t0 + s(12), false), KeepaliveStep::Wait);
+        assert_eq!(k.tick(t0 + s(13), false), KeepaliveStep::Gone);
+    }
+
+    #[test]
+    fn anything_heard_restarts_the_interval_and_answers_the_ping() {
+        let mut k = ka();
+        let t0 = k.since;
+        let s = Duration::from_secs;
+        assert_eq!(k.tick(t0 + s(10), false), KeepaliveStep::Ping);
+        k.heard = true;
+        assert_eq!(k.tick(t0 + s(12), false), KeepaliveStep::Wait);
+        // The interval counts from when it was heard.
+        assert_eq!(k.tick(t0 + s(21), false), KeepaliveStep::Wait);
+        assert_eq!(k.tick(t0 + s(22), false), KeepaliveStep::Ping);
+    }
+
+    #[test]
+    fn a_connection_held_back_by_its_own_output_is_never_given_up() {
+        let mut k = ka();
+        let t0 = k.since;
+        let s = Duration::from_secs;
+        assert_eq!(k.tick(t0 + s(10), false), KeepaliveStep::Ping);
+        // Not reading: the ACK may be sitting in the socket.
+        assert_eq!(k.tick(t0 + s(20), true), KeepaliveStep::Wait);
+        assert_eq!(k.tick(t0 + s(29), false), KeepaliveStep::Wait);
+        assert_eq!(k.tick(t0 + s(30), false), KeepaliveStep::Ping);
     }
 }
