@@ -106,6 +106,9 @@ pub struct FileListener {
     /// Longest wait for the client to read what is written to it, > 0;
     /// default `"60s"`.
     pub send_timeout: Option<Spanned<String>>,
+    /// HTTP: how long a client connection may live before it is asked to
+    /// reconnect, > 0; default off.
+    pub max_connection_duration: Option<Spanned<String>>,
     /// `[[listener.route]]`, first match wins.
     #[serde(default)]
     pub route: Vec<Spanned<FileRoute>>,
@@ -391,6 +394,7 @@ pub(crate) mod keys {
         "idle_timeout",
         "request_body_timeout",
         "send_timeout",
+        "max_connection_duration",
         "route",
         "pool",
         "sni",
@@ -500,6 +504,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "idle_timeout" => "idle_timeout = \"60s\"",
         "request_body_timeout" => "request_body_timeout = \"60s\"",
         "send_timeout" => "send_timeout = \"60s\"",
+        "max_connection_duration" => "max_connection_duration = \"1h\"",
         "route" => "[[listener.route]]",
         "sni" => "[[listener.sni]]",
         "non_tls" => "non_tls = \"refuse\"",

@@ -28,6 +28,7 @@ const HTTP_ONLY: &[&str] = &[
     "request_header_timeout",
     "request_body_timeout",
     "send_timeout",
+    "max_connection_duration",
     "forwarded",
     "request_id",
     "tls",
@@ -106,6 +107,10 @@ pub(super) fn check_protocol_keys(
             f.request_body_timeout.as_ref().map(Spanned::span),
         ),
         ("send_timeout", f.send_timeout.as_ref().map(Spanned::span)),
+        (
+            "max_connection_duration",
+            f.max_connection_duration.as_ref().map(Spanned::span),
+        ),
         ("forwarded", f.forwarded.as_ref().map(Spanned::span)),
         ("request_id", f.request_id.as_ref().map(Spanned::span)),
         ("access_log", f.access_log.as_ref().map(Spanned::span)),

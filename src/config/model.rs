@@ -384,6 +384,9 @@ pub struct ListenerTimeouts {
     pub request_body: Duration,
     /// The longest a write to the client may wait for it to read.
     pub send: Duration,
+    /// How long a client connection may live (±10 %) before it is asked to
+    /// reconnect: `Connection: close` / GOAWAY; `None`: for ever.
+    pub max_connection: Option<Duration>,
 }
 
 /// One routing rule: all conditions must hold.

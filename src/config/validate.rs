@@ -164,7 +164,7 @@ impl V<'_, '_> {
         timeout: &Option<Spanned<String>>,
         ctx: &str,
     ) -> Option<H2Keepalive> {
-        let Some(i) = interval else {
+        if interval.is_none() {
             if let Some(t) = timeout {
                 self.warning(
                     t.span(),
@@ -174,10 +174,43 @@ impl V<'_, '_> {
                 );
             }
             return None;
-        };
-        let interval = self.duration(&Some(i.clone()), "h2_keepalive_interval", ctx, "30s", false);
+        }
         let timeout = self.duration(timeout, "h2_keepalive_timeout", ctx, "20s", false);
+        let interval = self.opt_duration(interval, "h2_keepalive_interval", ctx, "30s")?;
         Some(H2Keepalive { interval, timeout })
+    }
+
+    /// A duration that is off when absent: `None` then (or when invalid);
+    /// must be > 0. `example`: a sensible value for the help text.
+    pub(super) fn opt_duration(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        key: &str,
+        ctx: &str,
+        example: &str,
+    ) -> Option<Duration> {
+        let value = value.as_ref()?;
+        match duration::parse(value.get_ref()) {
+            Ok(d) if d.is_zero() => {
+                self.error(
+                    value.span(),
+                    format!("`{key}` in {ctx} must be greater than 0"),
+                    format!(
+                        "set a positive duration, e.g. {key} = \"{example}\", or remove it (off)"
+                    ),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(
+                    value.span(),
+                    format!("invalid duration for `{key}` in {ctx}: {}", e.message),
+                    e.help,
+                );
+                None
+            }
+        }
     }
 
     /// A duration, `default` when absent (or invalid); must be > 0 unless
@@ -364,6 +397,12 @@ impl V<'_, '_> {
                 false,
             ),
             send: self.duration(&f.send_timeout, "send_timeout", &ctx, "60s", false),
+            max_connection: self.opt_duration(
+                &f.max_connection_duration,
+                "max_connection_duration",
+                &ctx,
+                "1h",
+            ),
             idle: self.duration(
                 &f.idle_timeout,
                 "idle_timeout",

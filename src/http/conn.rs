@@ -75,8 +75,12 @@ pub struct ConnState {
     /// Set once that end-of-stream has been reported.
     parked: Cell<bool>,
     /// Set when the connection must close after the current request
-    /// (reload, shutdown): responses then carry `Connection: close`.
+    /// (reload, shutdown, `max_connection_duration`): responses then carry
+    /// `Connection: close`.
     closing: Cell<bool>,
+    /// When `max_connection_duration` (jittered) is up: the connection is
+    /// then asked to reconnect.
+    expires: Option<Instant>,
     pub framing: RefCell<Framing>,
     /// Requests being served (several at once on HTTP/2).
     streams: Cell<usize>,
@@ -189,7 +193,26 @@ impl ConnState {
         }
         self.phase.set(Phase::Idle);
         self.idle_since.set(now);
-        self.deadline.set(now + self.listener.timeouts.idle);
+        let idle = now + self.listener.timeouts.idle;
+        // An idle connection past its lifetime closes then.
+        self.deadline
+            .set(self.expires.map_or(idle, |e| idle.min(e.max(now))));
+    }
+
+    /// Whether `max_connection_duration` is up (the clock is read only when
+    /// it is set); see [`expired`](Self::expired).
+    pub fn expired_now(&self) -> bool {
+        self.expires.is_some() && self.expired(Instant::now())
+    }
+
+    /// `max_connection_duration` is up at `now` (the connection is marked
+    /// closing).
+    pub(super) fn expired(&self, now: Instant) -> bool {
+        if self.expires.is_some_and(|e| now >= e) {
+            self.closing.set(true);
+            return true;
+        }
+        false
     }
 
     /// Bytes arrived from the client.
@@ -321,12 +344,13 @@ pub async fn serve(
     worker: Rc<WorkerCtx>,
     admitted: Admitted,
 ) {
-    serve_conn(stream, peer, slot, worker, admitted, false).await;
+    serve_conn(stream, peer, slot, worker, admitted, None).await;
 }
 
 /// Serves a connection [`super::parked`] held while it was idle, now that
 /// the client sent again: like a new connection whose request is there,
-/// without the first connection's steps (h2c detection).
+/// without the first connection's steps (h2c detection), and keeping its
+/// lifetime.
 pub async fn serve_resumed(e: super::parked::Entry, worker: Rc<WorkerCtx>) {
     serve_conn(
         Accepted::Lazy(e.stream),
@@ -334,7 +358,7 @@ pub async fn serve_resumed(e: super::parked::Entry, worker: Rc<WorkerCtx>) {
         e.slot,
         worker,
         e.admitted,
-        true,
+        Some(e.expires),
     )
     .await;
 }
@@ -345,7 +369,7 @@ async fn serve_conn(
     slot: Arc<ListenerSlot>,
     worker: Rc<WorkerCtx>,
     admitted: Admitted,
-    resumed: bool,
+    resumed: Option<Option<Instant>>,
 ) {
     let _active = worker.track();
     // Given to the parked entry when the connection parks.
@@ -397,6 +421,14 @@ async fn serve_conn(
     let is_tls = matches!(stream, Stream::ServerTls(_));
     let alpn_h2 = stream.alpn() == Some(b"h2");
     let now = Instant::now();
+    let expires = match resumed {
+        Some(e) => e,
+        None => listener
+            .timeouts
+            .max_connection
+            .map(|d| now + jittered(d, peer)),
+    };
+    let resumed = resumed.is_some();
     let state = Rc::new(ConnState {
         framing: RefCell::new(Framing::new(listener.limits.max_header_bytes)),
         phase: Cell::new(Phase::Idle),
@@ -406,6 +438,7 @@ async fn serve_conn(
         park: Cell::new(false),
         parked: Cell::new(false),
         closing: Cell::new(false),
+        expires,
         streams: Cell::new(0),
         h2: Cell::new(alpn_h2),
         own_writer: Cell::new(false),
@@ -547,6 +580,7 @@ fn hand_over(
         listener: state.listener.clone(),
         admitted: slot_admitted,
         deadline: state.deadline.get(),
+        expires: state.expires,
     };
     super::parked::park(&state.worker, entry).map_err(|e| {
         let e = *e;
@@ -557,6 +591,15 @@ fn hand_over(
             replay,
         }
     })
+}
+
+/// `d` ±10 %, spread by the client's port, so that connections made
+/// together (after a deploy, a failover) do not all expire together.
+fn jittered(d: Duration, peer: SocketAddr) -> Duration {
+    let bits = u64::from(peer.port()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44;
+    #[allow(clippy::cast_precision_loss)]
+    let frac = bits as f64 / (1u64 << 20) as f64;
+    d.mul_f64(0.9 + 0.2 * frac)
 }
 
 /// Waits for a parked connection's next byte: true when it arrives, false
@@ -712,6 +755,9 @@ impl ConnState {
         let now = Instant::now();
         let phase = self.phase();
         let next = now + PARK_AFTER;
+        // Past its lifetime: the response under way says `Connection:
+        // close`, an idle connection closes below.
+        self.expired(now);
         if phase == Phase::Busy {
             timer.as_mut().reset(next);
             return Tick::Continue;

@@ -45,8 +45,11 @@ pub struct Entry {
     /// replaced it closes the connection.
     pub listener: Arc<ListenerRt>,
     pub admitted: Admitted,
-    /// When the idle timeout closes it.
+    /// When the idle timeout (or `max_connection_duration`) closes it.
     pub deadline: Instant,
+    /// When `max_connection_duration` is up, carried to the connection's
+    /// next task.
+    pub expires: Option<Instant>,
 }
 
 /// A worker's parked connections.

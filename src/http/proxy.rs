@@ -113,9 +113,9 @@ pub async fn handle(st: Rc<ConnState>, req: Request<ReqBody>) -> Response<ProxyB
             .entry(header::STRICT_TRANSPORT_SECURITY)
             .or_insert_with(|| hsts.clone());
     }
-    if st.is_closing() && !st.is_h2() {
-        // Reload or shutdown: finish this request, then close (HTTP/2
-        // connections say GOAWAY instead).
+    if !st.is_h2() && (st.is_closing() || st.expired_now()) {
+        // Reload, shutdown or the connection's lifetime is up: finish this
+        // request, then close (HTTP/2 connections say GOAWAY instead).
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

@@ -92,7 +92,12 @@ pub(super) async fn serve(
                         tracing::debug!(peer = %state.peer, "dropping HTTP/2 client connection that ignored GOAWAY");
                         break;
                     }
-                    if !going_away && state.idle_deadline().is_some_and(|d| now >= d) {
+                    if !going_away && state.expired(now) {
+                        tracing::debug!(peer = %state.peer, "HTTP/2 client connection reached max_connection_duration");
+                        conn.as_mut().graceful_shutdown();
+                        going_away = true;
+                        away_since = now;
+                    } else if !going_away && state.idle_deadline().is_some_and(|d| now >= d) {
                         tracing::debug!(peer = %state.peer, "closing idle HTTP/2 client connection");
                         conn.as_mut().graceful_shutdown();
                         going_away = true;

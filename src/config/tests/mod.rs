@@ -3,7 +3,7 @@
 //! at once" in `warnings.rs`.
 
 mod errors;
-mod keepalive;
+mod lifetimes;
 mod tls;
 mod vip;
 mod warnings;

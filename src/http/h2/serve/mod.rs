@@ -133,7 +133,13 @@ pub(in crate::http) async fn serve(
                     inner.room = Vec::new();
                 }
                 let now = Instant::now();
-                if !going_away && state.idle_deadline().is_some_and(|d| now >= d) {
+                if !going_away && state.expired(now) {
+                    // Open streams finish; the client reconnects for more.
+                    tracing::debug!(peer = %state.peer, "HTTP/2 client connection reached max_connection_duration");
+                    shared.inner().conn.drain();
+                    going_away = true;
+                    away_since = now;
+                } else if !going_away && state.idle_deadline().is_some_and(|d| now >= d) {
                     tracing::debug!(peer = %state.peer, "closing idle HTTP/2 client connection");
                     shared.inner().conn.drain();
                     going_away = true;
