@@ -2,6 +2,7 @@
 //! one test per error kind in `errors.rs`, warnings and "report everything
 //! at once" in `warnings.rs`.
 
+mod docs;
 mod errors;
 mod lifetimes;
 mod tls;
