@@ -116,6 +116,37 @@ async fn both_servers_serve_the_same_listener_config_over_tls_alpn() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_connection_that_idled_and_gave_back_its_buffers_serves_uploads_after() {
+    // An idle own-server connection frees its read buffer and stream set
+    // at the first 250 ms tick with no stream open, and waits for the
+    // client's next bytes in a stack buffer; each cycle here idles past
+    // that tick, then uploads 1 MiB (reads larger than the first buffer).
+    // (`max_connections` makes the listener count its connections.)
+    let (_b, proxy) = h2c_proxy_to_demo(1, "max_connections = 100");
+    let client = h2_client();
+    let body = vec![7u8; 1 << 20];
+    for cycle in 0..3 {
+        let r = client.get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "cycle {cycle}");
+        // The scenario's idle period (not a synchronisation).
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let r = client
+            .post(proxy.url("/upload"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.version(), http::Version::HTTP_2);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("received 1048576 bytes"),
+            "cycle {cycle}: {text}"
+        );
+    }
+    assert_eq!(proxy.open_connections("web"), 1, "one connection all along");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_flooding_pings_without_reading_is_held_back() {
     let (_b, proxy) = h2c_proxy_to_demo(1, "");
     let addr = proxy.addr();

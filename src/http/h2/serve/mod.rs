@@ -107,7 +107,9 @@ pub(in crate::http) async fn serve(
     let mut rbuf = BytesMut::with_capacity(FIRST_READ.max(replay.len()));
     rbuf.extend_from_slice(&replay);
     drop(replay);
-    let mut tasks = FuturesUnordered::new();
+    // The open streams' futures; none while idle (an empty set still holds
+    // a stub node as large as a stream's future).
+    let mut tasks = None;
     let mut new = Vec::new();
     let timer = tokio::time::sleep(PARK_AFTER);
     tokio::pin!(timer);
@@ -122,8 +124,9 @@ pub(in crate::http) async fn serve(
         let r = loop {
             let mut again = false;
             if timer.as_mut().poll(cx).is_ready() {
-                if tasks.is_empty() && rbuf.is_empty() {
+                if tasks.as_ref().is_none_or(FuturesUnordered::is_empty) && rbuf.is_empty() {
                     // Idle: hold no buffers until the client sends again.
+                    tasks = None;
                     rbuf = BytesMut::new();
                     new = Vec::new();
                     io.release_memory();
@@ -200,7 +203,7 @@ pub(in crate::http) async fn serve(
                             // A connection error: the GOAWAY is queued,
                             // every stream goes; the connection is done.
                             new.clear();
-                            tasks.clear();
+                            tasks = None;
                         }
                     }
                     Poll::Ready(Err(e)) => {
@@ -212,10 +215,14 @@ pub(in crate::http) async fn serve(
             }
             for (id, req) in new.drain(..) {
                 let fut = stream::run(shared.clone(), state.clone(), id, req);
-                tasks.push(stream::StreamTask::new(id, shared.clone(), fut));
+                tasks
+                    .get_or_insert_with(FuturesUnordered::new)
+                    .push(stream::StreamTask::new(id, shared.clone(), fut));
             }
             // Streams woken since the last pass.
-            while let Poll::Ready(Some(())) = tasks.poll_next_unpin(cx) {}
+            if let Some(t) = tasks.as_mut() {
+                while let Poll::Ready(Some(())) = t.poll_next_unpin(cx) {}
+            }
             match write_out(cx, &mut io, &shared) {
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(peer = %state.peer, error = %e, "HTTP/2 client connection failed");
@@ -323,6 +330,18 @@ fn read(
     rbuf: &mut BytesMut,
     big: &mut bool,
 ) -> Poll<io::Result<usize>> {
+    if rbuf.capacity() == 0 {
+        // Released while idle: wait in a stack buffer, so that an idle
+        // connection's pending read holds no heap memory (4 KiB each).
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); FIRST_READ];
+        let mut buf = ReadBuf::uninit(&mut stack);
+        std::task::ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
+        *big = n == FIRST_READ;
+        rbuf.reserve(if *big { READ_CHUNK } else { FIRST_READ });
+        rbuf.extend_from_slice(buf.filled());
+        return Poll::Ready(Ok(n));
+    }
     if rbuf.capacity() - rbuf.len() < FIRST_READ / 2 {
         rbuf.reserve(if *big { READ_CHUNK } else { FIRST_READ });
     }
