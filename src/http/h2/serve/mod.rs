@@ -213,11 +213,12 @@ pub(in crate::http) async fn serve(
                     Poll::Pending => {}
                 }
             }
-            for (id, req) in new.drain(..) {
-                let fut = stream::run(shared.clone(), state.clone(), id, req);
-                tasks
-                    .get_or_insert_with(FuturesUnordered::new)
-                    .push(stream::StreamTask::new(id, shared.clone(), fut));
+            if !new.is_empty() {
+                let set = tasks.get_or_insert_with(FuturesUnordered::new);
+                for (id, req) in new.drain(..) {
+                    let fut = stream::run(shared.clone(), state.clone(), id, req);
+                    set.push(stream::StreamTask::new(id, shared.clone(), fut));
+                }
             }
             // Streams woken since the last pass.
             if let Some(t) = tasks.as_mut() {
