@@ -15,8 +15,9 @@
 //! `poll_write` copies a small write into `Out` and queues the socket;
 //! the flusher sends every queued buffer with one `send(2)` each. When a
 //! send would block, the buffer stays and the socket's owner is woken: its
-//! next `poll_write`, `poll_flush` or `poll_shutdown` sends the rest,
-//! waiting for writability like any uncorked write. Large writes (bulk
+//! next `poll_write`, `poll_flush`, `poll_shutdown` or `poll_read` sends
+//! the rest, waiting for writability like any uncorked write (the read,
+//! because a writer that already flushed waits only on reads). Large writes (bulk
 //! bodies) are never copied: they drain the buffer and go out directly.
 //! A socket dropped with bytes still queued sends them first (best effort,
 //! non-blocking), and the flusher never touches a dropped socket's
@@ -402,7 +403,27 @@ impl tokio::io::AsyncRead for Tcp {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.get_mut().tcp.poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.out.as_ref().is_some_and(|o| o.blocked.get()) {
+            this.drain_on_read(cx)?;
+        }
+        this.tcp.poll_read(cx, buf)
+    }
+}
+
+impl Tcp {
+    /// The flusher handed queued bytes back while the owner waits to read.
+    /// A writer that flushed before that send blocked (tokio's
+    /// `copy_bidirectional` in a WebSocket tunnel, a response writer
+    /// waiting for the next request) never flushes again, so its reads
+    /// send the rest: `Pending` here waits for writability with the
+    /// reader's waker, and the read goes on either way.
+    #[cold]
+    fn drain_on_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.poll_drain(cx) {
+            Poll::Ready(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -188,3 +188,45 @@ fn an_idle_stream_gives_its_buffer_back() {
         assert_eq!(out(&s).buf.borrow().capacity(), 0);
     });
 }
+
+#[test]
+fn bytes_handed_back_to_an_owner_that_only_reads_still_go_out() {
+    // A writer that flushed before the flusher's send blocked waits on
+    // reads only (a WebSocket tunnel's `copy_bidirectional` once the other
+    // side went quiet): its reads must send what was handed back. Before,
+    // the tail of a 16 MiB WebSocket message could sit here for good.
+    on_worker(async {
+        let (mut s, mut peer) = pair().await;
+        let mut written = 0usize;
+        let mut i = 0u32;
+        while !out(&s).blocked.get() {
+            assert!(written < 256 << 20, "the flusher never met a full socket");
+            let chunk: Vec<u8> = (0..1000).map(|k| ((i + k) % 251) as u8).collect();
+            s.write_all(&chunk).await.unwrap();
+            // Not blocked yet when it flushes: the flusher sends later.
+            s.flush().await.unwrap();
+            written += chunk.len();
+            i += 1000;
+            tokio::task::yield_now().await;
+        }
+        assert!(!out(&s).buf.borrow().is_empty(), "bytes were handed back");
+        let reader = tokio::task::spawn_local(async move {
+            let mut all = vec![0u8; written];
+            // The peer stays open (its end would end the owner's read).
+            peer.read_exact(&mut all).await.map(|_| (all, peer))
+        });
+        tokio::pin!(reader);
+        // The owner now only reads (the peer sends nothing).
+        let mut byte = [0u8; 1];
+        let (all, _peer) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                r = &mut reader => r.unwrap().unwrap(),
+                r = s.read(&mut byte) => panic!("the peer sent nothing: {r:?}"),
+            }
+        })
+        .await
+        .expect("everything written arrives while the owner only reads");
+        assert_eq!(all.len(), written);
+        assert!(all.iter().enumerate().all(|(k, &b)| b == (k % 251) as u8));
+    });
+}
