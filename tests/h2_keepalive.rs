@@ -10,7 +10,8 @@
 //! drops a connection's state or the upstream host vanishes. The proxy
 //! notices, closes the connection, and the next request opens a new one; a
 //! request in flight on it gets a 502 at once instead of waiting out
-//! `response_timeout`.
+//! `response_timeout`. Without keepalive, a request that gave up on its
+//! response head has the connection probed with one PING.
 
 mod common;
 
@@ -29,17 +30,27 @@ use tokio::sync::watch;
 
 const KEEPALIVE: &str = "h2_keepalive_interval = \"200ms\"\nh2_keepalive_timeout = \"1s\"";
 
+/// A proxy whose h2c listener (served by `server`) sends keepalive PINGs,
+/// to `endpoint`; and a raw HTTP/2 client connected to it.
+async fn client_through_keepalive_listener(
+    server: &str,
+    endpoint: std::net::SocketAddr,
+) -> (Proxy, RawH2) {
+    let proxy = Proxy::start(&h2c_config(
+        1,
+        &format!("{KEEPALIVE}\nh2_server = \"{server}\""),
+        "",
+        &[endpoint],
+    ));
+    let raw = RawH2::connect(proxy.addr()).await;
+    (proxy, raw)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_stops_answering_pings_is_let_go() {
     let b = backend("a");
     for server in ["own", "hyper"] {
-        let proxy = Proxy::start(&h2c_config(
-            1,
-            &format!("{KEEPALIVE}\nh2_server = \"{server}\""),
-            "",
-            &[b.addr],
-        ));
-        let mut raw = RawH2::connect(proxy.addr()).await;
+        let (proxy, mut raw) = client_through_keepalive_listener(server, b.addr).await;
         raw.ack_pings = false;
         // A stream is open (its answer is 30 s away): only the keepalive
         // can end this connection before that.
@@ -81,13 +92,7 @@ async fn a_client_that_stops_answering_pings_is_let_go() {
 async fn a_client_that_answers_pings_keeps_a_stream_slower_than_the_keepalive() {
     let b = backend("a");
     for server in ["own", "hyper"] {
-        let proxy = Proxy::start(&h2c_config(
-            1,
-            &format!("{KEEPALIVE}\nh2_server = \"{server}\""),
-            "",
-            &[b.addr],
-        ));
-        let mut raw = RawH2::connect(proxy.addr()).await;
+        let (_proxy, mut raw) = client_through_keepalive_listener(server, b.addr).await;
         let block = get_block("a", "/slow?ms=1500");
         raw.send(&frame(HEADERS, END_STREAM | END_HEADERS, 1, &block))
             .await
@@ -332,6 +337,48 @@ async fn an_upstream_that_answers_pings_keeps_its_quiet_connection() {
     assert!(
         cable.pings() >= 3,
         "keepalive PINGs sent: {}",
+        cable.pings()
+    );
+    let r = c.get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-conn"), "1", "the same connection");
+    assert_eq!((cable.accepted(), b.connections()), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_keepalive_a_timed_out_request_has_its_silent_connection_probed_and_replaced() {
+    // No keepalive: the request that times out sends one PING, which goes
+    // unanswered within the response timeout.
+    let (b, cable, proxy) = proxy_through_cable("response_timeout = \"1s\"").await;
+    let c = client();
+    let r = c.get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    cable.cut();
+    let r = c.get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    // The pool keeps idle connections for 60 s: only the probe can find
+    // this one dead sooner.
+    assert!(
+        eventually(Duration::from_secs(10), || cable.closed_after_cut() == 1).await,
+        "the proxy closed the silent connection"
+    );
+    let r = c.get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-conn"), "2", "a new connection");
+    assert_eq!(b.connections(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_upstream_that_answers_the_probe_keeps_its_connection() {
+    let (b, cable, proxy) = proxy_through_cable("response_timeout = \"1s\"").await;
+    let c = client();
+    let r = c.get(proxy.url("/slow?ms=3000")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    // The probe (after the PING that learns the SETTINGS) went out and was
+    // answered: the connection stays.
+    assert!(
+        eventually(Duration::from_secs(10), || cable.pings() == 2).await,
+        "a probe: {} PINGs",
         cable.pings()
     );
     let r = c.get(proxy.url("/")).send().await.unwrap();

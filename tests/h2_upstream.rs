@@ -207,7 +207,13 @@ async fn checkout(f: &Front) -> Result<H2Stream, ProxyError> {
         .map_err(connect_failed)?;
     tcp.set_nodelay(true).map_err(connect_failed)?;
     f.pool
-        .handshake(f.key, tcp, "test-upstream", f.max_streams, None)
+        .handshake(
+            f.key,
+            tcp,
+            "test-upstream",
+            f.max_streams,
+            Default::default(),
+        )
         .await
 }
 

@@ -69,7 +69,7 @@ pub(super) async fn checkout(
         let s = st
             .worker
             .h2
-            .handshake(key, stream, target.label, H2_MAX_STREAMS, pool.h2_keepalive)
+            .handshake(key, stream, target.label, H2_MAX_STREAMS, liveness(pool))
             .await?;
         return Ok(Conn::H2(s));
     }
@@ -84,6 +84,18 @@ pub(super) async fn checkout(
         conn,
         reused: false,
     }))
+}
+
+/// How a pool's HTTP/2 connections are watched: its keepalive, and probes
+/// (after a request gave up on its response head) answered within the
+/// pool's `response_timeout`, at most 20 s.
+fn liveness(pool: &Pool) -> crate::upstream::h2::Liveness {
+    crate::upstream::h2::Liveness {
+        keepalive: pool.h2_keepalive,
+        probe_timeout: pool
+            .response_timeout
+            .min(std::time::Duration::from_secs(20)),
+    }
 }
 
 /// Turns the HTTP/1.1-shaped upstream request into an HTTP/2 one: absolute

@@ -60,7 +60,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::conns::ConnKey;
-use crate::config::H2Keepalive;
 use crate::error::ProxyError;
 
 mod body;
@@ -68,6 +67,7 @@ mod head;
 mod keepalive;
 
 pub use body::H2Body;
+pub use keepalive::{Liveness, PROBE_EVERY};
 
 /// Receive window per stream: how much of one response the upstream may
 /// send ahead of the client reading it (1 MiB/RTT per stream).
@@ -112,6 +112,9 @@ struct ConnState {
     /// Told by the driver that the connection ended: the keepalive watch
     /// stops.
     ended: Notify,
+    /// Told when a request gave up waiting for its response head: the
+    /// watch checks, with a PING, that the upstream is still there.
+    probe: Notify,
 }
 
 impl ConnState {
@@ -335,7 +338,7 @@ impl H2Pool {
         io: T,
         label: &str,
         max_streams: usize,
-        keepalive: Option<H2Keepalive>,
+        live: Liveness,
     ) -> Result<H2Stream, ProxyError>
     where
         T: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -362,6 +365,7 @@ impl H2Pool {
             gate: Cell::new(None),
             silent: Notify::new(),
             ended: Notify::new(),
+            probe: Notify::new(),
         });
         // Pending for `key` until its SETTINGS are known.
         let gate = Rc::clone(self.gates.borrow_mut().entry(key).or_default());
@@ -379,8 +383,8 @@ impl H2Pool {
         // stream limit we read is the upstream's (and the requests waiting
         // in `wait_pending` are woken). A failed PING means a failed
         // connection: its driver then closes it, which wakes them too.
-        // Then, with keepalive on, the same PING handle watches the
-        // connection for silence.
+        // Then the same PING handle watches the connection for silence
+        // (`keepalive`).
         if let Some(mut pings) = conn.ping_pong() {
             let st = Rc::clone(&state);
             tokio::task::spawn_local(async move {
@@ -388,17 +392,14 @@ impl H2Pool {
                     return;
                 }
                 st.settle();
-                let Some(ka) = keepalive else { return };
                 let verdict = tokio::select! {
-                    v = keepalive::watch(&mut pings, &heard, ka) => v,
+                    v = keepalive::watch(&mut pings, &heard, &st.probe, live) => v,
                     () = st.ended.notified() => keepalive::Verdict::Closed,
                 };
-                if verdict == keepalive::Verdict::Silent {
+                if let keepalive::Verdict::Silent(what) = verdict {
                     tracing::warn!(
                         endpoint = %st.label,
-                        interval = ?ka.interval,
-                        timeout = ?ka.timeout,
-                        "HTTP/2 upstream connection did not answer a keepalive PING; closing it"
+                        "HTTP/2 upstream connection did not answer {what}; closing it"
                     );
                     st.silent.notify_one();
                 }
@@ -406,14 +407,10 @@ impl H2Pool {
         }
         let st = Rc::clone(&state);
         tokio::task::spawn_local(async move {
-            let res = if keepalive.is_some() {
-                // Dropping the connection fails the streams still on it.
-                tokio::select! {
-                    r = conn => r,
-                    () = st.silent.notified() => Ok(()),
-                }
-            } else {
-                conn.await
+            // Dropping the connection fails the streams still on it.
+            let res = tokio::select! {
+                r = conn => r,
+                () = st.silent.notified() => Ok(()),
             };
             if let Err(e) = res {
                 tracing::debug!(endpoint = %st.label, error = %e, "HTTP/2 upstream connection failed");
@@ -555,7 +552,20 @@ impl H2Stream {
         } else {
             (Some(body::spawn_pump(req_body, tx)), None)
         };
-        let response = match response.await {
+        // Given up before the head came (the response timeout, or the
+        // client went away): the connection is probed.
+        struct HeadWait<'a>(Option<&'a ConnState>);
+        impl Drop for HeadWait<'_> {
+            fn drop(&mut self) {
+                if let Some(st) = self.0 {
+                    st.probe.notify_one();
+                }
+            }
+        }
+        let mut waiting = HeadWait(Some(&st));
+        let response = response.await;
+        waiting.0 = None;
+        let response = match response {
             Ok(r) => r,
             Err(e) => {
                 let error = stream_failure(&st, e);
