@@ -275,23 +275,32 @@ async fn proxy_through_cable(pool_extra: &str) -> (H2Backend, Cable, Proxy) {
     (b, cable, proxy)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_idle_upstream_connection_gone_silent_is_closed_and_replaced() {
-    let (b, cable, proxy) = proxy_through_cable(KEEPALIVE).await;
-    let c = client();
+/// The next request is answered on the upstream connection numbered
+/// `conn` (from 1).
+async fn served_on(c: &reqwest::Client, proxy: &Proxy, conn: &str) {
     let r = c.get(proxy.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "x-conn"), "1");
-    cable.cut();
-    // The pool keeps idle connections for 60 s (`idle_timeout`): only the
-    // keepalive can find this one dead sooner.
+    assert_eq!(header(&r, "x-conn"), conn, "the upstream connection");
+}
+
+/// Waits until the proxy closed the connection the cable cut. (The pool
+/// keeps idle connections for 60 s, `idle_timeout`: only a PING can find
+/// it dead sooner.)
+async fn closed_by_the_proxy(cable: &Cable) {
     assert!(
         eventually(Duration::from_secs(10), || cable.closed_after_cut() == 1).await,
         "the proxy closed the silent connection"
     );
-    let r = c.get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "x-conn"), "2", "a new connection");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_upstream_connection_gone_silent_is_closed_and_replaced() {
+    let (b, cable, proxy) = proxy_through_cable(KEEPALIVE).await;
+    let c = client();
+    served_on(&c, &proxy, "1").await;
+    cable.cut();
+    closed_by_the_proxy(&cable).await;
+    served_on(&c, &proxy, "2").await;
     assert_eq!((cable.accepted(), b.connections()), (2, 2));
 }
 
@@ -321,9 +330,7 @@ async fn a_request_on_an_upstream_connection_gone_silent_fails_fast() {
     // wait that long.
     assert_eq!(status, 502, "the connection was closed under the request");
     assert!(took < Duration::from_secs(10), "{took:?}");
-    let r = c.get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "x-conn"), "2", "a new connection");
+    served_on(&c, &proxy, "2").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -339,9 +346,7 @@ async fn an_upstream_that_answers_pings_keeps_its_quiet_connection() {
         "keepalive PINGs sent: {}",
         cable.pings()
     );
-    let r = c.get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "x-conn"), "1", "the same connection");
+    served_on(&c, &proxy, "1").await;
     assert_eq!((cable.accepted(), b.connections()), (1, 1));
 }
 
@@ -356,15 +361,8 @@ async fn without_keepalive_a_timed_out_request_has_its_silent_connection_probed_
     cable.cut();
     let r = c.get(proxy.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 504);
-    // The pool keeps idle connections for 60 s: only the probe can find
-    // this one dead sooner.
-    assert!(
-        eventually(Duration::from_secs(10), || cable.closed_after_cut() == 1).await,
-        "the proxy closed the silent connection"
-    );
-    let r = c.get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "x-conn"), "2", "a new connection");
+    closed_by_the_proxy(&cable).await;
+    served_on(&c, &proxy, "2").await;
     assert_eq!(b.connections(), 2);
 }
 
@@ -381,8 +379,6 @@ async fn a_slow_upstream_that_answers_the_probe_keeps_its_connection() {
         "a probe: {} PINGs",
         cable.pings()
     );
-    let r = c.get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "x-conn"), "1", "the same connection");
+    served_on(&c, &proxy, "1").await;
     assert_eq!((cable.accepted(), b.connections()), (1, 1));
 }
