@@ -1,15 +1,6 @@
 //! One test per error kind: exact `line:col`, message and help.
 
-use super::{MINIMAL, check, errors, load, the_error};
-
-/// MINIMAL with `extra` appended to the listener table (after line 4).
-fn listener_with(extra: &str) -> String {
-    MINIMAL.replacen(
-        "address = \"127.0.0.1:0\"\n",
-        &format!("address = \"127.0.0.1:0\"\n{extra}\n"),
-        1,
-    )
-}
+use super::{MINIMAL, check, errors, listener_with, load, pool_with, the_error};
 
 /// MINIMAL with `extra` appended to the route table (after line 6).
 fn route_with(extra: &str) -> String {
@@ -18,11 +9,6 @@ fn route_with(extra: &str) -> String {
         &format!("  pool = \"api\"\n{extra}\n"),
         1,
     )
-}
-
-/// MINIMAL with `extra` appended to the pool table (after line 10).
-fn pool_with(extra: &str) -> String {
-    format!("{MINIMAL}{extra}\n")
 }
 
 #[test]

@@ -5,22 +5,8 @@
 
 use std::time::Duration;
 
-use super::{MINIMAL, check, errors, load, the_error};
+use super::{MINIMAL, check, errors, listener_with, load, pool_with, the_error};
 use crate::config::H2Keepalive;
-
-/// MINIMAL with `extra` after the listener's address (line 4 on).
-fn listener_with(extra: &str) -> String {
-    MINIMAL.replacen(
-        "address = \"127.0.0.1:0\"\n",
-        &format!("address = \"127.0.0.1:0\"\n{extra}\n"),
-        1,
-    )
-}
-
-/// MINIMAL with `extra` appended to the pool (line 11 on).
-fn pool_with(extra: &str) -> String {
-    format!("{MINIMAL}{extra}\n")
-}
 
 #[test]
 fn keepalive_is_off_by_default_and_the_timeout_defaults_to_20s() {

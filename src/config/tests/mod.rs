@@ -67,6 +67,21 @@ name = "api"
 endpoints = [{ address = "127.0.0.1:9001" }]
 "#;
 
+/// MINIMAL with `extra` after the listener's address (line 4), so `extra`
+/// starts on line 5.
+pub(super) fn listener_with(extra: &str) -> String {
+    MINIMAL.replacen(
+        "address = \"127.0.0.1:0\"\n",
+        &format!("address = \"127.0.0.1:0\"\n{extra}\n"),
+        1,
+    )
+}
+
+/// MINIMAL with `extra` appended to the pool table (from line 11).
+pub(super) fn pool_with(extra: &str) -> String {
+    format!("{MINIMAL}{extra}\n")
+}
+
 const FULL: &str = r#"
 [global]
 workers = 3

@@ -1,22 +1,12 @@
 //! The TLS, HTTP/2 and upgrade settings: what loads, and each error with
 //! its exact position and help.
 
-use super::{MINIMAL, check, errors, load, the_error};
+use super::{MINIMAL, check, errors, listener_with, load, the_error};
 use crate::config::{Severity, TlsVersion, UpstreamHttp};
 
 /// The example certificate shipped in `examples/certs`.
 fn cert(file: &str) -> String {
     format!("{}/examples/certs/{file}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// MINIMAL with `extra` after the listener's address (line 4), so `extra`
-/// starts on line 5.
-fn listener_with(extra: &str) -> String {
-    MINIMAL.replacen(
-        "address = \"127.0.0.1:0\"\n",
-        &format!("address = \"127.0.0.1:0\"\n{extra}\n"),
-        1,
-    )
 }
 
 fn tls_table(extra: &str) -> String {
