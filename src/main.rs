@@ -227,13 +227,13 @@ fn check(path: &std::path::Path) -> ExitCode {
     match config::load_file(path) {
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
-                eprint!("{}", config::render_all(&loaded.warnings));
+                eprintln!("{}", config::render_all(&loaded.warnings));
             }
             println!("{}: configuration is valid", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprint!("{e}");
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }
@@ -243,7 +243,7 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
     let loaded = match config::load_file(&path) {
         Ok(l) => l,
         Err(e) => {
-            eprint!("{e}");
+            eprintln!("{e}");
             anyhow::bail!("{}: configuration refused", path.display());
         }
     };

@@ -133,8 +133,9 @@ fn assert_every_error_of_bad(stderr: &str, path: &Path) {
         6,
         "exactly the six errors:\n{stderr}"
     );
+    // The summary is a line of its own: whatever follows starts a new one.
     assert!(
-        stderr.contains("6 errors, 1 warning"),
+        stderr.contains("\n6 errors, 1 warning\n"),
         "summary line:\n{stderr}"
     );
 }
@@ -522,5 +523,40 @@ fn check_refuses_tls_versions_below_1_2() {
         pos(&toml, "\"1.1\"", 0, 0),
         "unsupported min_version \"1.1\" in [listener.tls] of listener \"web\"",
         "TLS 1.0 and 1.1 are not supported (insecure): use \"1.2\" or \"1.3\"",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_names_a_busy_address_once_and_exits() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let file = TempConfig::new(
+        "busy.toml",
+        &format!(
+            "[[listener]]\nname = \"web\"\naddress = \"{addr}\"\n  [[listener.route]]\n  pool = \"p\"\n\
+             [[pool]]\nname = \"p\"\nendpoints = [{{ address = \"127.0.0.1:9\" }}]\n"
+        ),
+    );
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "-c", file.path.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("`run` on a busy address must exit")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "listener \"web\": cannot listen on {addr}: Address already in use"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "{stderr}"
     );
 }

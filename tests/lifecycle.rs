@@ -310,7 +310,8 @@ async fn connections_from_before_a_reload_close_after_their_in_flight_request() 
 
     proxy.reload(&config("b")).unwrap();
 
-    // The idle connection is closed right away, without a response.
+    // The idle connection is closed within the grace (1 s) for a last
+    // request, without a response: it sent none.
     let rest = wait_closed(&mut idle, Duration::from_secs(2))
         .await
         .expect("idle connection closed after reload");
@@ -413,6 +414,19 @@ async fn sighup_reloads_the_file_and_a_broken_file_keeps_the_running_config() {
         "still the previous config"
     );
     assert_eq!(fresh_get(addr, "/other").await, (200, "a".into()));
+
+    // Settings read only at start: the reload applies the rest and says
+    // these need a restart.
+    file.write(
+        &binary_config(a.addr, b.addr, "a", "5s")
+            .replace("workers = 2", "workers = 2\nlog_level = \"debug\""),
+    );
+    proxy.signal(libc::SIGHUP);
+    proxy
+        .line_containing("changing log_level needs a restart")
+        .await;
+    proxy.line_containing("configuration reloaded").await;
+    assert_eq!(fresh_get(addr, "/moving").await, (200, "a".into()));
 
     proxy.signal(libc::SIGTERM);
     assert_eq!(
@@ -550,6 +564,31 @@ async fn shutdown_timeout_cuts_requests_that_outlive_it() {
         rest.is_empty(),
         "no response for the cut request: {}",
         String::from_utf8_lossy(&rest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_during_the_drain_stops_at_once() {
+    // Bound whole: the backends and the config file must live to the end.
+    let InFlight {
+        a: _a,
+        _b,
+        _file,
+        mut proxy,
+        addr: _,
+        mut s,
+    } = slow_request_in_flight("60s", 30_000).await;
+    proxy.signal_handlers_installed().await;
+    proxy.signal(libc::SIGTERM);
+    proxy.line_containing("shutting down").await;
+    proxy.signal(libc::SIGINT);
+    // Not the 30 s the request would take, nor the 60 s of the timeout.
+    let status = proxy.exit_within(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{}", proxy.output());
+    proxy.line_containing("second signal: stopping now").await;
+    assert!(
+        wait_closed(&mut s, Duration::from_secs(5)).await.is_some(),
+        "the cut request's connection is closed"
     );
 }
 

@@ -345,8 +345,10 @@ fn hash_key(
         _ => {
             let forms = ["client_ip", "path", "client_ip_port", "header:", "cookie:"];
             let head = s.split(':').next().unwrap_or(s);
+            // `header` and `cookie` need a name: suggest the full form.
             let hint = did_you_mean(head, &forms[..3])
-                .or_else(|| did_you_mean(head, &["header", "cookie"]))
+                .map(str::to_owned)
+                .or_else(|| did_you_mean(head, &["header", "cookie"]).map(|m| format!("{m}:NAME")))
                 .map(|m| format!("did you mean \"{m}\"? "))
                 .unwrap_or_default();
             Err(format!(
@@ -446,6 +448,12 @@ fn resolve(v: &V<'_, '_>, s: &str) -> Result<SocketAddr, (String, String)> {
         return Err((
             format!("`{scheme}://` is not part of an endpoint address"),
             "write only host:port, e.g. \"backend.internal:8080\"".into(),
+        ));
+    }
+    if s.trim().is_empty() {
+        return Err((
+            "it is empty".into(),
+            "write host:port, e.g. \"backend.internal:8080\" or \"10.0.0.5:8080\"".into(),
         ));
     }
     let Some((host, port)) = s.rsplit_once(':') else {

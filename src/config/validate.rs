@@ -78,6 +78,23 @@ pub(crate) fn validate(
         Some(e) => super::vip::vips(&mut v, &file.vips, e),
         None => Vec::new(),
     };
+    // Only on their own: with other errors, the file is still being written.
+    if !v.rep.has_errors() {
+        for (f, l) in file.listeners.iter().zip(&listeners) {
+            if l.protocol == Protocol::Http {
+                let ctx = listener_desc(Some(&l.name), 0);
+                v.routes_used(&ctx, &f.span(), f.get_ref(), l.https_redirect.is_some());
+            }
+        }
+    }
+    if file.listeners.is_empty() && file.vips.is_empty() && !v.rep.has_errors() {
+        v.error(
+            0..0,
+            "nothing to serve: the file has no [[listener]] and no [[vip]]",
+            "add a listener, e.g. [[listener]] with name, address and a [[listener.route]]; \
+             `switchyard demo --print-config` prints a complete example",
+        );
+    }
     if v.rep.has_errors() {
         return None;
     }
@@ -288,10 +305,7 @@ impl V<'_, '_> {
                 let invalid = if s.trim().is_empty() {
                     Some("it is empty".to_string())
                 } else {
-                    tracing_subscriber::EnvFilter::builder()
-                        .parse(s)
-                        .err()
-                        .map(|e| e.to_string())
+                    crate::telemetry::filter_problem(s)
                 };
                 if let Some(reason) = invalid {
                     self.error(
@@ -313,7 +327,10 @@ impl V<'_, '_> {
                 );
                 None
             }
-            Some(p) => Some(std::path::PathBuf::from(p.get_ref())),
+            Some(p) => {
+                self.socket_path(p, "[global]");
+                Some(std::path::PathBuf::from(p.get_ref()))
+            }
             None => None,
         };
         Global {
@@ -321,6 +338,42 @@ impl V<'_, '_> {
             shutdown_timeout,
             log_level,
             control_socket,
+        }
+    }
+
+    /// An HTTP listener without routes answers every request 404; a
+    /// redirect listener never uses the routes it has. Both load (they are
+    /// valid) but are almost always a mistake.
+    fn routes_used(&mut self, ctx: &str, header: &Range<usize>, f: &FileListener, redirect: bool) {
+        match (f.route.first(), redirect) {
+            (None, false) => self.warning(
+                header.clone(),
+                format!("{ctx} has no routes: every request to it gets 404"),
+                "add a [[listener.route]] with a `pool`; a route without conditions matches every request",
+            ),
+            (Some(r), true) => self.warning(
+                r.span(),
+                format!("the routes of {ctx} are never used: it redirects every request to HTTPS"),
+                "remove the routes, or remove `https_redirect` to serve them",
+            ),
+            _ => {}
+        }
+    }
+
+    /// A control socket path that names something other than a socket:
+    /// starting would refuse to replace it, so `check` says so first.
+    pub(super) fn socket_path(&mut self, p: &Spanned<String>, ctx: &str) {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(m) = std::fs::symlink_metadata(p.get_ref())
+            && !m.file_type().is_socket()
+        {
+            let what = if m.is_dir() { "a directory" } else { "a file" };
+            self.error(
+                p.span(),
+                format!("`control_socket` in {ctx} names {what}, not a socket"),
+                "give a path where switchyard may create its socket (it is made at start and \
+                 removed at exit), e.g. control_socket = \"/run/switchyard/control.sock\"",
+            );
         }
     }
 

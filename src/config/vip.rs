@@ -75,6 +75,7 @@ pub(super) fn engine(
                 "give the path of a Unix socket, e.g. control_socket = \"/run/switchyard/engine.sock\"",
             );
         } else {
+            v.socket_path(path, "[engine]");
             cfg.control_socket = Some(PathBuf::from(path.get_ref()));
         }
     } else if global_socket.is_some() {

@@ -32,11 +32,13 @@ use worker_thread::{Cmd, WorkerHandle};
 /// Errors starting or reconfiguring the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("listener {listener:?}: cannot listen on {addr}: {source}")]
+    // `error`, not `source`: the message already says it, and a source
+    // would be printed a second time by `{:#}` in main.
+    #[error("listener {listener:?}: cannot listen on {addr}: {error}")]
     Bind {
         listener: String,
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot start worker thread: {0}")]
     Spawn(std::io::Error),
@@ -178,6 +180,21 @@ impl Server {
                 "changing the number of workers needs a restart; keeping the running workers"
             );
         }
+        let running = &self.current.config.global;
+        if config.global.log_level != running.log_level {
+            tracing::warn!(
+                running = %running.log_level,
+                configured = %config.global.log_level,
+                "changing log_level needs a restart; keeping the running filter"
+            );
+        }
+        if config.global.control_socket != running.control_socket {
+            tracing::warn!(
+                running = ?running.control_socket,
+                configured = ?config.global.control_socket,
+                "changing control_socket needs a restart; keeping the running admin socket"
+            );
+        }
         let new = Arc::new(runtime::compile(config, Some(&self.current))?);
         let existing: Vec<ListenerKey> = self.listeners.keys().cloned().collect();
         let bound = self.bind_new(&new, |k| !existing.contains(k))?;
@@ -312,10 +329,10 @@ impl Server {
                 let client_first = cfg.protocol == crate::config::Protocol::Http;
                 bind::bind_group(cfg.address, cfg.backlog, n, client_first).map(Sockets::Tcp)
             };
-            let sockets = bound.map_err(|source| ServerError::Bind {
+            let sockets = bound.map_err(|error| ServerError::Bind {
                 listener: cfg.name.clone(),
                 addr: cfg.address,
-                source,
+                error,
             })?;
             out.push((key, cfg.name.clone(), sockets, rt.clone()));
         }

@@ -65,10 +65,29 @@ impl Signals {
         let timeout = server.runtime().global().shutdown_timeout;
         tracing::info!(
             ?timeout,
-            "shutting down: no new connections, finishing open requests"
+            "shutting down: no new connections, finishing open requests (a second SIGTERM or \
+             SIGINT stops at once)"
         );
-        server.shutdown(timeout);
-        tracing::info!("stopped");
+        // The drain runs on a thread of its own so that a second signal is
+        // still heard: an operator who does not want to wait gets an
+        // immediate stop, as from NGINX's and HAProxy's hard stop.
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let drain = std::thread::Builder::new()
+            .name("sy-shutdown".into())
+            .spawn(move || {
+                server.shutdown(timeout);
+                let _ = done_tx.send(());
+            });
+        if drain.is_err() {
+            tracing::warn!("cannot start the shutdown thread: stopping without draining");
+        }
+        control.block_on(async {
+            tokio::select! {
+                _ = done => tracing::info!("stopped"),
+                _ = term.recv() => tracing::warn!("second signal: stopping now, open connections are cut"),
+                _ = int.recv() => tracing::warn!("second signal: stopping now, open connections are cut"),
+            }
+        });
         Ok(())
     }
 }

@@ -20,10 +20,17 @@ use tracing_subscriber::EnvFilter;
 /// than once (later calls do nothing and return `None`).
 #[must_use = "dropping the guard at once may lose log lines at exit"]
 pub fn init(default_filter: &str) -> Option<writer::LogGuard> {
-    let directives = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|d| EnvFilter::try_new(d).is_ok())
-        .unwrap_or_else(|| default_filter.to_owned());
+    let directives = match std::env::var("RUST_LOG") {
+        Ok(d) => match filter_problem(&d) {
+            None => d,
+            Some(why) => {
+                // No subscriber yet: stderr is the only place to say it.
+                eprintln!("switchyard: ignoring RUST_LOG={d:?}: {why}; using {default_filter:?}");
+                default_filter.to_owned()
+            }
+        },
+        Err(_) => default_filter.to_owned(),
+    };
     let filter = EnvFilter::try_new(quiet_rustls(&directives))
         .unwrap_or_else(|_| EnvFilter::new(quiet_rustls("info")));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -42,6 +49,33 @@ pub fn init(default_filter: &str) -> Option<writer::LogGuard> {
             None
         }
     }
+}
+
+/// Why a log filter (`log_level`, `RUST_LOG`) would not do what its author
+/// meant, or `None` when it is fine: it does not parse, or one of its
+/// directives is a bare word that is no level ("verbose", "warning"). Such a
+/// word parses as a *target* and hides every other line, almost always a
+/// typo for a level. Bare targets Switchyard's lines come from are fine.
+pub fn filter_problem(filter: &str) -> Option<String> {
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    const TARGETS: &[&str] = &["switchyard", "access", "hyper", "h2", "rustls", "tokio"];
+    if let Err(e) = EnvFilter::builder().parse(filter) {
+        return Some(e.to_string());
+    }
+    filter.split(',').map(str::trim).find_map(|d| {
+        let fine = d.is_empty()
+            || d.contains(['=', '['])
+            || LEVELS.iter().any(|l| d.eq_ignore_ascii_case(l))
+            || TARGETS
+                .iter()
+                .any(|t| d == *t || d.starts_with(&format!("{t}::")));
+        (!fine).then(|| {
+            format!(
+                "{d:?} is not a level (off, error, warn, info, debug, trace); as a target name \
+                 it would show that target's lines only and hide all others"
+            )
+        })
+    })
 }
 
 /// `directives` with rustls capped at ERROR, unless they name rustls.
@@ -101,7 +135,24 @@ impl AccessRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::quiet_rustls;
+    use super::{filter_problem, quiet_rustls};
+
+    #[test]
+    fn filters_that_would_hide_the_logs_are_named() {
+        for fine in [
+            "info",
+            "WARN",
+            "info,switchyard=debug",
+            "access=off",
+            "switchyard",
+            "h2::proto",
+        ] {
+            assert_eq!(filter_problem(fine), None, "{fine}");
+        }
+        for typo in ["verbose", "warning", "info,debg", "bogus==="] {
+            assert!(filter_problem(typo).is_some(), "{typo} passed");
+        }
+    }
 
     #[test]
     fn rustls_is_capped_at_error_unless_the_filter_names_it() {

@@ -642,7 +642,7 @@ fn hash_key() {
         12,
         12,
         "invalid hash_key \"header\" in pool \"api\"",
-        "did you mean \"header\"? use client_ip, client_ip_port, path, header:NAME or cookie:NAME",
+        "did you mean \"header:NAME\"? use client_ip, client_ip_port, path, header:NAME or cookie:NAME",
     );
     let d = the_error(&pool_with("hash_key = \"path\""));
     check(

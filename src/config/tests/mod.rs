@@ -5,6 +5,7 @@
 mod docs;
 mod errors;
 mod lifetimes;
+mod mistakes;
 mod tls;
 mod vip;
 mod warnings;
@@ -289,9 +290,17 @@ fn defaults_and_workers_zero() {
 }
 
 #[test]
-fn empty_file_is_an_empty_config() {
-    let c = load("# nothing yet\n").unwrap().config;
-    assert!(c.listeners.is_empty() && c.pools.is_empty());
+fn a_file_with_nothing_to_serve_is_refused() {
+    for text in ["# nothing yet\n", "", "[global]\nworkers = 2\n"] {
+        check(
+            &the_error(text),
+            1,
+            1,
+            "nothing to serve: the file has no [[listener]] and no [[vip]]",
+            "add a listener, e.g. [[listener]] with name, address and a [[listener.route]]; \
+             `switchyard demo --print-config` prints a complete example",
+        );
+    }
 }
 
 #[test]
@@ -336,7 +345,7 @@ fn load_file_reads_and_records_the_source() {
     let dir = std::env::temp_dir().join(format!("switchyard-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ok.toml");
-    std::fs::write(&path, "[global]\nworkers = 2\n").unwrap();
+    std::fs::write(&path, format!("[global]\nworkers = 2\n{MINIMAL}")).unwrap();
     let loaded = load_file(&path).unwrap();
     assert_eq!(loaded.config.source.as_deref(), Some(path.as_path()));
     assert_eq!(loaded.config.global.workers, 2);

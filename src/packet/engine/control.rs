@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -46,10 +46,25 @@ pub(crate) fn bind(path: &Path) -> Result<UnixListener, EngineError> {
     if UnixStream::connect(path).is_ok() {
         return Err(err(std::io::Error::new(
             std::io::ErrorKind::AddrInUse,
-            "another engine is listening on it; give this one another control_socket",
+            "another switchyard process is listening on it; give this one another control_socket",
         )));
     }
-    let _ = std::fs::remove_file(path);
+    // Only a stale socket is removed: a path naming anything else (a file,
+    // the config itself, a directory) is the operator's mistake, not ours
+    // to delete.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(_) => {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket; choose another control_socket path (it is created \
+                 when switchyard starts and removed when it stops)",
+            )));
+        }
+        Err(_) => {}
+    }
     let l = UnixListener::bind(path).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     l.set_nonblocking(true).map_err(err)?;

@@ -48,7 +48,7 @@ pub enum EngineError {
         iface: String,
         error: std::io::Error,
     },
-    #[error("packet engine: control socket {path}: {error}")]
+    #[error("control socket {path}: {error}")]
     Control { path: String, error: std::io::Error },
     #[error("packet engine: AF_XDP: {0}")]
     Xdp(crate::packet::io::xdp::XdpError),

@@ -1,0 +1,95 @@
+//! Configs that are valid TOML and mostly valid Switchyard but almost
+//! certainly not what their author meant: a log filter that silences the
+//! logs, a control socket path that names a file, listeners whose routes
+//! are missing or never used. Found by an operator's-eye review.
+
+use super::*;
+
+#[test]
+fn a_log_level_that_is_no_level_is_refused() {
+    for (typo, word) in [
+        ("verbose", "verbose"),
+        ("warning", "warning"),
+        ("info,debg", "debg"),
+    ] {
+        let d = the_error(&format!("[global]\nlog_level = \"{typo}\"\n{MINIMAL}"));
+        assert_eq!((d.line, d.col), (2, 13), "{}", d.render());
+        assert!(
+            d.message.contains(&format!("{word:?} is not a level")),
+            "{}",
+            d.render()
+        );
+    }
+    for fine in ["debug", "info,switchyard=trace", "warn,access=info"] {
+        assert!(
+            load(&format!("[global]\nlog_level = \"{fine}\"\n{MINIMAL}")).is_ok(),
+            "{fine}"
+        );
+    }
+}
+
+#[test]
+fn a_control_socket_path_naming_a_file_or_directory_is_refused() {
+    let dir = std::env::temp_dir().join(format!("sy-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("switchyard.toml");
+    std::fs::write(&file, "keep me").expect("write");
+    for (path, what) in [(&file, "a file"), (&dir, "a directory")] {
+        let d = the_error(&format!(
+            "[global]\ncontrol_socket = {:?}\n{MINIMAL}",
+            path.display().to_string()
+        ));
+        check(
+            &d,
+            2,
+            18,
+            &format!("`control_socket` in [global] names {what}, not a socket"),
+            "give a path where switchyard may create its socket (it is made at start and \
+             removed at exit), e.g. control_socket = \"/run/switchyard/control.sock\"",
+        );
+    }
+    // A path that does not exist yet is what a socket path normally is.
+    let fresh = dir.join("control.sock");
+    assert!(
+        load(&format!(
+            "[global]\ncontrol_socket = {:?}\n{MINIMAL}",
+            fresh.display().to_string()
+        ))
+        .is_ok()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("still there"),
+        "keep me"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn an_http_listener_without_routes_is_warned_about() {
+    let text = "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n";
+    let loaded = load(text).expect("loads: it is valid, just useless");
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    check(
+        &loaded.warnings[0],
+        1,
+        1,
+        "listener \"web\" has no routes: every request to it gets 404",
+        "add a [[listener.route]] with a `pool`; a route without conditions matches every request",
+    );
+    // A redirect listener needs none.
+    let redirect = format!("{text}https_redirect = 443\n");
+    assert!(load(&redirect).expect("loads").warnings.is_empty());
+}
+
+#[test]
+fn the_routes_of_a_redirect_listener_are_warned_about() {
+    let loaded = load(&listener_with("https_redirect = 443")).expect("loads");
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    check(
+        &loaded.warnings[0],
+        6,
+        3,
+        "the routes of listener \"web\" are never used: it redirects every request to HTTPS",
+        "remove the routes, or remove `https_redirect` to serve them",
+    );
+}
