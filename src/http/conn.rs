@@ -42,6 +42,15 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// How long a keep-alive connection must be idle before it is parked.
 pub const PARK_AFTER: Duration = Duration::from_millis(250);
 
+/// How long an idle HTTP/1 connection that must close (a reload replaced
+/// its listener, shutdown, `max_connection_duration`) is kept for its
+/// client's next request, which is then served with `Connection: close`
+/// (HAProxy's `idle-close-on-response`). Closing it at once would race the
+/// request a busy client has already sent: that request would be lost, and
+/// with its bytes unread the close is a reset. An idle client sends nothing
+/// and is closed when the grace ends.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Where a client connection is in its request cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -194,9 +203,19 @@ impl ConnState {
         self.phase.set(Phase::Idle);
         self.idle_since.set(now);
         let idle = now + self.listener.timeouts.idle;
-        // An idle connection past its lifetime closes then.
+        // An idle connection past its lifetime closes then, after the grace.
+        self.deadline.set(
+            self.expires
+                .map_or(idle, |e| idle.min(e.max(now) + CLOSE_GRACE)),
+        );
+    }
+
+    /// The connection must close while idle: it waits at most
+    /// [`CLOSE_GRACE`] from `now` for a last request (never longer than its
+    /// deadline already allowed; repeated calls do not extend it).
+    pub(super) fn close_soon(&self, now: Instant) {
         self.deadline
-            .set(self.expires.map_or(idle, |e| idle.min(e.max(now))));
+            .set(self.deadline.get().min(now + CLOSE_GRACE));
     }
 
     /// Whether `max_connection_duration` is up (the clock is read only when
@@ -577,7 +596,6 @@ fn hand_over(
         stream: socket,
         peer: state.peer,
         slot: state.slot.clone(),
-        listener: state.listener.clone(),
         admitted: slot_admitted,
         deadline: state.deadline.get(),
         expires: state.expires,
@@ -610,6 +628,10 @@ async fn park(
     mut timer: Pin<&mut tokio::time::Sleep>,
     mut closing: Pin<&mut crate::worker::Closing>,
 ) -> bool {
+    if state.is_closing() {
+        // Stale or expired already: a last request within the grace.
+        state.close_soon(Instant::now());
+    }
     loop {
         tokio::select! {
             biased;
@@ -627,11 +649,9 @@ async fn park(
                 }
                 timer.as_mut().reset(state.deadline.get());
             }
-            _ = closing.as_mut() => {
-                if state.check_stale() {
-                    return false;
-                }
-                closing.set(state.worker.closing());
+            _ = closing.as_mut(), if !state.is_closing() => {
+                state.on_closing(closing.as_mut());
+                timer.as_mut().reset(state.deadline.get());
             }
         }
     }
@@ -727,11 +747,7 @@ async fn drive(
                     _ => {}
                 }
             }
-            _ = closing.as_mut(), if !state.closing.get() => {
-                if state.on_closing(closing.as_mut()) {
-                    return Active::Done;
-                }
-            }
+            _ = closing.as_mut(), if !state.closing.get() => state.on_closing(closing.as_mut()),
         }
     }
 }
@@ -767,7 +783,7 @@ impl ConnState {
             return Tick::Close;
         }
         if phase == Phase::Idle && self.closing.get() {
-            return Tick::Close;
+            self.close_soon(now);
         }
         timer.as_mut().reset(next.min(self.deadline.get()));
         if phase == Phase::Idle && now >= self.idle_since.get() + PARK_AFTER {
@@ -777,16 +793,17 @@ impl ConnState {
         }
     }
 
-    /// A reload or shutdown signal arrived; true when the connection must
-    /// close now (it is stale and idle). A stale connection in the middle
-    /// of a request finishes it with `Connection: close`; a reload that did
-    /// not touch this listener re-arms `closing`.
-    pub(super) fn on_closing(&self, mut closing: Pin<&mut crate::worker::Closing>) -> bool {
+    /// A reload or shutdown signal arrived. A stale connection in the
+    /// middle of a request finishes it with `Connection: close`; an idle one
+    /// gets [`CLOSE_GRACE`] for a last request (the caller's timer is armed
+    /// no later than [`PARK_AFTER`] ahead, and [`tick`](Self::tick) re-arms
+    /// it to the deadline). A reload that did not touch this listener
+    /// re-arms `closing`.
+    pub(super) fn on_closing(&self, mut closing: Pin<&mut crate::worker::Closing>) {
         if !self.check_stale() {
             closing.set(self.worker.closing());
-            false
-        } else {
-            self.phase() == Phase::Idle
+        } else if self.phase() == Phase::Idle {
+            self.close_soon(Instant::now());
         }
     }
 

@@ -6,14 +6,15 @@
 //! the client's next request: about 2.4 KiB per idle client, against
 //! HAProxy's and NGINX's well under 1 KiB. Here, a connection idle for
 //! `PARK_AFTER` gives all of that back and leaves one [`Entry`] (the
-//! socket, the client's address, its listener and admission slot and its
+//! socket, the client's address, its listener slot and admission and its
 //! idle deadline, under 100 bytes) in its worker's [`Parked`] set, which
 //! watches every parked socket with one epoll instance of its own
 //! (`EPOLLONESHOT`) from one task. When the client sends again, the socket
 //! is taken out and served by a fresh task, exactly like a newly accepted
 //! connection whose request is already there (`net::lazy`: read at once,
-//! registered with tokio only if it has to wait). Idle timeouts, reloads
-//! and shutdown close parked sockets from the same task.
+//! registered with tokio only if it has to wait), under the listener's
+//! configuration of that moment (a reload leaves parked connections be).
+//! Idle timeouts and shutdown close parked sockets from the same task.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -29,7 +30,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::runtime::{Admitted, ListenerRt, ListenerSlot};
+use crate::runtime::{Admitted, ListenerSlot};
 use crate::worker::WorkerCtx;
 
 /// Events taken per `epoll_wait`.
@@ -41,9 +42,6 @@ pub struct Entry {
     /// The client (from the PROXY header when the listener takes one).
     pub peer: SocketAddr,
     pub slot: Arc<ListenerSlot>,
-    /// The listener state the connection was served with: a reload that
-    /// replaced it closes the connection.
-    pub listener: Arc<ListenerRt>,
     pub admitted: Admitted,
     /// When the idle timeout (or `max_connection_duration`) closes it.
     pub deadline: Instant,
@@ -210,7 +208,7 @@ async fn run(worker: Rc<WorkerCtx>) {
             _ = timer.as_mut() => expire(p, Instant::now()),
             _ = closing.as_mut() => {
                 closing.set(worker.closing());
-                close_stale(p);
+                close_stale(p, Instant::now());
             }
             _ = p.rearm.notified() => {}
         }
@@ -249,10 +247,8 @@ fn take_ready(p: &Parked, epfd: RawFd) -> Vec<Entry> {
 }
 
 /// The client sent again (or closed): serve the connection in a new task.
+/// A stale one too: its request is served with `Connection: close`.
 fn resume(e: Entry, worker: &Rc<WorkerCtx>) {
-    if e.slot.is_stale(&e.listener) {
-        return;
-    }
     tokio::task::spawn_local(tokio::task::coop::unconstrained(
         super::conn::serve_resumed(e, worker.clone()),
     ));
@@ -289,22 +285,25 @@ fn abandon(p: &Parked) {
     inner.deadlines.clear();
 }
 
-/// After a reload or at shutdown: closes the connections whose listener
-/// stopped or changed.
-fn close_stale(p: &Parked) {
-    let mut inner = p.inner.borrow_mut();
-    let mut closed = 0;
-    for slot in inner.entries.iter_mut() {
-        if matches!(slot, Some((e, _)) if e.slot.is_stale(&e.listener))
-            && let Some((e, _)) = slot.take()
+/// After a reload or at shutdown. A parked connection holds no listener
+/// state: when it wakes, its new task takes the listener's current one, so
+/// a reload that kept the listener (plain HTTP) keeps it parked. Those of a
+/// listener that stopped (removed, shutdown) or now terminates TLS close
+/// within [`CLOSE_GRACE`](super::conn::CLOSE_GRACE); a request that
+/// arrives first is served, with `Connection: close`.
+fn close_stale(p: &Parked, now: Instant) {
+    let grace = now + super::conn::CLOSE_GRACE;
+    let inner = &mut *p.inner.borrow_mut();
+    for (fd, slot) in inner.entries.iter_mut().enumerate() {
+        if let Some((e, generation)) = slot
+            && e.deadline > grace
+            && (e.slot.stopped() || e.slot.rt.load().tls.is_some())
         {
-            e.slot.parked.fetch_sub(1, Ordering::Relaxed);
-            closed += 1;
+            e.deadline = grace;
+            // The earlier item stays in the heap and is skipped: `expire`
+            // closes at the first item of the entry's generation.
+            let fd = RawFd::try_from(fd).unwrap_or(RawFd::MAX);
+            inner.deadlines.push(Reverse((grace, fd, *generation)));
         }
-    }
-    inner.count -= closed;
-    // Their heap items are stale now; drop them all if nothing is left.
-    if inner.count == 0 {
-        inner.deadlines.clear();
     }
 }

@@ -111,6 +111,11 @@ impl ListenerSlot {
         }
     }
 
+    /// The listener was removed by a reload, or the server is stopping.
+    pub fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
     /// Whether a connection accepted with `rt` should close: the listener
     /// stopped, or a reload replaced its state.
     pub fn is_stale(&self, rt: &Arc<ListenerRt>) -> bool {

@@ -135,11 +135,7 @@ pub async fn serve(
                     }
                     _ => {}
                 },
-                _ = closing.as_mut(), if !state.is_closing() => {
-                    if state.on_closing(closing.as_mut()) {
-                        return Outcome::Done;
-                    }
-                }
+                _ = closing.as_mut(), if !state.is_closing() => state.on_closing(closing.as_mut()),
             }
         };
         let head_request = req.method() == Method::HEAD;
