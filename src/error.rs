@@ -51,6 +51,11 @@ pub enum ProxyError {
     RequestBodyStalled { endpoint: String, after: Duration },
     #[error("{endpoint} failed before responding: {reason}")]
     UpstreamFailed { endpoint: String, reason: String },
+    /// The client's request body broke off or broke its framing while it
+    /// was being sent upstream (a bad chunk, a body shorter than its
+    /// Content-Length): the client's fault, not the endpoint's.
+    #[error("the request body is malformed or incomplete: {reason}")]
+    BadRequestBody { reason: String },
 }
 
 impl ProxyError {
@@ -61,7 +66,8 @@ impl ProxyError {
             | ProxyError::MethodNotAllowed(_)
             | ProxyError::UriTooLong { .. }
             | ProxyError::WebSocketVersion
-            | ProxyError::RequestBodyTimeout { .. } => Side::Downstream,
+            | ProxyError::RequestBodyTimeout { .. }
+            | ProxyError::BadRequestBody { .. } => Side::Downstream,
             ProxyError::NoRoute | ProxyError::NoEndpoint { .. } | ProxyError::Busy { .. } => {
                 Side::Internal
             }
@@ -85,7 +91,9 @@ impl ProxyError {
     /// The status code the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::BadRequestBody { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ProxyError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
@@ -114,6 +122,9 @@ impl ProxyError {
     pub fn body(&self) -> String {
         let reason = match self {
             ProxyError::BadRequest(why) => return format!("400 bad request: {why}\n"),
+            ProxyError::BadRequestBody { .. } => {
+                return "400 bad request: malformed or incomplete request body\n".into();
+            }
             ProxyError::MethodNotAllowed(m) => return format!("405 method {m} is not supported\n"),
             ProxyError::UriTooLong { .. } => "request target too long",
             ProxyError::WebSocketVersion => "WebSocket version 13 required",

@@ -337,3 +337,37 @@ async fn a_client_still_sending_an_oversized_head_reads_its_431() {
     }
     assert_eq!(b.hits(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_request_body_gets_400_not_a_502() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    let cases: [&[u8]; 5] = [
+        // Chunk data longer than its size.
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+        // A chunk size that overflows.
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n",
+        // Not hex.
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        // A negative size.
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+        // Bare LF after the data.
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n",
+    ];
+    for req in cases {
+        let resp = raw(proxy.addr(), req).await;
+        let shown = String::from_utf8_lossy(req);
+        assert_eq!(status_of(&resp), 400, "{shown}\n---\n{resp}");
+        assert!(
+            resp.to_ascii_lowercase().contains("connection: close"),
+            "{shown}\n---\n{resp}"
+        );
+        assert!(
+            resp.ends_with("400 bad request: malformed or incomplete request body\n"),
+            "{shown}\n---\n{resp}"
+        );
+    }
+    // Nothing was held against the endpoint.
+    assert_eq!(get(&client(), &proxy.url("/")).await.0, 200);
+    assert_eq!(proxy.endpoint_connect_failures(&b.addr.to_string()), 0);
+}

@@ -227,3 +227,47 @@ async fn connections_refused_at_max_connections_are_logged_once_per_period() {
     );
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_whose_client_leaves_before_the_response_is_logged_as_499() {
+    let b = backend("b");
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener("web", "", "", "p").replace("access_log = false", "access_log = true"),
+                pool("p", &[b.addr], ""),
+            ],
+        ),
+    );
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || b.hits() == 1).await,
+        "the request reaches the backend"
+    );
+    drop(s);
+    // The proxy notices the client's close while waiting for the backend
+    // (from its next sweep, one to two seconds) and writes the line then,
+    // not when the backend would have answered.
+    let line = within(Duration::from_secs(10), async {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(out.read_line(&mut line).await.unwrap() > 0, "output ended");
+            if line.contains("path=/slow") {
+                return line;
+            }
+        }
+    })
+    .await;
+    assert!(line.contains("status=499"), "{line}");
+    assert!(line.contains("complete=false"), "{line}");
+    assert!(line.contains("bytes=0"), "{line}");
+    let _ = child.start_kill();
+}

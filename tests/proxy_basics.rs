@@ -378,3 +378,17 @@ async fn http_pools_can_send_the_proxy_protocol_per_client() {
     assert!(resp.ends_with(&other.to_string()), "{resp}");
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_body_on_get_is_forwarded_not_dropped() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    for method in ["GET", "POST"] {
+        let req = format!(
+            "{method} /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        );
+        let resp = raw(proxy.addr(), req.as_bytes()).await;
+        assert_eq!(status_of(&resp), 200, "{method}\n{resp}");
+        assert!(resp.contains("b1 received 11 bytes"), "{method}\n{resp}");
+    }
+}

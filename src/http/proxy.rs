@@ -59,6 +59,19 @@ struct Ctx<'a> {
     request_id: Option<HeaderValue>,
     /// A gRPC call: errors are answered as gRPC statuses.
     grpc: bool,
+    /// With the access log on, until a response exists: a request dropped
+    /// before (its client went away, an HTTP/2 stream reset, shutdown's
+    /// deadline) still gets its line, with status 499 as in NGINX.
+    unanswered: Option<&'a ConnState>,
+}
+
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        if let Some(st) = self.unanswered.take() {
+            let status = StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST);
+            access_record(st, self, status).emit(false, 0);
+        }
+    }
 }
 
 /// Marks the connection busy for one request; if the request is dropped
@@ -99,6 +112,7 @@ pub async fn handle(st: Rc<ConnState>, req: Request<ReqBody>) -> Response<ProxyB
         endpoint: None,
         request_id: None,
         grpc: false,
+        unanswered: st.listener.access_log.then_some(&*st),
     };
     let mut resp = match st.listener.https_redirect {
         Some(port) => redirect(&st, &req, port),
@@ -107,6 +121,7 @@ pub async fn handle(st: Rc<ConnState>, req: Request<ReqBody>) -> Response<ProxyB
             Err(e) => error_response(&st, e, &ctx),
         },
     };
+    ctx.unanswered = None;
     busy.handed_over();
     if let Some(hsts) = &st.listener.hsts {
         resp.headers_mut()
@@ -191,6 +206,7 @@ async fn forward<'a>(
     if parts.method == Method::CONNECT && !h2_websocket {
         return Err(ProxyError::MethodNotAllowed("CONNECT"));
     }
+    check_target(&parts.method, &parts.uri)?;
     if !st.is_h2() {
         match st.framing.borrow_mut().next_verdict() {
             Some(Verdict::Ok) => {}
@@ -465,10 +481,14 @@ async fn forward<'a>(
                     Ok(Err(SendFailure {
                         request: Some(back),
                         reason,
+                        ..
                     })) if up.reused => {
                         tracing::debug!(endpoint = %ep.label, %reason, "pooled connection failed before a response; sending the request again");
                         req = back;
                         continue;
+                    }
+                    Ok(Err(f)) if f.client => {
+                        return Err(ProxyError::BadRequestBody { reason: f.reason });
                     }
                     Ok(Err(f)) => {
                         return Err(ProxyError::UpstreamFailed {
@@ -634,6 +654,34 @@ enum Upstream {
     H2(H2Body),
 }
 
+/// The request target's form (RFC 9112 §3.2): authority-form is CONNECT's
+/// alone and asterisk-form OPTIONS's; any other path starts with `/` (an
+/// HTTP/2 `:path` such as `?q=1` would otherwise go out as an invalid
+/// HTTP/1.1 request line).
+fn check_target(method: &Method, uri: &Uri) -> Result<(), ProxyError> {
+    // The raw text: `Uri::path` says `/` for an empty path (`?q=1`).
+    let path = uri.path_and_query().map_or("", |p| p.as_str());
+    if path.starts_with('/') {
+        if uri.scheme().is_none() && uri.authority().is_some() {
+            return Err(ProxyError::BadRequest(
+                "an authority-form request target is only for CONNECT",
+            ));
+        }
+        return Ok(());
+    }
+    match path {
+        "*" if method == Method::OPTIONS => Ok(()),
+        "*" => Err(ProxyError::BadRequest(
+            "the request target * is only for OPTIONS",
+        )),
+        "" if uri.scheme().is_some() => Ok(()), // `http://a.test`: the path is `/`
+        _ if uri.scheme().is_none() && uri.authority().is_some() => Err(ProxyError::BadRequest(
+            "an authority-form request target is only for CONNECT",
+        )),
+        _ => Err(ProxyError::BadRequest("the request path must start with /")),
+    }
+}
+
 /// The request's host and whether it came from an absolute-form URI (which
 /// wins over the `Host` header); else the single `Host` header (RFC 9112
 /// §3.2: required in HTTP/1.1, never repeated).
@@ -648,6 +696,11 @@ fn request_host(
         return Err(ProxyError::BadRequest("more than one Host header"));
     }
     if let Some(auth) = uri.authority() {
+        // The same rules as `Host`: no userinfo (RFC 9110 §4.2.4), a
+        // numeric port.
+        if !valid_host(auth.as_str().as_bytes()) {
+            return Err(ProxyError::BadRequest("invalid authority"));
+        }
         return HeaderValue::try_from(auth.as_str())
             .map(|v| (Some(v), true))
             .map_err(|_| ProxyError::BadRequest("invalid authority"));
@@ -726,7 +779,14 @@ fn valid_host(h: &[u8]) -> bool {
     let host_ok = !host.is_empty() && host.iter().all(|&b| HOST_BYTE[usize::from(b)]);
     let port_ok = match port.split_first() {
         None => true,
-        Some((b':', digits)) => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        Some((b':', digits)) => {
+            digits.len() <= 5
+                && digits.iter().all(u8::is_ascii_digit)
+                && digits
+                    .iter()
+                    .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+                    <= 65535
+        }
         Some(_) => false,
     };
     host_ok && port_ok
@@ -775,7 +835,12 @@ fn access_record(st: &ConnState, ctx: &Ctx<'_>, status: StatusCode) -> Box<Acces
 /// The one place where a `ProxyError` becomes a response and a log line.
 fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Response<ProxyBody> {
     let status = err.status();
+    // A request matching no route is the client's choice too: any client
+    // could fill the log at WARN with them.
     match err.side() {
+        _ if matches!(err, ProxyError::NoRoute) => {
+            tracing::info!(listener = %st.listener.name, client = %st.peer, status = status.as_u16(), error = %err, "request refused");
+        }
         crate::error::Side::Downstream => {
             tracing::info!(listener = %st.listener.name, client = %st.peer, status = status.as_u16(), error = %err, "request refused");
         }
@@ -832,7 +897,30 @@ fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Respons
 
 #[cfg(test)]
 mod tests {
-    use super::valid_host;
+    use super::{check_target, valid_host};
+    use http::{Method, Uri};
+
+    #[test]
+    fn request_target_forms() {
+        let ok = |m: Method, t: &str| check_target(&m, &t.parse::<Uri>().unwrap()).is_ok();
+        assert!(ok(Method::GET, "/a?b"));
+        assert!(ok(Method::GET, "http://u.test/a"));
+        assert!(ok(Method::OPTIONS, "*"));
+        assert!(!ok(Method::GET, "*"), "asterisk-form is OPTIONS's");
+        assert!(
+            !ok(Method::GET, "evil.test:8080"),
+            "authority-form is CONNECT's"
+        );
+        // An HTTP/2 `:path` of `?q=1` (the URI hyper and the own server
+        // build from the pseudo-headers).
+        let h2 = Uri::builder()
+            .scheme("http")
+            .authority("a.test")
+            .path_and_query("?q=1")
+            .build();
+        let h2 = h2.expect("the http crate builds it");
+        assert!(check_target(&Method::GET, &h2).is_err(), "{h2}");
+    }
 
     #[test]
     fn host_values() {
@@ -846,11 +934,25 @@ mod tests {
             "[::1]:443",
             "a_b.c",
             "x:",
+            "a:65535",
         ] {
             assert!(valid_host(ok.as_bytes()), "{ok}");
         }
         for bad in [
-            "", "a b", "a/b", "a@b", "[::1", "[zz]", "a:80x", "a:123456", ":80", "a\tb", "[::1]x",
+            "",
+            "a b",
+            "a/b",
+            "a@b",
+            "[::1",
+            "[zz]",
+            "a:80x",
+            "a:123456",
+            ":80",
+            "a\tb",
+            "[::1]x",
+            "a:99999",
+            "u:pw@a.test",
+            "a.test:abc",
         ] {
             assert!(!valid_host(bad.as_bytes()), "{bad}");
         }

@@ -55,6 +55,9 @@ pub enum UpResponse {
 pub struct SendFailure {
     pub request: Option<http::Request<ReqBody>>,
     pub reason: String,
+    /// The client's request body failed (bad framing, cut short), not the
+    /// upstream.
+    pub client: bool,
 }
 
 impl UpConn {
@@ -90,6 +93,11 @@ impl UpConn {
                 .await
                 .map(UpResponse::Own)
                 .map_err(|f| SendFailure {
+                    client: matches!(
+                        f.error,
+                        crate::upstream::h1::ConnError::Body(_)
+                            | crate::upstream::h1::ConnError::ShortBody
+                    ),
                     request: f.request,
                     reason: f.error.to_string(),
                 }),
@@ -100,6 +108,9 @@ impl UpConn {
                     .map_err(|mut e| SendFailure {
                         request: e.take_message(),
                         reason: e.error().to_string(),
+                        // hyper's "user" errors on a send are the body
+                        // stream's: the request body the client sends.
+                        client: e.error().is_user(),
                     })
             }
         }

@@ -146,7 +146,9 @@ pub fn head(
         dst.push(b' ');
         match reason {
             Some(r) => dst.extend_from_slice(r),
-            None => dst.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes()),
+            // An unregistered code has no usual phrase: an empty one is
+            // valid (RFC 9112 §4), a placeholder is not.
+            None => dst.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes()),
         }
         dst.extend_from_slice(b"\r\n");
     }

@@ -6,7 +6,11 @@
 //! over sends no framing header (a `Content-Length` the request carries is
 //! kept); a `Transfer-Encoding` is made to end in `chunked`; a valid
 //! `Content-Length` is used as is; a known size adds one; an unknown size
-//! is chunked, except for GET, HEAD and CONNECT, which send no body.
+//! is chunked. One departure: hyper sends no body for a GET or HEAD of
+//! unknown size, which would drop a body the client did send (chunked, or
+//! HTTP/2 DATA without a `content-length`); it goes chunked here, as
+//! HAProxy and Envoy send it. A bodiless GET is never of unknown size (its
+//! body is already over), so it gains no framing header.
 //! Trailers go out only when a `Trailer` header announced them.
 
 use http::header::{self, HeaderName};
@@ -51,7 +55,7 @@ pub fn head(parts: &Parts, body: BodySize, dst: &mut Vec<u8>) -> Framing {
         _ if length.is_some() => Framing::Length(length.unwrap_or(0)),
         BodySize::Known(n) => Framing::Length(n),
         BodySize::Unknown => match parts.method {
-            Method::GET | Method::HEAD | Method::CONNECT => Framing::Length(0),
+            Method::CONNECT => Framing::Length(0),
             _ => Framing::Chunked { trailers: None },
         },
     };

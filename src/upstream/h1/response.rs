@@ -72,6 +72,8 @@ pub enum HeadError {
     ContentLength,
     #[error("101 Switching Protocols to a request that did not upgrade")]
     UnexpectedUpgrade,
+    #[error("a Transfer-Encoding other than a final chunked in the response")]
+    TransferEncoding,
 }
 
 /// Parses the response head at the start of `buf`; `Ok(None)` while it is
@@ -114,6 +116,12 @@ pub fn parse(
         return Ok(Some(Parsed::Interim));
     }
 
+    // A reason phrase other than the status's usual one is relayed as the
+    // upstream wrote it (an allocation only then).
+    let reason = parsed
+        .reason
+        .filter(|r| Some(*r) != status.canonical_reason())
+        .and_then(|r| hyper::ext::ReasonPhrase::try_from(r.as_bytes()).ok());
     let offset = |s: &[u8]| s.as_ptr() as usize - base;
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let count = parsed.headers.len();
@@ -155,9 +163,12 @@ pub fn parse(
             BodyKind::Length(0)
         } else {
             match (te, length) {
-                // HTTP/1.0 has no chunked coding: close-delimited.
                 (Some(true), _) if version == Version::HTTP_11 => BodyKind::Chunked,
-                (Some(_), _) => BodyKind::Eof,
+                // A coding the proxy would have to decode to remove (gzip,
+                // `chunked, identity`), or any coding from an HTTP/1.0
+                // server, which has none: passing the bytes on without
+                // the header would corrupt the body (HAProxy: 502 too).
+                (Some(_), _) => return Err(HeadError::TransferEncoding),
                 (None, Some(n)) => BodyKind::Length(n),
                 (None, None) => BodyKind::Eof,
             }
@@ -222,6 +233,9 @@ pub fn parse(
     *resp.status_mut() = status;
     *resp.version_mut() = version;
     *resp.headers_mut() = headers;
+    if let Some(r) = reason {
+        resp.extensions_mut().insert(r);
+    }
     let (parts, ()) = resp.into_parts();
     Ok(Some(Parsed::Final(Head {
         parts,

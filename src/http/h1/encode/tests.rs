@@ -247,6 +247,9 @@ fn a_custom_reason_and_an_upstream_date_are_kept() {
         text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{text}"
     );
+    // An unregistered code without a phrase: an empty one, no placeholder.
+    let (text, _) = enc(299, &[], BodyLen::Empty, GET);
+    assert!(text.starts_with("HTTP/1.1 299 \r\n"), "{text}");
 }
 
 #[test]

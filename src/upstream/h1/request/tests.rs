@@ -164,12 +164,23 @@ fn unknown_body_on_put_patch_delete_options_is_chunked() {
 }
 
 #[test]
-fn unknown_body_on_get_head_connect_sends_no_body() {
-    for (m, uri) in [("GET", "/"), ("HEAD", "/"), ("CONNECT", "/")] {
-        let (text, framing) = write(&parts(m, uri, &[]), BodySize::Unknown);
-        assert_eq!(text, format!("{m} / HTTP/1.1\r\n\r\n"), "{m}");
-        assert_eq!(framing, Framing::Length(0), "{m}");
+fn unknown_body_on_get_and_head_is_chunked_not_dropped() {
+    for m in ["GET", "HEAD"] {
+        let (text, framing) = write(&parts(m, "/", &[]), BodySize::Unknown);
+        assert_eq!(field(&text, "transfer-encoding"), ["chunked"], "{m}");
+        assert_eq!(framing, chunked(None), "{m}");
     }
+    // Bodiless: no framing header at all.
+    let (text, framing) = write(&parts("GET", "/", &[]), BodySize::Empty);
+    assert_eq!(text, "GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(framing, Framing::Length(0));
+}
+
+#[test]
+fn unknown_body_on_connect_sends_no_body() {
+    let (text, framing) = write(&parts("CONNECT", "/", &[]), BodySize::Unknown);
+    assert_eq!(text, "CONNECT / HTTP/1.1\r\n\r\n");
+    assert_eq!(framing, Framing::Length(0));
 }
 
 #[test]

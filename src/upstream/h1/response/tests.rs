@@ -151,42 +151,6 @@ fn cl_after_te_is_still_chunked_and_not_keep_alive() {
 }
 
 #[test]
-fn te_not_ending_in_chunked_is_eof_and_not_keep_alive() {
-    let (h, _) = final_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false);
-    assert_eq!(h.body, BodyKind::Eof);
-    assert!(!h.keep_alive);
-}
-
-#[test]
-fn chunked_then_gzip_is_eof() {
-    let (h, _) = final_head(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-        false,
-    );
-    assert_eq!(h.body, BodyKind::Eof);
-}
-
-#[test]
-fn a_later_te_header_without_chunked_makes_it_eof() {
-    let (h, _) = final_head(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
-        false,
-    );
-    assert_eq!(h.body, BodyKind::Eof);
-    assert!(!h.keep_alive);
-}
-
-#[test]
-fn te_not_ending_in_chunked_with_cl_is_eof_not_length() {
-    let (h, _) = final_head(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\n",
-        false,
-    );
-    assert_eq!(h.body, BodyKind::Eof);
-    assert!(!h.keep_alive);
-}
-
-#[test]
 fn no_framing_headers_is_eof_and_not_keep_alive() {
     let (h, rest) = final_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody", false);
     assert_eq!(h.body, BodyKind::Eof);
@@ -224,16 +188,6 @@ fn http10_keep_alive_among_other_tokens_is_keep_alive() {
 #[test]
 fn http10_keep_alive_without_length_is_eof_and_not_keep_alive() {
     let (h, _) = final_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", false);
-    assert_eq!(h.body, BodyKind::Eof);
-    assert!(!h.keep_alive);
-}
-
-#[test]
-fn http10_chunked_is_eof() {
-    let (h, _) = final_head(
-        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
-        false,
-    );
     assert_eq!(h.body, BodyKind::Eof);
     assert!(!h.keep_alive);
 }
@@ -642,4 +596,64 @@ fn chunked_framing_headers_stay_out_of_the_map() {
     assert_eq!(h.body, BodyKind::Chunked);
     let names: Vec<&str> = h.parts.headers.keys().map(|n| n.as_str()).collect();
     assert_eq!(names, ["x-a"]);
+}
+
+/// A transfer coding the proxy would have to decode to remove, or one from
+/// an HTTP/1.0 server (which has none): the response is refused (502), as
+/// HAProxy refuses it, rather than passed on still encoded without its
+/// header.
+#[test]
+fn a_transfer_coding_other_than_a_final_chunked_is_refused() {
+    for head in [
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
+    ] {
+        assert!(
+            matches!(err(head), HeadError::TransferEncoding),
+            "{}",
+            String::from_utf8_lossy(head)
+        );
+    }
+    // Bodiless answers carry no body to misframe.
+    let (h, _) = final_head(
+        b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: gzip\r\n\r\n",
+        false,
+    );
+    assert_eq!(h.body, BodyKind::Length(0));
+}
+
+#[test]
+fn an_unusual_reason_phrase_is_kept_and_a_usual_one_costs_nothing() {
+    let (h, _) = final_head(
+        b"HTTP/1.1 299 Whatever Man\r\nContent-Length: 0\r\n\r\n",
+        false,
+    );
+    let r = h.parts.extensions.get::<hyper::ext::ReasonPhrase>();
+    assert_eq!(
+        r.map(hyper::ext::ReasonPhrase::as_bytes),
+        Some(&b"Whatever Man"[..])
+    );
+    let (h, _) = final_head(
+        b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n",
+        false,
+    );
+    let r = h.parts.extensions.get::<hyper::ext::ReasonPhrase>();
+    assert_eq!(
+        r.map(hyper::ext::ReasonPhrase::as_bytes),
+        Some(&b"Too Large"[..])
+    );
+    let (h, _) = final_head(
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        false,
+    );
+    assert!(
+        h.parts
+            .extensions
+            .get::<hyper::ext::ReasonPhrase>()
+            .is_none()
+    );
 }
