@@ -1,6 +1,8 @@
 //! The HTTP/2 listener's safety limits, end to end: the advertised and
 //! enforced SETTINGS_MAX_CONCURRENT_STREAMS, Rapid Reset floods (GOAWAY
-//! ENHANCE_YOUR_CALM while well-behaved clients go on being served),
+//! ENHANCE_YOUR_CALM while well-behaved clients go on being served; so
+//! does a burst of resets of forwarded streams, while a client cancelling
+//! streams one at a time is never disconnected),
 //! header lists over `max_header_bytes` (431, then the connection for
 //! floods far beyond it), CONTINUATION floods, and floods of empty DATA,
 //! PRIORITY and WINDOW_UPDATE frames. Attacks are written
@@ -138,6 +140,78 @@ async fn rapid_reset_flood_gets_goaway_enhance_your_calm() {
         flooded <= 100,
         "{flooded} of 1000 reset streams reached the backend"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cancelling_streams_one_at_a_time_is_never_disconnected() {
+    // gRPC deadlines, aborted fetches: 200 slow requests on one connection,
+    // each cancelled once it reached the backend, ten times the limit.
+    let (b, proxy) = h2c_proxy_to_demo(1, "h2_max_pending_resets = 20");
+    let addr = proxy.addr();
+    let mut raw = RawH2::connect(addr).await;
+    let slow = get_block(&addr.to_string(), "/slow?ms=60000");
+    for i in 0..200u32 {
+        let id = 2 * i + 1;
+        // A write error shows as the backend never seeing the request.
+        let _ = raw
+            .send(&frame(HEADERS, END_HEADERS | END_STREAM, id, &slow))
+            .await;
+        assert!(
+            eventually(Duration::from_secs(5), || b.hits() == u64::from(i + 1)).await,
+            "cancel #{i}: stream {id} never reached the backend (connection ended?)"
+        );
+        let _ = raw.send(&rst_stream(id, CANCEL)).await;
+    }
+    // The connection still serves: no GOAWAY came before this answer.
+    let _ = raw
+        .send(&frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            401,
+            &get_block(&addr.to_string(), "/"),
+        ))
+        .await;
+    let f = raw
+        .until(Duration::from_secs(5), |f| {
+            f.kind == GOAWAY || (f.kind == HEADERS && f.stream == 401)
+        })
+        .await
+        .expect("a frame before the connection ends");
+    assert_eq!(
+        (f.kind, f.stream),
+        (HEADERS, 401),
+        "GOAWAY {:#x} {:?} instead of an answer",
+        f.error_code(),
+        String::from_utf8_lossy(f.payload.get(8..).unwrap_or_default())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_resets_of_forwarded_streams_gets_goaway_enhance_your_calm() {
+    // The streams reached the backend before the resets: a reset of a
+    // forwarded stream counts like one of a stream never seen.
+    let (b, proxy) = h2c_proxy_to_demo(1, "h2_max_pending_resets = 20");
+    let addr = proxy.addr();
+    let mut raw = RawH2::connect(addr).await;
+    let slow = get_block(&addr.to_string(), "/slow?ms=60000");
+    let ids: Vec<u32> = (0..30).map(|i| 2 * i + 1).collect();
+    let opens: Vec<u8> = ids
+        .iter()
+        .flat_map(|&id| frame(HEADERS, END_HEADERS | END_STREAM, id, &slow))
+        .collect();
+    raw.send(&opens).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || b.hits() == 30).await,
+        "{} of 30 streams reached the backend",
+        b.hits()
+    );
+    let resets: Vec<u8> = ids.iter().flat_map(|&id| rst_stream(id, CANCEL)).collect();
+    let _ = raw.send(&resets).await;
+    let goaway = raw
+        .until(Duration::from_secs(5), |f| f.kind == GOAWAY)
+        .await
+        .expect("a GOAWAY before the connection ends");
+    assert_eq!(goaway.error_code(), ENHANCE_YOUR_CALM, "GOAWAY error code");
 }
 
 #[tokio::test(flavor = "multi_thread")]

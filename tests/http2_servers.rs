@@ -1,8 +1,10 @@
 //! The two HTTP/2 servers a listener can run (`h2_server`): the own one
 //! (the default, which every other HTTP/2 test exercises) and hyper's (the
 //! fallback). Here: each is the one that answers, both carry requests and
-//! bodies both ways the same, and the own server's output bound holds a
-//! client that floods PINGs without reading the answers.
+//! bodies both ways the same (a cookie split over several fields reaches
+//! an HTTP/1.1 upstream as one, RFC 9113 §8.2.3), and the own server's
+//! output bound holds a client that floods PINGs without reading the
+//! answers.
 
 mod common;
 
@@ -229,4 +231,43 @@ async fn a_graceful_goaway_serves_requests_sent_before_the_client_saw_it() {
         while raw.read_frame().await.is_some() {}
     })
     .await;
+}
+
+/// The demo backend's `/echo` of a request with two `cookie` fields sent
+/// by a raw HTTP/2 client through a proxy running `server`.
+async fn echo_of_two_cookie_fields(server: &str) -> String {
+    let (_b, proxy) = h2c_proxy_to_demo(1, &format!("h2_server = \"{server}\""));
+    let addr = proxy.addr();
+    let mut raw = RawH2::connect(addr).await;
+    let mut block = get_block(&addr.to_string(), "/echo");
+    hpack_literal(&mut block, "cookie", b"a=1");
+    hpack_literal(&mut block, "cookie", b"b=2");
+    raw.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block))
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    within(Duration::from_secs(5), async {
+        while let Some(f) = raw.read_frame().await {
+            if f.kind == DATA && f.stream == 1 {
+                body.extend_from_slice(&f.payload);
+            }
+            if f.stream == 1 && f.flags & END_STREAM != 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookie_fields_reach_an_http1_upstream_as_one_on_both_servers() {
+    for server in ["own", "hyper"] {
+        let echo = echo_of_two_cookie_fields(server).await;
+        let cookies: Vec<&str> = echo
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("cookie:"))
+            .collect();
+        assert_eq!(cookies, ["cookie: a=1; b=2"], "{server}: {echo}");
+    }
 }

@@ -37,7 +37,10 @@ fn serve(conn: &mut Connection, pending: &mut Vec<(u32, Bytes)>) {
                 }
             }
             Event::Trailers { stream, .. } => pending.push((stream, Bytes::new())),
-            Event::Reset { stream, .. } => pending.retain(|(s, _)| *s != stream),
+            Event::Reset { stream, .. } => {
+                pending.retain(|(s, _)| *s != stream);
+                conn.dropped(stream);
+            }
             Event::Capacity { .. } | Event::GoAway { .. } => {}
         }
     }

@@ -148,8 +148,8 @@ pub struct FileListener {
     /// HTTP/2: streams open at once per client connection, 1..=10000;
     /// default 100.
     pub h2_max_concurrent_streams: Option<Spanned<i64>>,
-    /// HTTP/2: streams a client may reset before the proxy sees them
-    /// (Rapid Reset defence), 1..=10000; default 20.
+    /// HTTP/2: streams a client may reset before the proxy has caught up
+    /// with them (Rapid Reset defence), 1..=10000; default 20.
     pub h2_max_pending_resets: Option<Spanned<i64>>,
     /// HTTP/2: which server implementation serves clients, `"own"`
     /// (default) or `"hyper"` (the fallback).

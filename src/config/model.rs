@@ -143,8 +143,10 @@ pub struct ClientAuthCfg {
 pub struct H2Limits {
     /// Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     pub max_concurrent_streams: u32,
-    /// Streams reset by the client before the proxy saw them (Rapid Reset,
-    /// CVE-2023-44487); beyond it the connection ends with GOAWAY
+    /// Streams reset by the client before the proxy caught up with them
+    /// (Rapid Reset, CVE-2023-44487): on the own server, reset before
+    /// their response ended and their work not dropped yet; on hyper's,
+    /// reset before accepted. Beyond it the connection ends with GOAWAY
     /// ENHANCE_YOUR_CALM.
     pub max_pending_resets: usize,
     /// Serve HTTP/2 clients with hyper's server instead of the own one

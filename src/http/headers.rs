@@ -4,7 +4,8 @@
 //! names, `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
 //! `Proxy-*`) are removed in both directions, and the request gets the
 //! forwarding headers an upstream needs: `X-Forwarded-For` (appended),
-//! `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Request-Id`.
+//! `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Request-Id`. Several
+//! `cookie` fields are joined for hyper's HTTP/1.1 client.
 
 use std::net::IpAddr;
 
@@ -199,9 +200,57 @@ pub fn ensure_request_id(headers: &mut HeaderMap, rng: &mut Rng) {
     }
 }
 
+/// Joins several `cookie` fields into one, values separated by "; ", for
+/// an HTTP/1.1 upstream served by hyper's client (the own client joins
+/// them as it writes): RFC 9113 §8.2.3 lets an HTTP/2 client split its
+/// cookie, HTTP/1.1 wants one field. One field, the common case, is left
+/// as it is without allocating.
+pub fn join_cookies(headers: &mut HeaderMap) {
+    let mut values = headers.get_all(header::COOKIE).iter();
+    if values.next().is_none() || values.next().is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for v in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(v.as_bytes());
+    }
+    // Valid values and "; " make a valid value.
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_cookie_fields_are_joined_into_one_in_place() {
+        let mut h = HeaderMap::new();
+        h.append(header::HOST, HeaderValue::from_static("a.test"));
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        join_cookies(&mut h);
+        let cookies: Vec<_> = h.get_all(header::COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1; b=2"]);
+        let names: Vec<_> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["host", "cookie", "accept"]);
+    }
+
+    #[test]
+    fn one_cookie_field_or_none_is_left_alone() {
+        let mut h = HeaderMap::new();
+        join_cookies(&mut h);
+        assert!(h.is_empty());
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
+        join_cookies(&mut h);
+        let cookies: Vec<_> = h.get_all(header::COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1; b=2"]);
+    }
 
     #[test]
     fn hop_by_hop_headers_and_connection_named_ones_go() {

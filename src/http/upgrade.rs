@@ -142,9 +142,11 @@ pub fn restore_headers(headers: &mut http::HeaderMap) {
 pub async fn exchange(
     stream: Stream,
     label: &str,
-    req: Request<ReqBody>,
+    mut req: Request<ReqBody>,
     timeout: Duration,
 ) -> Result<(Response<Incoming>, Option<UpstreamSide>), ProxyError> {
+    // An RFC 8441 WebSocket's cookie may come in several fields.
+    super::headers::join_cookies(req.headers_mut());
     let failed = |reason: String| ProxyError::UpstreamFailed {
         endpoint: label.to_owned(),
         reason,

@@ -193,9 +193,10 @@ impl HyperConn {
     /// (see hyper's `try_send_request`).
     pub async fn send(
         &mut self,
-        req: http::Request<ReqBody>,
+        mut req: http::Request<ReqBody>,
     ) -> Result<http::Response<Incoming>, hyper::client::conn::TrySendError<http::Request<ReqBody>>>
     {
+        crate::http::headers::join_cookies(req.headers_mut());
         let HyperConn { sender, driver } = self;
         let fut = sender.try_send_request(req);
         tokio::pin!(fut);

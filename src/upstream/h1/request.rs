@@ -12,6 +12,9 @@
 //! HAProxy and Envoy send it. A bodiless GET is never of unknown size (its
 //! body is already over), so it gains no framing header.
 //! Trailers go out only when a `Trailer` header announced them.
+//!
+//! Several `cookie` fields (an HTTP/2 client may split its cookie, RFC 9113
+//! §8.2.3) go out as one, joined with "; ", as HTTP/1.1 requires.
 
 use http::header::{self, HeaderName};
 use http::{Method, request::Parts};
@@ -64,8 +67,19 @@ pub fn head(parts: &Parts, body: BodySize, dst: &mut Vec<u8>) -> Framing {
         .iter()
         .next_back()
         .is_some_and(|v| ends_with_chunked(v.as_bytes()));
+    let mut cookie_sent = false;
     for (name, value) in headers {
         if *name == header::TRANSFER_ENCODING && body == BodySize::Empty {
+            continue;
+        }
+        if *name == header::COOKIE {
+            // RFC 9113 §8.2.3: an HTTP/2 client may split its cookie over
+            // several fields; HTTP/1.1 gets one, joined with "; ". Written
+            // where the first one was, straight from the map.
+            if !cookie_sent {
+                cookie_sent = true;
+                cookie_line(dst, headers);
+            }
             continue;
         }
         // Chunked framing wins over any Content-Length; an invalid one
@@ -117,6 +131,18 @@ fn announced_trailers(parts: &Parts) -> Option<Vec<HeaderName>> {
         .filter_map(|s| HeaderName::from_bytes(s.trim().as_bytes()).ok())
         .collect();
     (!names.is_empty()).then_some(names)
+}
+
+/// The one `cookie` line of every `cookie` value in `headers`.
+fn cookie_line(dst: &mut Vec<u8>, headers: &http::HeaderMap) {
+    dst.extend_from_slice(b"cookie: ");
+    for (i, v) in headers.get_all(header::COOKIE).iter().enumerate() {
+        if i > 0 {
+            dst.extend_from_slice(b"; ");
+        }
+        dst.extend_from_slice(v.as_bytes());
+    }
+    dst.extend_from_slice(b"\r\n");
 }
 
 fn line(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {

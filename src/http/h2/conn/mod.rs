@@ -116,10 +116,10 @@ pub struct Config {
     /// Extended CONNECT (RFC 8441): SETTINGS_ENABLE_CONNECT_PROTOCOL = 1
     /// is advertised and `:protocol` is accepted on CONNECT requests.
     pub enable_connect_protocol: bool,
-    /// Rapid Reset defence (CVE-2023-44487): client RST_STREAMs of streams
-    /// whose response was not finished are counted, each response finished
-    /// takes one off (down to 0); past this count the connection ends with
-    /// GOAWAY ENHANCE_YOUR_CALM.
+    /// Rapid Reset defence (CVE-2023-44487): streams the client reset
+    /// before their response ended and whose work the application has not
+    /// dropped yet ([`Connection::dropped`]); one more ends the connection
+    /// with GOAWAY ENHANCE_YOUR_CALM. See `Connection::reset_pending`.
     pub max_pending_resets: u32,
     /// "MadeYouReset" defence (CVE-2025-8671): streams we reset for a
     /// stream error the client caused (malformed requests, flow-control
@@ -308,8 +308,29 @@ pub struct Connection {
     recv_unacked: u32,
     /// The connection window we keep topping up.
     recv_target: u32,
-    /// Client resets of unfinished streams, less the responses finished.
-    pending_resets: u32,
+    /// The Rapid Reset count: streams the client reset before their
+    /// response ended, until the application says it dropped them
+    /// ([`Connection::dropped`]). Past `max_pending_resets` the connection
+    /// ends.
+    ///
+    /// Why "until dropped", not a count over the connection's life: a
+    /// reset only costs the proxy while the stream's work (its upstream
+    /// request) is still running beside the streams the concurrency limit
+    /// admits; once dropped it costs nothing more. So a client cancelling
+    /// streams one at a time (gRPC deadlines, aborted fetches) never holds
+    /// more than one here however long the connection lives, while a
+    /// flood of open-and-reset streams, or a burst of resets of streams
+    /// already forwarded upstream, piles up faster than the application
+    /// gets to drop them: the driver drops a stream's work only after it
+    /// has handed over the events of a whole read, so every reset in one
+    /// read counts (Envoy and nginx bound resets relative to work in
+    /// flight too). A clock or a token bucket would cost a time read per
+    /// reset and pick a rate some legitimate client exceeds.
+    ///
+    /// Ids, not a number, so that only counted resets are taken off; it
+    /// holds at most `max_pending_resets` + 1 ids and is empty but for
+    /// resets (no allocation for connections that see none).
+    reset_pending: Vec<u32>,
     /// Streams we reset for stream errors.
     local_resets: u32,
     /// The counts behind the empty-frame, PRIORITY and WINDOW_UPDATE
@@ -372,7 +393,7 @@ impl Connection {
             recv_window: i64::from(recv_target),
             recv_unacked: 0,
             recv_target,
-            pending_resets: 0,
+            reset_pending: Vec::new(),
             local_resets: 0,
             flood: Flood::default(),
             reset_ring: [0; RESET_RING],
@@ -439,6 +460,7 @@ impl Connection {
         self.events.shrink_to_fit();
         self.queue.shrink_to_fit();
         self.streams.shrink_to_fit();
+        self.reset_pending.shrink_to_fit();
     }
 
     /// The connection is over once its output is written: after a
@@ -453,6 +475,17 @@ impl Connection {
     /// sides, nor reset).
     pub fn open_streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// The application has dropped the work of `stream` (its request and
+    /// upstream exchange), after an [`Event::Reset`]: a client reset of it
+    /// no longer counts toward [`Config::max_pending_resets`]. Call it for
+    /// every stream the application gave up, whatever the reason; streams
+    /// that were not counted are ignored.
+    pub fn dropped(&mut self, stream: u32) {
+        if let Some(i) = self.reset_pending.iter().position(|&id| id == stream) {
+            self.reset_pending.swap_remove(i);
+        }
     }
 
     /// Sends GOAWAY. `NoError` is the graceful shutdown: the last stream is

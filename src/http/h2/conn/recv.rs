@@ -383,8 +383,9 @@ impl Connection {
         self.remove(id);
         self.events.push_back(Event::Reset { stream: id, code });
         if unfinished {
-            self.pending_resets = self.pending_resets.saturating_add(1);
-            if self.pending_resets > self.cfg.max_pending_resets {
+            // See `Connection::reset_pending`.
+            self.reset_pending.push(id);
+            if self.reset_pending.len() > self.cfg.max_pending_resets as usize {
                 return Err(ConnError::new(
                     ErrorCode::EnhanceYourCalm,
                     "too many stream resets",

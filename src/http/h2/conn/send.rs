@@ -185,10 +185,8 @@ impl Connection {
     }
 
     /// We sent END_STREAM on `id`: half-closed (local), closed if the
-    /// client had ended it too. A response finished takes one off the
-    /// Rapid Reset count.
+    /// client had ended it too.
     fn end_local(&mut self, id: u32) {
-        self.pending_resets = self.pending_resets.saturating_sub(1);
         if let Some(s) = self.streams.get_mut(&id) {
             s.response = Response::Ended;
             if s.is_closed() {

@@ -285,9 +285,14 @@ impl<F> Drop for StreamTask<F> {
     fn drop(&mut self) {
         let id = self.id;
         self.shared.with(|inner| {
-            if let Some(slot) = inner.slots.remove(&id)
-                && slot.reset.is_none()
-            {
+            let Some(slot) = inner.slots.remove(&id) else {
+                return;
+            };
+            if slot.reset.is_some() {
+                // Its upstream request goes with this future: a client
+                // reset of it stops counting as Rapid Reset.
+                inner.conn.dropped(id);
+            } else {
                 // After a complete response, NO_ERROR asks the client to
                 // stop sending a request body nobody reads (RFC 9113 §8.1);
                 // otherwise the response failed midway. Nothing is sent

@@ -408,3 +408,32 @@ fn written_head_parses_back_with_the_same_framing() {
         }
     }
 }
+
+#[test]
+fn several_cookie_fields_go_out_as_one_joined_with_semicolons() {
+    // As an HTTP/2 client may send them (RFC 9113 §8.2.3), in order and
+    // among other fields.
+    let p = parts(
+        "GET",
+        "/",
+        &[
+            ("host", "example.com"),
+            ("cookie", "a=1"),
+            ("accept", "*/*"),
+            ("cookie", "b=2"),
+            ("cookie", "c=3"),
+        ],
+    );
+    let (text, _) = write(&p, BodySize::Empty);
+    assert_eq!(
+        lines(&text),
+        ["host: example.com", "cookie: a=1; b=2; c=3", "accept: */*"]
+    );
+}
+
+#[test]
+fn one_cookie_field_goes_out_as_it_is() {
+    let p = parts("GET", "/", &[("cookie", "a=1; b=2"), ("accept", "*/*")]);
+    let (text, _) = write(&p, BodySize::Empty);
+    assert_eq!(lines(&text), ["cookie: a=1; b=2", "accept: */*"]);
+}

@@ -285,19 +285,55 @@ fn stream_errors_the_client_causes_past_the_limit_are_enhance_your_calm() {
 }
 
 #[test]
-fn finished_responses_take_resets_off_the_count() {
+fn a_client_cancelling_one_stream_at_a_time_is_never_enhance_your_calm() {
+    // Each stream is reset before its response and dropped by the
+    // application before the next: 200 cancels, max_pending_resets 3.
     let mut c = Client::new(cfg());
-    let mut id = 1;
-    for _ in 0..10 {
-        // Each reset is balanced by a response finished.
+    for i in 0..200 {
+        let id = 2 * i + 1;
         c.open(id, GET, true);
         c.send(&rst(id, ErrorCode::Cancel)).unwrap();
-        c.events();
-        c.open(id + 2, GET, true);
-        c.respond(id + 2, true);
-        id += 4;
+        assert_eq!(
+            c.events(),
+            vec![Event::Reset {
+                stream: id,
+                code: ErrorCode::Cancel
+            }]
+        );
+        c.conn.dropped(id);
     }
-    // A reset after the response was finished does not count.
+    assert!(!c.conn.is_done());
+    assert!(c.frames().is_empty(), "no GOAWAY");
+}
+
+#[test]
+fn resets_count_until_the_application_drops_their_streams() {
+    let mut c = Client::new(cfg());
+    // Four streams in flight, reset while their work still runs: three
+    // are within max_pending_resets (3).
+    for id in [1, 3, 5, 7] {
+        c.open(id, GET, true);
+    }
+    for id in [1, 3, 5] {
+        c.send(&rst(id, ErrorCode::Cancel)).unwrap();
+    }
+    c.events();
+    // Dropping one makes room for one more; dropping an id that was not
+    // counted (or twice) makes none.
+    c.conn.dropped(3);
+    c.conn.dropped(3);
+    c.conn.dropped(99);
+    c.send(&rst(7, ErrorCode::Cancel)).unwrap();
+    c.events();
+    c.open(9, GET, true);
+    c.expect_conn_error(&rst(9, ErrorCode::Cancel), ErrorCode::EnhanceYourCalm);
+}
+
+#[test]
+fn resets_after_the_response_ended_do_not_count() {
+    let mut c = Client::new(cfg());
+    let mut id = 1;
+    // Nothing is dropped here: these resets never counted.
     for _ in 0..10 {
         c.open(id, POST, false);
         c.respond(id, true);
