@@ -579,3 +579,17 @@ async fn websocket_through_a_tls_listener() {
     );
     assert_eq!(b.closes(), vec![(1000, "tls bye".to_owned())]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_websocket_to_a_backend_that_does_not_upgrade_is_a_502_not_an_open_tunnel() {
+    // The demo backend answers the upgrade request as a plain GET: 200.
+    // Relayed, that 200 would tell the RFC 8441 client its tunnel is open.
+    for server in ["own", "hyper"] {
+        let (_b, proxy) = h2c_proxy_to_demo(1, &format!("h2_server = \"{server}\""));
+        let status = match h2_websocket(&proxy, "/", "13").await {
+            Ok(_) => panic!("{server}: a tunnel was reported open"),
+            Err(status) => status,
+        };
+        assert_eq!(status, http::StatusCode::BAD_GATEWAY, "{server}");
+    }
+}

@@ -571,6 +571,18 @@ async fn forward<'a>(
                     };
                     return Ok(Response::from_parts(p, ProxyBody::upstream(b, finish)));
                 }
+                if on_upgrade.is_some() && p.status.is_success() {
+                    // RFC 8441: a 2xx tells the client its tunnel is open. An
+                    // upstream that answered the upgrade with a plain 2xx
+                    // opened none; its refusals (4xx, 5xx) pass as they are.
+                    return Err(ProxyError::UpstreamFailed {
+                        endpoint: ep.label.clone(),
+                        reason: format!(
+                            "answered the WebSocket upgrade with {}, not 101",
+                            p.status
+                        ),
+                    });
+                }
                 (p, Upstream::H1(b), None)
             }
         };
@@ -602,6 +614,12 @@ async fn forward<'a>(
         let body = match body {
             Upstream::Own => ProxyBody::own(finish),
             Upstream::H1(b) => ProxyBody::upstream(b, finish),
+            // A 204 has no content (RFC 9110 §15.3.5): DATA an HTTP/2
+            // upstream sends with one is not relayed (the HTTP/1.1 paths
+            // frame it away already). Dropping the stream cancels it.
+            Upstream::H2(_) if rparts.status == StatusCode::NO_CONTENT => {
+                ProxyBody::full(bytes::Bytes::new(), Some(finish))
+            }
             Upstream::H2(b) => ProxyBody::h2(b, finish),
         }
         .wait_at_most(pool.response_body_timeout);
