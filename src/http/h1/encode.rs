@@ -5,8 +5,9 @@
 //! `Transfer-Encoding: chunked` or close-delimited frames the body, when a
 //! `Content-Length: 0` is implied, which statuses and methods carry no
 //! body, `Connection: close` when the connection ends after the response,
-//! a `Date` header when the response has none, and trailers only when a
-//! `Trailer` header announced them. Sans-io: bytes in, bytes out.
+//! a `Date` header when the response has none. One departure: trailers
+//! are sent without a `Trailer` header announcing them (see
+//! [`chunked_end`]). Sans-io: bytes in, bytes out.
 
 use http::header::{self, HeaderName};
 use http::{HeaderMap, StatusCode};
@@ -356,18 +357,22 @@ pub fn chunk_line(len: usize, dst: &mut Vec<u8>) {
     let _ = write!(dst, "{len:X}\r\n");
 }
 
-/// The end of a chunked body: the last chunk and the trailers `allowed`
-/// names (hyper's rules: announced in `Trailer`, and not a field that must
-/// not be a trailer).
+/// The end of a chunked body: the last chunk and its trailers, except
+/// fields that must not be trailers. With `allowed` (a `Trailer` header
+/// the message still carries announced them) only those names; without,
+/// every trailer the body ended with. hyper sends only announced ones, but
+/// `Trailer` is hop-by-hop to this proxy (it is stripped on the way), so
+/// that rule alone would drop every trailer relayed (gRPC statuses from an
+/// HTTP/2 upstream to an HTTP/1.1 client, a checksum after an upload).
 pub fn chunked_end(
     trailers: Option<&HeaderMap>,
     allowed: Option<&[HeaderName]>,
     dst: &mut Vec<u8>,
 ) {
     dst.extend_from_slice(b"0\r\n");
-    if let (Some(map), Some(allowed)) = (trailers, allowed) {
+    if let Some(map) = trailers {
         for (name, value) in map {
-            if allowed.contains(name) && is_valid_trailer(name) {
+            if allowed.is_none_or(|a| a.contains(name)) && is_valid_trailer(name) {
                 line(dst, name.as_str().as_bytes(), value.as_bytes());
             }
         }

@@ -11,7 +11,9 @@
 //! HTTP/2 DATA without a `content-length`); it goes chunked here, as
 //! HAProxy and Envoy send it. A bodiless GET is never of unknown size (its
 //! body is already over), so it gains no framing header.
-//! Trailers go out only when a `Trailer` header announced them.
+//! Trailers go out with a chunked body: the announced ones when the request
+//! still has a `Trailer` header, else all of them (the proxy strips
+//! `Trailer` as hop-by-hop; see `encode::chunked_end`).
 //!
 //! Several `cookie` fields (an HTTP/2 client may split its cookie, RFC 9113
 //! §8.2.3) go out as one, joined with "; ", as HTTP/1.1 requires.

@@ -253,7 +253,7 @@ fn a_custom_reason_and_an_upstream_date_are_kept() {
 }
 
 #[test]
-fn trailers_are_sent_only_when_announced_and_allowed() {
+fn announced_trailers_limit_what_is_sent_and_forbidden_fields_never_are() {
     let (_, e) = enc(
         200,
         &[("trailer", "grpc-status, content-type")],
@@ -272,8 +272,13 @@ fn trailers_are_sent_only_when_announced_and_allowed() {
     let mut out = Vec::new();
     chunked_end(Some(&sent), Some(&allowed), &mut out);
     assert_eq!(out, b"0\r\ngrpc-status: 0\r\n\r\n");
+    // Unannounced (the `Trailer` header is hop-by-hop here): every
+    // trailer but the forbidden fields.
     let mut out = Vec::new();
     chunked_end(Some(&sent), None, &mut out);
+    assert_eq!(out, b"0\r\ngrpc-status: 0\r\nx-unannounced: 1\r\n\r\n");
+    let mut out = Vec::new();
+    chunked_end(None, None, &mut out);
     assert_eq!(out, b"0\r\n\r\n");
 }
 
