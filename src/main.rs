@@ -271,6 +271,12 @@ fn run_demo(listen: Option<SocketAddr>, print_config: bool) -> anyhow::Result<()
         backends[2].addr()?,
     ];
     if print_config {
+        // The addresses are those this run's backends got, and they stop
+        // with it: say so, or the printed file looks ready to run.
+        println!(
+            "# The endpoint addresses below are ephemeral ports the demo backends had\n\
+             # only while this command ran: replace them with your backends'."
+        );
         print!("{}", demo::config_text(addrs, listen));
         return Ok(());
     }

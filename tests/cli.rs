@@ -328,6 +328,10 @@ fn demo_print_config_passes_check() {
         !config.contains("{a}"),
         "placeholders are filled in:\n{config}"
     );
+    assert!(
+        config.starts_with("# The endpoint addresses below are ephemeral ports"),
+        "the printed addresses are said to be this run's only:\n{config}"
+    );
     let file = TempConfig::new("demo.toml", &config);
     let out = switchyard(&["check", "-c", file.path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -241,6 +241,14 @@ fn element<T: DeserializeOwned>(
             _ => return None,
         }
     }
+    rep.error(
+        value.span(),
+        format!(
+            "more than {MAX_ATTEMPTS} errors in this section: the rest of it is not checked, \
+             and errors that follow from it being left out may appear below"
+        ),
+        "fix the errors above and run check again",
+    );
     None
 }
 

@@ -286,6 +286,20 @@ fn methods(v: &mut V<'_, '_>, f: &FileRoute, ctx: &str) -> Vec<Method> {
     for m in list.get_ref() {
         let upper = m.get_ref().to_ascii_uppercase();
         match Method::from_bytes(upper.as_bytes()) {
+            Ok(method) if upper != *m.get_ref() => {
+                // HTTP methods are case-sensitive: say what was meant.
+                v.warning(
+                    m.span(),
+                    format!("method {:?} in {ctx} is read as {upper:?}", m.get_ref()),
+                    format!(
+                        "HTTP methods are case-sensitive and clients send them in upper case: \
+                         write \"{upper}\""
+                    ),
+                );
+                if !out.contains(&method) {
+                    out.push(method);
+                }
+            }
             Ok(method) => {
                 if !out.contains(&method) {
                     out.push(method);
@@ -485,9 +499,24 @@ fn action(
                     "list the pools to split between: split = [{ pool = \"a\", weight = 90 }, { pool = \"b\", weight = 10 }]",
                 );
             }
-            let mut out = Vec::new();
+            let mut out: Vec<(usize, u32)> = Vec::new();
             for (k, e) in split.get_ref().iter().enumerate() {
-                out.extend(split_entry(v, k, e, ctx, pools, used));
+                let Some((i, w)) = split_entry(v, k, e, ctx, pools, used) else {
+                    continue;
+                };
+                if out.iter().any(|(j, _)| *j == i) {
+                    let name = e
+                        .get_ref()
+                        .pool
+                        .as_ref()
+                        .map_or("", |p| p.get_ref().as_str());
+                    v.warning(
+                        e.span(),
+                        format!("pool {name:?} is listed twice in the `split` of {ctx}"),
+                        "give each pool one entry: the weights of its entries add up",
+                    );
+                }
+                out.push((i, w));
             }
             RouteAction::Split(out)
         }

@@ -93,3 +93,59 @@ fn the_routes_of_a_redirect_listener_are_warned_about() {
         "remove the routes, or remove `https_redirect` to serve them",
     );
 }
+
+#[test]
+fn a_section_with_more_errors_than_are_checked_says_so() {
+    let keys: String = (0..205).map(|i| format!("bogus{i} = 1\n")).collect();
+    let e = errors(&pool_with(&keys));
+    let last = e
+        .iter()
+        .find(|d| {
+            d.message
+                .starts_with("more than 200 errors in this section")
+        })
+        .unwrap_or_else(|| panic!("no note that checking stopped:\n{}", render_all(&e)));
+    assert_eq!(
+        last.help.as_deref(),
+        Some("fix the errors above and run check again")
+    );
+    assert_eq!(
+        e.iter()
+            .filter(|d| d.message.starts_with("unknown key `bogus"))
+            .count(),
+        200
+    );
+}
+
+#[test]
+fn a_lower_case_method_is_read_in_upper_case_and_warned_about() {
+    let loaded = load(&MINIMAL.replace(
+        "  pool = \"api\"",
+        "  pool = \"api\"\n  methods = [\"get\", \"POST\"]",
+    ))
+    .expect("loads");
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.warnings[0].message,
+        "method \"get\" in route #1 in listener \"web\" is read as \"GET\""
+    );
+    let route = &loaded.config.listeners[0].routes[0];
+    assert_eq!(
+        route.matcher.methods,
+        vec![http::Method::GET, http::Method::POST]
+    );
+}
+
+#[test]
+fn a_pool_listed_twice_in_a_split_is_warned_about() {
+    let text = MINIMAL.replace(
+        "  pool = \"api\"",
+        "  split = [{ pool = \"api\", weight = 1 }, { pool = \"api\", weight = 3 }]",
+    );
+    let loaded = load(&text).expect("loads");
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.warnings[0].message,
+        "pool \"api\" is listed twice in the `split` of route #1 in listener \"web\""
+    );
+}

@@ -107,7 +107,7 @@ send_timeout = "45s"
   name = "api"
   host = ["API.example.com", "*.Example.org"]
   path_prefix = "/api/"
-  methods = ["get", "POST"]
+  methods = ["GET", "POST"]
   headers = [ { name = "X-Canary", exact = "1" }, { name = "x-debug", present = true }, { name = "x-user", regex = "^u" } ]
   cookies = [ { name = "beta", exact = "yes" } ]
   query   = [ { name = "debug", present = false } ]
