@@ -210,18 +210,23 @@ fn check_reports_an_unreadable_file() {
     assert!(stderr.contains("= help: check the path"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn run_refuses_to_start_with_an_invalid_file() {
-    let file = TempConfig::new("bad.toml", BAD);
+/// `switchyard run -c path`, which must exit (not serve) within 20 s.
+async fn run_to_exit(path: &Path, case: &str) -> Output {
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["run", "-c", file.path.to_str().unwrap()])
+        .args(["run", "-c", path.to_str().unwrap()])
         .env_remove("RUST_LOG")
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(20), run)
+    tokio::time::timeout(Duration::from_secs(20), run)
         .await
-        .expect("`run` with an invalid file must exit, not serve")
-        .unwrap();
+        .unwrap_or_else(|_| panic!("`run` {case} must exit, not serve"))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_refuses_to_start_with_an_invalid_file() {
+    let file = TempConfig::new("bad.toml", BAD);
+    let out = run_to_exit(&file.path, "with an invalid file").await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_every_error_of_bad(&stderr, &file.path);
@@ -541,15 +546,7 @@ async fn run_names_a_busy_address_once_and_exits() {
              [[pool]]\nname = \"p\"\nendpoints = [{{ address = \"127.0.0.1:9\" }}]\n"
         ),
     );
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["run", "-c", file.path.to_str().unwrap()])
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .expect("`run` on a busy address must exit")
-        .unwrap();
+    let out = run_to_exit(&file.path, "on a busy address").await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(

@@ -8,45 +8,18 @@ use std::time::Duration;
 
 use common::h2::*;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-/// Answers every request on its connections with `:status 204` followed
-/// by a DATA frame.
-async fn upstream_sending_content_with_204(l: TcpListener) {
-    loop {
-        let Ok((mut tcp, _)) = l.accept().await else {
-            return;
-        };
-        tokio::spawn(async move {
-            let mut preface = [0u8; 24];
-            if tcp.read_exact(&mut preface).await.is_err() {
-                return;
-            }
-            let _ = tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await;
-            while let Some(f) = read_frame(&mut tcp).await {
-                let out = match f.kind {
-                    SETTINGS if f.flags & ACK == 0 => frame(SETTINGS, ACK, 0, &[]),
-                    HEADERS => {
-                        // HPACK static index 9: `:status 204`.
-                        let mut out = frame(HEADERS, END_HEADERS, f.stream, &[0x80 | 9]);
-                        out.extend(frame(DATA, END_STREAM, f.stream, b"should-not-be-here"));
-                        out
-                    }
-                    _ => continue,
-                };
-                if tcp.write_all(&out).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
+/// `:status 204` (HPACK static index 9), then a DATA frame.
+fn no_content_with_content(stream: u32) -> Vec<u8> {
+    let mut out = frame(HEADERS, END_HEADERS, stream, &[0x80 | 9]);
+    out.extend(frame(DATA, END_STREAM, stream, b"should-not-be-here"));
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn content_sent_with_a_204_is_not_relayed_to_http2_clients() {
     let (l, addr) = bind().await;
-    tokio::spawn(upstream_sending_content_with_204(l));
+    tokio::spawn(raw_upstream(l, no_content_with_content));
     for server in ["own", "hyper"] {
         let proxy = Proxy::start(&h2c_config(
             1,

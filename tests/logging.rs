@@ -21,16 +21,7 @@ const REQUESTS: usize = 3000;
 async fn a_stalled_stdout_does_not_stop_the_proxy_and_loses_no_access_line() {
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = tmp.write(
-        "sy.toml",
-        proxy_config(
-            1,
-            &[
-                listener("web", "", "", "p").replace("access_log = false", "access_log = true"),
-                pool("p", &[b.addr], ""),
-            ],
-        ),
-    );
+    let cfg = access_logged(&tmp, b.addr);
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
 
     // Sequential keep-alive requests, each with its own path: with a
@@ -71,6 +62,20 @@ async fn a_stalled_stdout_does_not_stop_the_proxy_and_loses_no_access_line() {
     })
     .await;
     let _ = child.start_kill();
+}
+
+/// A config in `tmp`: listener "web" with its access log on, to `backend`.
+fn access_logged(tmp: &TempDir, backend: std::net::SocketAddr) -> std::path::PathBuf {
+    tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener("web", "", "", "p").replace("access_log = false", "access_log = true"),
+                pool("p", &[backend], ""),
+            ],
+        ),
+    )
 }
 
 /// Starts the binary on `cfg` with its stdout piped, and reads up to the
@@ -232,16 +237,7 @@ async fn connections_refused_at_max_connections_are_logged_once_per_period() {
 async fn a_request_whose_client_leaves_before_the_response_is_logged_as_499() {
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = tmp.write(
-        "sy.toml",
-        proxy_config(
-            1,
-            &[
-                listener("web", "", "", "p").replace("access_log = false", "access_log = true"),
-                pool("p", &[b.addr], ""),
-            ],
-        ),
-    );
+    let cfg = access_logged(&tmp, b.addr);
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: a\r\n\r\n")

@@ -57,6 +57,32 @@ async fn back_to_back(addr: SocketAddr, tally: Arc<Tally>, stop: Arc<AtomicBool>
     }
 }
 
+/// Four [`back_to_back`] clients and what they saw.
+struct Clients {
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Clients {
+    fn start(addr: SocketAddr, think: Duration) -> Clients {
+        let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
+        let tasks = (0..4)
+            .map(|_| tokio::spawn(back_to_back(addr, tally.clone(), stop.clone(), think)))
+            .collect();
+        Clients { tally, stop, tasks }
+    }
+
+    /// Stops the clients; the number of requests they lost.
+    async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.expect("client");
+        }
+        self.tally.lost.load(Ordering::Relaxed)
+    }
+}
+
 /// Waits until the clients have got `n` more responses.
 async fn served(tally: &Tally, n: u64) {
     let target = tally.ok.load(Ordering::Relaxed) + n;
@@ -73,17 +99,8 @@ async fn reloads_lose_no_request_of_busy_keep_alive_clients() {
     let b = backend("b");
     let config = |algorithm: &str| simple_config(algorithm, &[b.addr], "");
     let mut proxy = Proxy::start(&config("round_robin"));
-    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            tokio::spawn(back_to_back(
-                proxy.addr(),
-                tally.clone(),
-                stop.clone(),
-                Duration::ZERO,
-            ))
-        })
-        .collect();
+    let clients = Clients::start(proxy.addr(), Duration::ZERO);
+    let tally = clients.tally.clone();
     served(&tally, 200).await;
     for i in 0..20 {
         // Each reload replaces the listener's runtime: every open
@@ -92,15 +109,7 @@ async fn reloads_lose_no_request_of_busy_keep_alive_clients() {
         proxy.reload(&config(algorithm)).expect("reload");
         served(&tally, 50).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.await.expect("client");
-    }
-    assert_eq!(
-        tally.lost.load(Ordering::Relaxed),
-        0,
-        "requests lost to reloads"
-    );
+    assert_eq!(clients.finish().await, 0, "requests lost to reloads");
     assert!(
         tally.closes.load(Ordering::Relaxed) >= 20,
         "connections were replaced: {} closes announced",
@@ -185,20 +194,11 @@ async fn connection_lifetimes_lose_no_request_of_busy_keep_alive_clients() {
         ],
     );
     let proxy = Proxy::start(&config);
-    let (tally, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
     // Idle most of the time: lifetimes end between requests, and the
     // connection notices (its timer ticks every 250 ms) before the next.
     let think = Duration::from_millis(100);
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            tokio::spawn(back_to_back(
-                proxy.addr(),
-                tally.clone(),
-                stop.clone(),
-                think,
-            ))
-        })
-        .collect();
+    let clients = Clients::start(proxy.addr(), think);
+    let tally = clients.tally.clone();
     assert!(
         eventually(Duration::from_secs(20), || tally
             .closes
@@ -207,13 +207,5 @@ async fn connection_lifetimes_lose_no_request_of_busy_keep_alive_clients() {
         .await,
         "connections reach their lifetime"
     );
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.await.expect("client");
-    }
-    assert_eq!(
-        tally.lost.load(Ordering::Relaxed),
-        0,
-        "requests lost to lifetimes"
-    );
+    assert_eq!(clients.finish().await, 0, "requests lost to lifetimes");
 }

@@ -24,46 +24,22 @@ async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A raw HTTP/2 upstream answering every request like a gRPC server: a
-/// 200 without `content-length`, DATA, then trailers.
-async fn upstream_with_trailers(l: TcpListener) {
-    loop {
-        let Ok((mut tcp, _)) = l.accept().await else {
-            return;
-        };
-        tokio::spawn(async move {
-            let mut preface = [0u8; 24];
-            if tcp.read_exact(&mut preface).await.is_err() {
-                return;
-            }
-            let _ = tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await;
-            while let Some(f) = read_frame(&mut tcp).await {
-                let out = match f.kind {
-                    SETTINGS if f.flags & ACK == 0 => frame(SETTINGS, ACK, 0, &[]),
-                    HEADERS => {
-                        // HPACK static index 8: `:status 200`.
-                        let mut out = frame(HEADERS, END_HEADERS, f.stream, &[0x80 | 8]);
-                        out.extend(frame(DATA, 0, f.stream, b"data"));
-                        let mut block = Vec::new();
-                        hpack_literal(&mut block, "x-trailer", b"done");
-                        hpack_literal(&mut block, "grpc-status", b"0");
-                        out.extend(frame(HEADERS, END_HEADERS | END_STREAM, f.stream, &block));
-                        out
-                    }
-                    _ => continue,
-                };
-                if tcp.write_all(&out).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
+/// Like a gRPC server: `:status 200` (HPACK static index 8) without
+/// `content-length`, DATA, then trailers.
+fn answer_with_trailers(stream: u32) -> Vec<u8> {
+    let mut out = frame(HEADERS, END_HEADERS, stream, &[0x80 | 8]);
+    out.extend(frame(DATA, 0, stream, b"data"));
+    let mut block = Vec::new();
+    hpack_literal(&mut block, "x-trailer", b"done");
+    hpack_literal(&mut block, "grpc-status", b"0");
+    out.extend(frame(HEADERS, END_HEADERS | END_STREAM, stream, &block));
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_http2_upstreams_trailers_reach_an_http1_client() {
     let (l, addr) = bind().await;
-    tokio::spawn(upstream_with_trailers(l));
+    tokio::spawn(raw_upstream(l, answer_with_trailers));
     let proxy = Proxy::start(&h2c_config(1, "", "http_version = \"2\"", &[addr]));
     let resp = exchange(
         proxy.addr(),

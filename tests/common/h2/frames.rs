@@ -227,3 +227,32 @@ impl RawH2 {
             .expect("no matching frame nor end of connection in time")
     }
 }
+
+/// A raw HTTP/2 upstream on `l`, for answers no HTTP/2 library would send:
+/// it takes the preface, acknowledges SETTINGS and answers every request's
+/// HEADERS on stream N with the frames `answer(N)` returns.
+pub async fn raw_upstream(l: tokio::net::TcpListener, answer: fn(u32) -> Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut tcp, _)) = l.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut preface = [0u8; 24];
+            if tcp.read_exact(&mut preface).await.is_err() {
+                return;
+            }
+            let _ = tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await;
+            while let Some(f) = read_frame(&mut tcp).await {
+                let out = match f.kind {
+                    SETTINGS if f.flags & ACK == 0 => frame(SETTINGS, ACK, 0, &[]),
+                    HEADERS => answer(f.stream),
+                    _ => continue,
+                };
+                if tcp.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
