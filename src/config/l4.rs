@@ -391,6 +391,32 @@ pub(super) fn tcp(
             } else {
                 names.insert(route.name.clone(), span);
             }
+            // An exact name an earlier route already takes for every
+            // protocol: this route never sees it (first match wins).
+            let earlier = |n: &HostMatch| {
+                sni.iter().find(|r: &&SniRouteCfg| {
+                    r.alpn.is_empty()
+                        && r.server_names.iter().any(|m| matches!((m, n), (HostMatch::Exact(a), HostMatch::Exact(b)) if a == b))
+                })
+            };
+            if let Some((n, r)) = route
+                .server_names
+                .iter()
+                .find_map(|n| earlier(n).map(|r| (n, r)))
+            {
+                let shown = match n {
+                    HostMatch::Exact(e) => e.as_str(),
+                    HostMatch::Suffix(x) => x.as_str(),
+                };
+                v.warning(
+                    s.span(),
+                    format!(
+                        "server_name {shown:?} of sni route {:?} in {ctx} is already taken by sni route {:?} above it",
+                        route.name, r.name
+                    ),
+                    "connections for it go to the first matching route: remove the name here, or give the routes different alpn lists",
+                );
+            }
             sni.push(route);
         }
     }
@@ -487,6 +513,14 @@ fn sni_route(
                 ),
             }
         }
+    }
+    if let Some(list) = f.alpn.as_ref().filter(|l| l.get_ref().is_empty()) {
+        // Read as "any protocol", like a missing key: probably not meant.
+        v.warning(
+            list.span(),
+            format!("`alpn` is an empty list in {ctx}: it matches any protocol"),
+            "list the protocols to match, e.g. alpn = [\"h2\"], or remove `alpn`",
+        );
     }
     let alpn: Vec<String> = f
         .alpn

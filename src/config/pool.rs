@@ -484,6 +484,14 @@ fn resolve(v: &V<'_, '_>, s: &str) -> Result<SocketAddr, (String, String)> {
                 && l.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         });
+    // All digits and dots: meant as an IPv4 address (a DNS name needs a
+    // letter in its last label), so no lookup that would blame DNS.
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err((
+            format!("invalid IPv4 address {host:?}"),
+            "an IPv4 address is four numbers from 0 to 255, e.g. \"10.0.0.5:8080\"".into(),
+        ));
+    }
     if !valid_host {
         return Err((
             format!("invalid host name {host:?}"),

@@ -149,3 +149,35 @@ fn a_pool_listed_twice_in_a_split_is_warned_about() {
         "pool \"api\" is listed twice in the `split` of route #1 in listener \"web\""
     );
 }
+
+#[test]
+fn endpoint_addresses_that_are_no_address_say_what_they_are() {
+    for (address, says) in [
+        ("300.1.1.1:80", "invalid IPv4 address \"300.1.1.1\""),
+        ("10.0.0:80", "invalid IPv4 address \"10.0.0\""),
+        ("", "it is empty"),
+    ] {
+        let d = the_error(&MINIMAL.replace("127.0.0.1:9001", address));
+        assert!(d.message.contains(says), "{address}: {}", d.render());
+        assert!(!d.message.contains("resolve"), "{address}: {}", d.render());
+    }
+}
+
+#[test]
+fn an_sni_route_shadowed_by_an_earlier_one_and_an_empty_alpn_are_warned_about() {
+    let text = "[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n\
+  [[listener.sni]]\n  name = \"first\"\n  server_name = \"a.example.com\"\n  pool = \"db\"\n\
+  [[listener.sni]]\n  name = \"second\"\n  server_name = [\"b.example.com\", \"a.example.com\"]\n  alpn = []\n  pool = \"db\"\n\
+[[pool]]\nname = \"db\"\nendpoints = [{ address = \"127.0.0.1:5432\" }]\n";
+    let loaded = load(text).expect("loads");
+    let messages: Vec<&str> = loaded.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "server_name \"a.example.com\" of sni route \"second\" in listener \"tls\" is already taken by sni route \"first\" above it",
+            "`alpn` is an empty list in sni route \"second\" in listener \"tls\": it matches any protocol",
+        ],
+        "{:?}",
+        loaded.warnings
+    );
+}
