@@ -633,3 +633,18 @@ async fn idle_h2_client_ignoring_the_goaway_ping_is_still_disconnected() {
         "the connection is still open 5 s after the idle GOAWAY (300 ms idle timeout)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheme_other_than_http_or_https_gets_400_and_is_not_forwarded() {
+    for server in ["own", "hyper"] {
+        let (b, proxy) = h2c_proxy_to_demo(1, &format!("h2_server = \"{server}\""));
+        let mut send = h2_crate_client(proxy.addr()).await;
+        let req = http::Request::get(format!("ftp://{}/x", proxy.addr()))
+            .body(())
+            .unwrap();
+        let (resp, _) = send.send_request(req, true).expect("sent");
+        let resp = within(Duration::from_secs(10), resp).await.expect("answered");
+        assert_eq!(resp.status(), 400, "{server}");
+        assert_eq!(b.hits(), 0, "{server}: forwarded");
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! Hop-by-hop headers (RFC 9110 §7.6.1: `Connection` and every header it
 //! names, `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
-//! `Proxy-*`) are removed in both directions, and the request gets the
+//! `Proxy-*`; and `HTTP2-Settings`, which only an h2c upgrade request
+//! carries, RFC 7540 §3.2.1) are removed in both directions, and the request gets the
 //! forwarding headers an upstream needs: `X-Forwarded-For` (appended),
 //! `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Request-Id`. Several
 //! `cookie` fields are joined for hyper's HTTP/1.1 client.
@@ -26,20 +27,27 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     let n = name.as_str();
     matches!(
         n,
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+        "connection"
+            | "keep-alive"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "http2-settings"
     ) || n.starts_with("proxy-")
 }
 
 /// [`is_hop_by_hop`] for a raw field name in any case (as read off the
 /// wire, before it becomes a `HeaderName`).
 pub fn is_hop_by_hop_raw(name: &[u8]) -> bool {
-    const FIXED: [&[u8]; 6] = [
+    const FIXED: [&[u8]; 7] = [
         b"connection",
         b"keep-alive",
         b"te",
         b"trailer",
         b"transfer-encoding",
         b"upgrade",
+        b"http2-settings",
     ];
     FIXED
         .iter()
@@ -388,6 +396,7 @@ mod tests {
             "Upgrade",
             "Proxy-Authorization",
             "proxy-",
+            "HTTP2-Settings",
         ] {
             assert!(is_hop_by_hop_raw(n.as_bytes()), "{n}");
         }
@@ -402,7 +411,14 @@ mod tests {
         ] {
             assert!(!is_hop_by_hop_raw(n.as_bytes()), "{n}");
         }
-        for n in ["connection", "te", "x-a", "proxy-b", "trailer"] {
+        for n in [
+            "connection",
+            "te",
+            "x-a",
+            "proxy-b",
+            "trailer",
+            "http2-settings",
+        ] {
             let name = HeaderName::from_static(n);
             assert_eq!(is_hop_by_hop(&name), is_hop_by_hop_raw(n.as_bytes()), "{n}");
         }

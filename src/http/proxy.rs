@@ -677,6 +677,16 @@ enum Upstream {
 /// HTTP/2 `:path` such as `?q=1` would otherwise go out as an invalid
 /// HTTP/1.1 request line).
 fn check_target(method: &Method, uri: &Uri) -> Result<(), ProxyError> {
+    // An HTTP/2 `:scheme` or an absolute-form target: this proxy speaks
+    // HTTP only (a value such as `ftp` would reach the upstream as is).
+    if let Some(s) = uri.scheme()
+        && *s != http::uri::Scheme::HTTP
+        && *s != http::uri::Scheme::HTTPS
+    {
+        return Err(ProxyError::BadRequest(
+            "the request scheme must be http or https",
+        ));
+    }
     // The raw text: `Uri::path` says `/` for an empty path (`?q=1`).
     let path = uri.path_and_query().map_or("", |p| p.as_str());
     if path.starts_with('/') {
@@ -940,6 +950,8 @@ mod tests {
             !ok(Method::GET, "evil.test:8080"),
             "authority-form is CONNECT's"
         );
+        assert!(ok(Method::GET, "https://u.test/a"));
+        assert!(!ok(Method::GET, "ftp://u.test/a"), "only http and https");
         // An HTTP/2 `:path` of `?q=1` (the URI hyper and the own server
         // build from the pseudo-headers).
         let h2 = Uri::builder()
