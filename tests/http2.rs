@@ -643,7 +643,9 @@ async fn a_scheme_other_than_http_or_https_gets_400_and_is_not_forwarded() {
             .body(())
             .unwrap();
         let (resp, _) = send.send_request(req, true).expect("sent");
-        let resp = within(Duration::from_secs(10), resp).await.expect("answered");
+        let resp = within(Duration::from_secs(10), resp)
+            .await
+            .expect("answered");
         assert_eq!(resp.status(), 400, "{server}");
         assert_eq!(b.hits(), 0, "{server}: forwarded");
     }

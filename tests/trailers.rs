@@ -103,3 +103,18 @@ async fn a_chunked_requests_trailers_reach_an_http1_backend() {
     );
     assert_eq!(body, "5\r\nhello\r\n0\r\nx-checksum: abc\r\n\r\n", "{seen}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_trailers_reach_an_http2_upstream_without_forbidden_fields() {
+    let (_b, proxy) = h2c_proxy_to_h2(H2Opts::default()).await;
+    let resp = exchange(
+        proxy.addr(),
+        b"POST /echo-trailers HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc\r\ncontent-length: 5\r\nhost: evil\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let (_, body) = resp.split_once("\r\n\r\n").expect("a body");
+    assert!(body.contains("x-checksum: abc"), "{resp}");
+    assert!(!body.contains("content-length"), "{resp}");
+    assert!(!body.contains("host"), "{resp}");
+}

@@ -380,7 +380,10 @@ pub fn chunked_end(
     dst.extend_from_slice(b"\r\n");
 }
 
-fn is_valid_trailer(name: &HeaderName) -> bool {
+/// Whether a field may be a trailer: not one that frames, routes,
+/// authenticates or describes the message (RFC 9110 §6.5.1), which a
+/// recipient would take from the head.
+pub(crate) fn is_valid_trailer(name: &HeaderName) -> bool {
     !matches!(
         *name,
         header::AUTHORIZATION

@@ -57,6 +57,7 @@ pub struct H2Opts {
 /// - `/echo`: the body lists the request headers, `name: value` per line;
 /// - `/trailers`: body `data`, then trailers `x-trailer: done` and
 ///   `grpc-status: 0`;
+/// - `/echo-trailers`: the body lists the request's trailers;
 /// - `/hold`: waits for the [`H2Opts::hold`] barrier first;
 /// - `/slow?ms=N`: answers after N ms (a request dropped before that, e.g.
 ///   reset by the client, is counted in [`H2Backend::cancelled`]);
@@ -167,6 +168,19 @@ async fn h2_respond(
     let mut resp = described_response(&req, conn).header("x-backend", &*name);
     if let Some(te) = req.headers().get("te") {
         resp = resp.header("x-saw-te", te);
+    }
+    if path == "/echo-trailers" {
+        // The request body's trailers, `name: value` per line.
+        let collected = req.into_body().collect().await;
+        let mut out = String::new();
+        if let Some(t) = collected.ok().and_then(|c| c.trailers().cloned()) {
+            for (k, v) in &t {
+                out.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
+            }
+        }
+        return Ok(resp
+            .body(Full::new(Bytes::from(out)).boxed_unsync())
+            .unwrap());
     }
     let body: UpBody = match path.as_str() {
         "/echo" => {
