@@ -371,3 +371,22 @@ async fn a_malformed_request_body_gets_400_not_a_502() {
     assert_eq!(get(&client(), &proxy.url("/")).await.0, 200);
     assert_eq!(proxy.endpoint_connect_failures(&b.addr.to_string()), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_request_body_to_an_http2_upstream_gets_400_too() {
+    let (_b, proxy) = common::h2::h2c_proxy_to_h2(common::h2::H2Opts::default()).await;
+    let resp = raw(
+        proxy.addr(),
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&resp), 400, "{resp}");
+    assert!(
+        resp.ends_with("400 bad request: malformed or incomplete request body\n"),
+        "{resp}"
+    );
+    assert!(
+        resp.to_ascii_lowercase().contains("connection: close"),
+        "{resp}"
+    );
+}

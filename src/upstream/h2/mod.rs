@@ -613,6 +613,13 @@ fn stream_failure(st: &ConnState, e: ::h2::Error) -> ProxyError {
     if e.is_go_away() || e.is_io() {
         st.close();
     }
+    if e.is_reset() && !e.is_remote() && e.reason() == Some(Reason::CANCEL) {
+        // Our own CANCEL: the body pump sends it only when the client's
+        // request body failed (bad framing, cut short). The client's fault.
+        return ProxyError::BadRequestBody {
+            reason: "the request body failed while it was sent upstream".into(),
+        };
+    }
     let reason = match e.reason() {
         // A remote GOAWAY error reaches only the streams above its last
         // stream id: those the upstream did not process (RFC 9113 §6.8).
