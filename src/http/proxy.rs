@@ -687,25 +687,21 @@ fn check_target(method: &Method, uri: &Uri) -> Result<(), ProxyError> {
             "the request scheme must be http or https",
         ));
     }
+    // A host without a scheme: authority-form, whatever follows.
+    if uri.scheme().is_none() && uri.authority().is_some() {
+        return Err(ProxyError::BadRequest(
+            "an authority-form request target is only for CONNECT",
+        ));
+    }
     // The raw text: `Uri::path` says `/` for an empty path (`?q=1`).
     let path = uri.path_and_query().map_or("", |p| p.as_str());
-    if path.starts_with('/') {
-        if uri.scheme().is_none() && uri.authority().is_some() {
-            return Err(ProxyError::BadRequest(
-                "an authority-form request target is only for CONNECT",
-            ));
-        }
-        return Ok(());
-    }
     match path {
+        _ if path.starts_with('/') => Ok(()),
         "*" if method == Method::OPTIONS => Ok(()),
         "*" => Err(ProxyError::BadRequest(
             "the request target * is only for OPTIONS",
         )),
         "" if uri.scheme().is_some() => Ok(()), // `http://a.test`: the path is `/`
-        _ if uri.scheme().is_none() && uri.authority().is_some() => Err(ProxyError::BadRequest(
-            "an authority-form request target is only for CONNECT",
-        )),
         _ => Err(ProxyError::BadRequest("the request path must start with /")),
     }
 }
