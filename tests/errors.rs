@@ -79,8 +79,11 @@ async fn a_smuggled_request_after_a_rejected_one_is_not_forwarded() {
 async fn malformed_requests_get_400() {
     let b = backend("b1");
     let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
-    let cases: [&[u8]; 6] = [
-        b"GET / HTTP/1.1\r\n\r\n",                       // no Host in HTTP/1.1
+    let cases: [&[u8]; 9] = [
+        b"GET / HTTP/1.1\r\n\r\n",                        // no Host in HTTP/1.1
+        b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n",          // a fragment in the target
+        b"GET /a?q=1#/admin HTTP/1.1\r\nHost: a\r\n\r\n", // (own HTTP/1.1 path and hyper's)
+        b"POST /#x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
         b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", // two Hosts
         b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",          // invalid Host
         b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",           // space before colon

@@ -264,6 +264,19 @@ fn judge_head(head: &[u8]) -> (Verdict, State) {
     if request_line.starts_with(b"CONNECT ") {
         return (Verdict::Lost, State::Lost);
     }
+    // RFC 9112 §3.2: a request target has no fragment. URI parsers drop
+    // it, so a route would match, and the upstream see, less than was sent
+    // (HAProxy refuses it too, CVE-2023-45539).
+    let target = request_line
+        .splitn(2, |b| *b == b' ')
+        .nth(1)
+        .unwrap_or_default();
+    if target.contains(&b'#') {
+        return (
+            Verdict::Reject("a fragment (#) in the request target"),
+            State::Lost,
+        );
+    }
     let http10 = request_line.ends_with(b"HTTP/1.0");
     let mut content_length: Option<u64> = None;
     let mut cl_lines = 0;
@@ -380,7 +393,9 @@ GET /d HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n";
 
     #[test]
     fn smuggling_shapes_are_rejected() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 8] = [
+            (b"GET /a#b HTTP/1.1\r\n\r\n", "a fragment (#) in the request target"),
+            (b"GET http://a/#b HTTP/1.1\r\n\r\n", "a fragment (#) in the request target"),
             (
                 b"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "Content-Length together with Transfer-Encoding",

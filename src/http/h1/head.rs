@@ -87,6 +87,9 @@ pub fn parse(buf: &mut BytesMut, max_head: usize, max_headers: usize) -> Parse {
             Err(_) => return Parse::Hyper,
         },
     };
+    if path.as_bytes().contains(&b'#') {
+        return Parse::Hyper; // refused there (`framing`)
+    }
     let offset = |s: &[u8]| s.as_ptr() as usize - base;
     let path = (offset(path.as_bytes()), path.len());
     let mut spans = [Span::default(); MAX_HEADERS];

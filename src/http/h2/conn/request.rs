@@ -181,6 +181,9 @@ impl Head {
                 match &self.path {
                     None => return bad("no :path"),
                     Some(p) if p.is_empty() => return bad("empty :path"),
+                    // §8.3.1: path and query only (a URI parser would drop
+                    // the fragment, so a route would match less than sent).
+                    Some(p) if p.contains(&b'#') => return bad("fragment in :path"),
                     Some(_) => {}
                 }
                 if self.protocol.is_some() && self.authority.is_none() {

@@ -143,6 +143,7 @@ fn malformed_requests_are_reset_with_protocol_error() {
         without(":scheme"),
         without(":path"),
         vec![(":method", "GET"), (":scheme", "https"), (":path", "")],
+        vec![(":method", "GET"), (":scheme", "https"), (":path", "/a#b")],
         vec![(":method", "G ET"), (":scheme", "https"), (":path", "/")],
         // Pseudo-header after a regular field.
         vec![
