@@ -341,6 +341,51 @@ async fn a_client_still_sending_an_oversized_head_reads_its_431() {
     assert_eq!(b.hits(), 0);
 }
 
+/// A head hyper refuses (oversized, malformed) while the client is still
+/// sending: the answer is followed by a clean close (FIN), not a reset, as
+/// long as the client sends no more than the lingering close reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_head_is_answered_then_closed_cleanly_not_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = backend("b1");
+    let proxy = Proxy::start(&config_with(
+        &format!("{{ address = \"{}\" }}", b.addr),
+        "max_header_bytes = 4096",
+        "",
+    ));
+    let oversized = [
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec(),
+        vec![b'b'; 200 << 10],
+        b"\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    let mut malformed = b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello".to_vec();
+    for _ in 0..4000 {
+        malformed.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    }
+    for (request, status) in [(oversized, "431"), (malformed, "400")] {
+        for _ in 0..3 {
+            let s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+            let (mut rd, mut wr) = s.into_split();
+            let request = request.clone();
+            let writer = tokio::spawn(async move { wr.write_all(&request).await });
+            let mut got = Vec::new();
+            let read = within(std::time::Duration::from_secs(10), rd.read_to_end(&mut got)).await;
+            let text = String::from_utf8_lossy(&got);
+            assert!(
+                text.starts_with(&format!("HTTP/1.1 {status}")),
+                "got {text:?}"
+            );
+            assert!(read.is_ok(), "{status}: the connection ended with {read:?}");
+            assert!(
+                writer.await.unwrap().is_ok(),
+                "{status}: the client's write failed"
+            );
+        }
+    }
+    assert_eq!(b.hits(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_malformed_request_body_gets_400_not_a_502() {
     let b = backend("b1");

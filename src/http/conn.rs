@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::framing::Framing;
+use super::linger::{Linger, LingerIo};
 use crate::net::Stream;
 use crate::runtime::{Admitted, ListenerRt, ListenerSlot};
 use crate::worker::WorkerCtx;
@@ -114,7 +115,7 @@ pub struct ConnState {
     upgrade_stream: Cell<u32>,
     /// The response closes the connection while the client may still be
     /// sending (an error before its body was read): the socket lingers
-    /// after the response (`serve_h2::linger_close`).
+    /// after the response (`linger::linger_close`).
     linger: Cell<bool>,
 }
 
@@ -531,7 +532,7 @@ async fn serve_conn(
                     }
                     Active::Linger(mut io) => {
                         let _ = tokio::io::AsyncWriteExt::shutdown(&mut io.stream).await;
-                        Box::pin(super::serve_h2::linger_close(io.stream)).await;
+                        Box::pin(super::linger::linger_close(io.stream)).await;
                         return;
                     }
                     Active::Done => return,
@@ -702,54 +703,83 @@ async fn drive(
             Ok::<_, std::convert::Infallible>(super::proxy::handle(st, req.map(Into::into)).await)
         }
     });
-    let conn = state
-        .listener
-        .http
-        .serve_connection(io, service)
-        .without_shutdown();
-    tokio::pin!(conn);
-    loop {
-        tokio::select! {
-            biased;
-            res = conn.as_mut() => {
-                return match res {
-                    Ok(parts) if state.upgrade.borrow().is_some() => {
-                        match state.upgrade.borrow_mut().take() {
-                            Some(up) => Active::Upgraded(parts.io, parts.read_buf, up),
-                            None => Active::Done,
+    let linger = Rc::new(Linger::default());
+    let active = {
+        // In a block of its own: the connection (and with it the socket,
+        // into `linger` when one is wanted) is dropped at its end.
+        let conn = state
+            .listener
+            .http
+            .serve_connection(LingerIo::new(io, linger.clone()), service)
+            .without_shutdown();
+        tokio::pin!(conn);
+        loop {
+            tokio::select! {
+                biased;
+                res = conn.as_mut() => break ended(res, state, &linger),
+                _ = timer.as_mut() => {
+                    match state.tick(timer.as_mut()) {
+                        Tick::Close => break Active::Done,
+                        // TLS connections are not parked: their buffers live in
+                        // rustls, which may hold bytes the socket no longer shows.
+                        Tick::IdleLong if !state.park.get() && state.scheme == "http" => {
+                            // hyper sees end-of-stream at its next read (the
+                            // loop polls it right away) and hands the socket back.
+                            state.park.set(true);
                         }
+                        _ => {}
                     }
-                    Ok(parts) if state.parked.get() && !state.closing.get() => {
-                        let mut io = parts.io;
-                        // An empty buffer still pins hyper's whole read
-                        // buffer (it is a view into it): keep bytes only.
-                        io.replay = if parts.read_buf.is_empty() { Bytes::new() } else { Bytes::copy_from_slice(&parts.read_buf) };
-                        Active::Parked(io)
-                    }
-                    Ok(parts) if state.linger.get() => Active::Linger(parts.io),
-                    Ok(_) => Active::Done,
-                    Err(e) => {
-                        tracing::debug!(peer = %state.peer, error = %e, "client connection ended with an error");
-                        Active::Done
-                    }
-                };
-            }
-            _ = timer.as_mut() => {
-                match state.tick(timer.as_mut()) {
-                    Tick::Close => return Active::Done,
-                    // TLS connections are not parked: their buffers live in
-                    // rustls, which may hold bytes the socket no longer shows.
-                    Tick::IdleLong if !state.park.get() && state.scheme == "http" => {
-                        // hyper sees end-of-stream at its next read (the
-                        // loop polls it right away) and hands the socket back.
-                        state.park.set(true);
-                    }
-                    _ => {}
                 }
+                _ = closing.as_mut(), if !state.closing.get() => state.on_closing(closing.as_mut()),
             }
-            _ = closing.as_mut(), if !state.closing.get() => state.on_closing(closing.as_mut()),
         }
+    };
+    linger.close().await;
+    active
+}
+
+/// What hyper's HTTP/1.1 server ending with `res` leaves the connection as.
+fn ended<S>(
+    res: hyper::Result<hyper::server::conn::http1::Parts<LingerIo, S>>,
+    state: &ConnState,
+    linger: &Linger,
+) -> Active {
+    let parts = match res {
+        Ok(parts) => parts,
+        Err(e) => {
+            // A malformed or oversized request: hyper answered it (400,
+            // 431, ...) and stopped reading, maybe mid-head. Closing now
+            // could reset the connection before the client reads why.
+            if e.is_parse() {
+                linger.want();
+            }
+            tracing::debug!(peer = %state.peer, error = %e, "client connection ended with an error");
+            return Active::Done;
+        }
+    };
+    let Some(mut io) = parts.io.into_inner() else {
+        return Active::Done;
+    };
+    if state.upgrade.borrow().is_some() {
+        return match state.upgrade.borrow_mut().take() {
+            Some(up) => Active::Upgraded(io, parts.read_buf, up),
+            None => Active::Done,
+        };
     }
+    if state.parked.get() && !state.closing.get() {
+        // An empty buffer still pins hyper's whole read buffer (it is a
+        // view into it): keep bytes only.
+        io.replay = if parts.read_buf.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(&parts.read_buf)
+        };
+        return Active::Parked(io);
+    }
+    if state.linger.get() {
+        return Active::Linger(io);
+    }
+    Active::Done
 }
 
 /// What a connection's timer decided.

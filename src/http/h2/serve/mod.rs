@@ -25,7 +25,7 @@
 //! every stream and a PING, then, at the PING's ACK (or after
 //! `GOAWAY_GRACE`), the GOAWAY naming the last stream taken; requests the
 //! client sent before it saw the first are served. After the server's side
-//! is shut, the socket lingers (`serve_h2::linger_close`).
+//! is shut, the socket lingers (`linger::linger_close`).
 //!
 //! [`FuturesUnordered`]: futures_util::stream::FuturesUnordered
 
@@ -253,11 +253,11 @@ pub(in crate::http) async fn serve(
     drop(tasks);
     if let End::Done = end {
         let shut = std::future::poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx));
-        if tokio::time::timeout(crate::http::serve_h2::LINGER_TIME, shut)
+        if tokio::time::timeout(crate::http::linger::LINGER_TIME, shut)
             .await
             .is_ok_and(|r| r.is_ok())
         {
-            Box::pin(crate::http::serve_h2::linger_close(io)).await;
+            Box::pin(crate::http::linger::linger_close(io)).await;
         }
     }
 }
