@@ -98,6 +98,25 @@ Proxy-Connection: keep-alive\r\nX-Kept: yes\r\n\r\n";
     assert_eq!(header(&h, "x-kept"), Some("yes"));
 }
 
+/// `Connection: host` does not remove `Host`: the request was routed by
+/// it, and the upstream must see the same host, not its own address.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_header_naming_host_does_not_remove_it() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    for target in ["/echo", "http://a.test/echo"] {
+        let req = format!(
+            "GET {target} HTTP/1.1\r\nHost: a.test\r\nConnection: close, Host, X-Private\r\nX-Private: 1\r\n\r\n"
+        );
+        let resp = raw(proxy.addr(), req.as_bytes()).await;
+        assert_eq!(status_of(&resp), 200, "{resp}");
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let (_, h) = echo_headers(body);
+        assert_eq!(header(&h, "host"), Some("a.test"), "{target}:\n{body}");
+        assert_eq!(header(&h, "x-private"), None, "{target}:\n{body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn removes_hop_by_hop_headers_from_responses() {
     // A raw upstream that sends hop-by-hop headers in its response.

@@ -58,13 +58,17 @@ pub fn is_hop_by_hop_raw(name: &[u8]) -> bool {
 }
 
 /// The header names a `Connection` value lists besides its own options
-/// (`close`, `keep-alive`): those are hop-by-hop too.
+/// (`close`, `keep-alive`): those are hop-by-hop too. Except `Host`: a
+/// client naming it would have the request routed by one host and reach
+/// the upstream with another (the endpoint's address), so it is never
+/// taken for a hop-by-hop field.
 pub fn connection_named(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value.split(|b| *b == b',').filter_map(|token| {
         let t = token.trim_ascii();
         let own = t.is_empty()
             || t.eq_ignore_ascii_case(b"close")
-            || t.eq_ignore_ascii_case(b"keep-alive");
+            || t.eq_ignore_ascii_case(b"keep-alive")
+            || t.eq_ignore_ascii_case(b"host");
         (!own).then_some(t)
     })
 }
@@ -429,5 +433,6 @@ mod tests {
         let named: Vec<&[u8]> = connection_named(b" close , X-A,,keep-alive, x-b ").collect();
         assert_eq!(named, [&b"X-A"[..], &b"x-b"[..]]);
         assert_eq!(connection_named(b"Keep-Alive, CLOSE").count(), 0);
+        assert_eq!(connection_named(b"close, Host").count(), 0);
     }
 }
