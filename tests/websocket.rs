@@ -593,3 +593,48 @@ async fn an_http2_websocket_to_a_backend_that_does_not_upgrade_is_a_502_not_an_o
         assert_eq!(status, http::StatusCode::BAD_GATEWAY, "{server}");
     }
 }
+
+/// An upstream that answers a WebSocket upgrade with a `101` to another
+/// protocol: the client gets 502, not a tunnel it would take for a
+/// WebSocket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_101_to_another_protocol_is_a_502_not_a_websocket() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n")
+                    .await;
+                // Hold the connection as a tunnel would.
+                let _ = tcp.read(&mut buf).await;
+            });
+        }
+    });
+    let proxy = Proxy::start(&proxy_config(
+        2,
+        &[listener("web", "", "", "ws"), pool("ws", &[addr], "")],
+    ));
+    let url = format!("ws://{}/ws/echo", proxy.addr());
+    let err = within(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), false),
+    )
+    .await
+    .expect_err("no WebSocket was opened");
+    match err {
+        tungstenite::Error::Http(resp) => {
+            assert_eq!(resp.status(), http::StatusCode::BAD_GATEWAY);
+        }
+        other => panic!("expected an HTTP 502, got {other:?}"),
+    }
+}

@@ -192,6 +192,18 @@ pub async fn exchange(
         }
         return Ok((resp, None));
     }
+    // The client asked for a WebSocket and is told it has one (the
+    // upgrade headers it gets are restored as `websocket`): a 101 to some
+    // other protocol would open a tunnel speaking it.
+    let websocket = resp
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !websocket {
+        return Err(failed(
+            "a 101 response without `Upgrade: websocket`".to_owned(),
+        ));
+    }
     let parts = match finished {
         Some(parts) => parts,
         None => conn.await.map_err(|e| failed(e.to_string()))?,
