@@ -263,7 +263,80 @@ async fn a_request_whose_client_leaves_before_the_response_is_logged_as_499() {
     })
     .await;
     assert!(line.contains("status=499"), "{line}");
+    assert!(
+        !line.contains("response_us="),
+        "no response, no time: {line}"
+    );
     assert!(line.contains("complete=false"), "{line}");
     assert!(line.contains("bytes=0"), "{line}");
+    let _ = child.start_kill();
+}
+
+/// The access line says which protocol the client spoke, when the
+/// response head was ready (`response_us`, here the backend's 150 ms) as
+/// well as the whole duration, and the client's `User-Agent`, quoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn access_lines_name_the_protocol_response_time_and_user_agent() {
+    let b = backend("b");
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener("web", "http2 = true", "", "p")
+                    .replace("access_log = false", "access_log = true"),
+                pool("p", &[b.addr], ""),
+            ],
+        ),
+    );
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    install_crypto();
+    for (client, proto) in [
+        (reqwest::Client::builder().http1_only(), "HTTP/1.1"),
+        (reqwest::Client::builder().http2_prior_knowledge(), "HTTP/2"),
+    ] {
+        let client = client
+            .no_proxy()
+            .user_agent("test agent/1 (\"x\")")
+            .build()
+            .unwrap();
+        let resp = client
+            .get(format!("http://{addr}/slow?ms=150"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+        let line = within(Duration::from_secs(10), async {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                assert!(out.read_line(&mut line).await.unwrap() > 0, "output ended");
+                if line.contains("path=/slow") {
+                    return line;
+                }
+            }
+        })
+        .await;
+        assert!(line.contains(&format!(" proto={proto} ")), "{line}");
+        assert!(
+            line.contains(r#" user_agent="test agent/1 (\"x\")""#),
+            "{line}"
+        );
+        let field = |name: &str| -> u64 {
+            let at = line.find(&format!(" {name}=")).expect(name) + name.len() + 2;
+            line[at..]
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect(name)
+        };
+        let (response, duration) = (field("response_us"), field("duration_us"));
+        assert!(
+            (150_000..=duration).contains(&response),
+            "response_us {response}, duration_us {duration}: {line}"
+        );
+    }
     let _ = child.start_kill();
 }

@@ -57,6 +57,9 @@ struct Ctx<'a> {
     pool: Option<&'a Pool>,
     endpoint: Option<&'a Endpoint>,
     request_id: Option<HeaderValue>,
+    version: Version,
+    /// Read only when the access log is on.
+    user_agent: Option<HeaderValue>,
     /// A gRPC call: errors are answered as gRPC statuses.
     grpc: bool,
     /// With the access log on, until a response exists: a request dropped
@@ -69,7 +72,9 @@ impl Drop for Ctx<'_> {
     fn drop(&mut self) {
         if let Some(st) = self.unanswered.take() {
             let status = StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST);
-            access_record(st, self, status).emit(false, 0);
+            let mut record = access_record(st, self, status);
+            record.response = None;
+            record.emit(false, 0);
         }
     }
 }
@@ -111,6 +116,12 @@ pub async fn handle(st: Rc<ConnState>, req: Request<ReqBody>) -> Response<ProxyB
         pool: None,
         endpoint: None,
         request_id: None,
+        version: req.version(),
+        user_agent: if st.listener.access_log {
+            req.headers().get(header::USER_AGENT).cloned()
+        } else {
+            None
+        },
         grpc: false,
         unanswered: st.listener.access_log.then_some(&*st),
     };
@@ -851,9 +862,18 @@ fn text(v: Option<&HeaderValue>) -> String {
         .to_owned()
 }
 
+/// The access-log record of a request whose response (head) exists now.
 fn access_record(st: &ConnState, ctx: &Ctx<'_>, status: StatusCode) -> Box<AccessRecord> {
+    let start = ctx.start.unwrap_or_else(Instant::now);
     Box::new(AccessRecord {
-        start: ctx.start.unwrap_or_else(Instant::now),
+        start,
+        response: Some(start.elapsed()),
+        proto: match ctx.version {
+            Version::HTTP_2 => "HTTP/2",
+            Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        },
+        user_agent: text(ctx.user_agent.as_ref()),
         listener: st.listener.name.clone(),
         client: st.peer,
         method: ctx.method.to_string(),

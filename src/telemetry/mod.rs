@@ -99,6 +99,12 @@ fn quiet_rustls(directives: &str) -> String {
 #[derive(Debug)]
 pub struct AccessRecord {
     pub start: Instant,
+    /// From `start` to the response head (the upstream's or the proxy's
+    /// own answer); `None` when the request ended without one.
+    pub response: Option<std::time::Duration>,
+    /// The client's protocol: `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
+    pub proto: &'static str,
+    pub user_agent: String,
     pub listener: String,
     pub client: SocketAddr,
     pub method: String,
@@ -118,6 +124,7 @@ impl AccessRecord {
             target: "access",
             listener = %self.listener,
             client = %self.client,
+            proto = %self.proto,
             method = %self.method,
             host = %self.host,
             path = %self.path,
@@ -127,10 +134,16 @@ impl AccessRecord {
             endpoint = %self.endpoint,
             bytes,
             complete,
-            duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            response_us = self.response.map(micros),
+            duration_us = micros(self.start.elapsed()),
             request_id = %self.request_id,
+            user_agent = ?self.user_agent,
         );
     }
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
