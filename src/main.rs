@@ -57,6 +57,28 @@ enum Command {
         #[command(subcommand)]
         action: PoolAction,
     },
+    /// Reload the running process's config file (as SIGHUP does) and print the outcome: what changed, or every error (exit 1; the running configuration stays).
+    Reload {
+        /// The admin socket ([global] control_socket).
+        #[arg(
+            short,
+            long,
+            value_name = "PATH",
+            default_value = "/run/switchyard/control.sock"
+        )]
+        socket: PathBuf,
+    },
+    /// Show the running process: version, pid, config file, uptime, listeners, reloads.
+    Status {
+        /// The admin socket ([global] control_socket).
+        #[arg(
+            short,
+            long,
+            value_name = "PATH",
+            default_value = "/run/switchyard/control.sock"
+        )]
+        socket: PathBuf,
+    },
     /// Inspect and change the running packet engine (like ipvsadm).
     Vip {
         /// The engine's control socket ([engine] control_socket).
@@ -156,6 +178,8 @@ fn main() -> ExitCode {
         } => report(run_demo(listen, print_config)),
         Command::Vip { socket, action } => report(vip(&socket, action)),
         Command::Pool { socket, action } => report(pool(&socket, action)),
+        Command::Reload { socket } => report(admin(&socket, "reload")),
+        Command::Status { socket } => report(admin(&socket, "status")),
         Command::Decap {
             tun,
             protocol,
@@ -180,7 +204,12 @@ fn pool(socket: &std::path::Path, action: PoolAction) -> anyhow::Result<()> {
         PoolAction::Disable { pool, endpoint } => format!("pool disable {pool} {endpoint}"),
         PoolAction::Enable { pool, endpoint } => format!("pool enable {pool} {endpoint}"),
     };
-    let answer = switchyard::packet::engine::control::request(socket, &line)?;
+    admin(socket, &line)
+}
+
+/// Sends one request line to the admin socket and prints the answer.
+fn admin(socket: &std::path::Path, line: &str) -> anyhow::Result<()> {
+    let answer = switchyard::packet::engine::control::request(socket, line)?;
     print!("{answer}");
     Ok(())
 }
@@ -208,9 +237,7 @@ fn vip(socket: &std::path::Path, action: VipAction) -> anyhow::Result<()> {
             port: p,
         } => format!("weight {vip} {address} {} {weight}", port(p)),
     };
-    let answer = switchyard::packet::engine::control::request(socket, &line)?;
-    print!("{answer}");
-    Ok(())
+    admin(socket, &line)
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {

@@ -11,6 +11,8 @@
 //! | `pool list` | pools, endpoints, their state and counters |
 //! | `pool disable POOL ENDPOINT` | no new connections or requests; live ones drain for the pool's `drain_timeout` |
 //! | `pool enable POOL ENDPOINT` | back in service |
+//! | `reload` | re-reads the config file, as SIGHUP does, and answers with the outcome: what changed, or every error (the running configuration then stays) |
+//! | `status` | version, pid, config file, uptime, listeners, reload history |
 //!
 //! `ENDPOINT` is the address as written in the config (`host:port`) or as
 //! resolved (`IP:port`). A disabled endpoint stays disabled across reloads
@@ -20,8 +22,10 @@ use std::fmt::Write as _;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -34,6 +38,58 @@ use crate::upstream::endpoint::now_ns;
 pub(super) struct ControlState {
     pub runtime: ArcSwap<Runtime>,
     pub engine: ArcSwapOption<EngineControl>,
+    /// Where `reload` requests go: the loop that also handles SIGHUP.
+    pub reload: tokio::sync::mpsc::UnboundedSender<ReloadReply>,
+    pub status: Mutex<Status>,
+}
+
+/// Where the outcome of a `reload` request goes.
+pub(super) type ReloadReply = std::sync::mpsc::SyncSender<Result<String, String>>;
+
+/// How long a `reload` request waits for its outcome (name resolution of
+/// every endpoint and binding new listeners take a few seconds at most).
+const RELOAD_WAIT: Duration = Duration::from_secs(60);
+
+/// The process facts `status` shows.
+pub(super) struct Status {
+    pub started: Instant,
+    /// The config file reloads read (none for the demo).
+    pub source: Option<PathBuf>,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    /// When the last reload was, and its outcome's first line.
+    pub last: Option<(Instant, Result<String, String>)>,
+}
+
+impl Status {
+    pub fn new() -> Status {
+        Status {
+            started: Instant::now(),
+            source: None,
+            reloads_ok: 0,
+            reloads_failed: 0,
+            last: None,
+        }
+    }
+
+    /// Counts a reload's outcome.
+    pub fn record(&mut self, outcome: &Result<String, String>) {
+        match outcome {
+            Ok(_) => self.reloads_ok += 1,
+            Err(_) => self.reloads_failed += 1,
+        }
+        let first = |t: &String| t.lines().next().unwrap_or_default().to_owned();
+        // A refusal's first line says only that: its first error is news.
+        let first_error = |t: &String| {
+            t.lines()
+                .find(|l| l.contains("error:"))
+                .map_or_else(|| first(t), str::to_owned)
+        };
+        self.last = Some((
+            Instant::now(),
+            outcome.as_ref().map(first).map_err(first_error),
+        ));
+    }
 }
 
 /// The running admin socket.
@@ -115,6 +171,8 @@ fn answer(line: &str, state: &ControlState) -> Result<String, String> {
             tracing::info!("{msg}");
             Ok(format!("{msg}\n"))
         }
+        ["reload"] => reload(state),
+        ["status"] => Ok(status(state)),
         ["pool", ..] => Err(format!(
             "unknown pool request {line:?}; expected pool list, pool disable POOL ENDPOINT or pool enable POOL ENDPOINT"
         )),
@@ -125,6 +183,63 @@ fn answer(line: &str, state: &ControlState) -> Result<String, String> {
             )),
         },
     }
+}
+
+/// Asks the control loop for a reload and waits for its outcome.
+fn reload(state: &ControlState) -> Result<String, String> {
+    let (reply, outcome) = std::sync::mpsc::sync_channel(1);
+    state
+        .reload
+        .send(reply)
+        .map_err(|_| "this process does not take reload requests".to_owned())?;
+    match outcome.recv_timeout(RELOAD_WAIT) {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "the reload did not finish within {RELOAD_WAIT:?}; see the log"
+        )),
+    }
+}
+
+/// The `status` text.
+fn status(state: &ControlState) -> String {
+    let rt = state.runtime.load();
+    let mut out = String::new();
+    let _ = writeln!(out, "version {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "pid {}", std::process::id());
+    let Ok(st) = state.status.lock() else {
+        return out;
+    };
+    match &st.source {
+        Some(p) => {
+            let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            let _ = writeln!(out, "config {}", p.display());
+        }
+        None => out.push_str("config (built in: the demo)\n"),
+    }
+    let _ = writeln!(out, "uptime {} s", st.started.elapsed().as_secs());
+    let _ = writeln!(out, "workers {}", rt.global().workers.max(1));
+    let _ = write!(
+        out,
+        "reloads {} ok, {} failed",
+        st.reloads_ok, st.reloads_failed
+    );
+    match &st.last {
+        None => out.push('\n'),
+        Some((at, outcome)) => {
+            let ago = at.elapsed().as_secs();
+            let _ = match outcome {
+                Ok(line) => writeln!(out, "; last {ago} s ago: {line}"),
+                Err(line) => writeln!(out, "; last {ago} s ago failed: {line}"),
+            };
+        }
+    }
+    drop(st);
+    out.push_str("listeners");
+    for l in &rt.config.listeners {
+        let _ = write!(out, " {}={}", l.name, l.address);
+    }
+    out.push('\n');
+    out
 }
 
 /// The `pool list` table.

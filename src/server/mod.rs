@@ -101,6 +101,9 @@ pub struct Server {
     control_state: Arc<control::ControlState>,
     /// The admin socket (`[global] control_socket`), when configured.
     control: Option<control::ControlServer>,
+    /// The admin socket's `reload` requests, until the control loop
+    /// ([`Signals::run`]) takes them.
+    reload_requests: Option<tokio::sync::mpsc::UnboundedReceiver<control::ReloadReply>>,
 }
 
 /// What a reload changed.
@@ -126,9 +129,12 @@ impl Server {
             }
             _ => None,
         };
+        let (reload, reload_requests) = tokio::sync::mpsc::unbounded_channel();
         let control_state = Arc::new(control::ControlState {
             runtime: arc_swap::ArcSwap::new(runtime.clone()),
             engine: arc_swap::ArcSwapOption::new(engine.as_ref().map(|e| Arc::new(e.control()))),
+            reload,
+            status: std::sync::Mutex::new(control::Status::new()),
         });
         let control = match &runtime.global().control_socket {
             Some(path) => Some(control::ControlServer::start(path, control_state.clone())?),
@@ -142,6 +148,7 @@ impl Server {
             engine,
             control_state,
             control,
+            reload_requests: Some(reload_requests),
         };
         let bound = server.bind_new(&runtime, |_| true)?;
         for (key, name, sockets, rt) in bound {

@@ -1,4 +1,5 @@
-//! Running until told to stop: SIGHUP reloads, SIGTERM/SIGINT shut down.
+//! Running until told to stop: SIGHUP (or `reload` on the admin socket)
+//! reloads, SIGTERM/SIGINT shut down.
 
 use std::path::PathBuf;
 
@@ -48,15 +49,30 @@ impl Signals {
             mut term,
             mut int,
         } = self;
+        if let Ok(mut st) = server.control_state.status.lock() {
+            st.source.clone_from(&source);
+        }
+        let mut asks = server.reload_requests.take();
         control.block_on(async {
             // Certificate files are polled: cheap (a stat per file), and it
             // works wherever they live (no inotify on some mounts).
             let mut certs = tokio::time::interval(CERT_POLL);
             certs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
+                let asked = async {
+                    match &mut asks {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = certs.tick() => server.check_certificates(),
-                    _ = hup.recv() => reload(&mut server, source.as_ref()),
+                    _ = hup.recv() => {
+                        let _ = reload(&mut server, source.as_ref(), "SIGHUP");
+                    }
+                    Some(reply) = asked => {
+                        let _ = reply.send(reload(&mut server, source.as_ref(), "admin socket"));
+                    }
                     _ = term.recv() => break,
                     _ = int.recv() => break,
                 }
@@ -95,20 +111,57 @@ impl Signals {
 /// How often certificate files are checked for changes.
 const CERT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn reload(server: &mut Server, source: Option<&PathBuf>) {
+/// Re-reads `source` and applies it (asked for by `by`): the outcome is
+/// logged, counted for `status`, and returned for the admin socket's
+/// `reload`: what changed and any warnings, or every error.
+fn reload(server: &mut Server, source: Option<&PathBuf>, by: &str) -> Result<String, String> {
+    let outcome = reload_file(server, source, by);
+    if let Ok(mut st) = server.control_state.status.lock() {
+        st.record(&outcome);
+    }
+    outcome
+}
+
+fn reload_file(server: &mut Server, source: Option<&PathBuf>, by: &str) -> Result<String, String> {
     let Some(path) = source else {
-        tracing::warn!("SIGHUP ignored: this configuration was not read from a file");
-        return;
+        tracing::warn!("{by}: reload ignored: this configuration was not read from a file");
+        return Err(
+            "this configuration was not read from a file (the demo): nothing to reload".into(),
+        );
     };
     match config::load_file(path) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 tracing::warn!("{}", w.render());
             }
-            if let Err(e) = server.reload(loaded.config) {
-                tracing::error!(error = %e, "reload failed; the running configuration stays");
+            match server.reload(loaded.config) {
+                Ok(summary) => {
+                    let mut text = format!(
+                        "configuration reloaded from {}: listeners added {:?}, removed {:?}, kept {:?}\n",
+                        path.display(),
+                        summary.added,
+                        summary.removed,
+                        summary.kept
+                    );
+                    if !loaded.warnings.is_empty() {
+                        text.push_str(&config::render_all(&loaded.warnings));
+                        text.push('\n');
+                    }
+                    Ok(text)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; the running configuration stays");
+                    Err(format!(
+                        "reload failed; the running configuration stays: {e}"
+                    ))
+                }
             }
         }
-        Err(e) => tracing::error!("reload refused; the running configuration stays:\n{e}"),
+        Err(e) => {
+            tracing::error!("reload refused; the running configuration stays:\n{e}");
+            Err(format!(
+                "reload refused; the running configuration stays:\n{e}"
+            ))
+        }
     }
 }

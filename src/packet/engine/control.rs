@@ -387,7 +387,8 @@ pub fn request(path: &Path, line: &str) -> Result<String, EngineError> {
         };
         err(std::io::Error::new(e.kind(), format!("{e}{hint}")))
     })?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
+    // Longer than an admin-socket `reload` may take.
+    s.set_read_timeout(Some(Duration::from_secs(70)))
         .map_err(err)?;
     s.write_all(format!("{line}\n").as_bytes()).map_err(err)?;
     let mut answer = String::new();
