@@ -340,3 +340,50 @@ async fn access_lines_name_the_protocol_response_time_and_user_agent() {
     }
     let _ = child.start_kill();
 }
+
+/// Heads hyper refuses itself (never reaching the proxy's service) are
+/// logged like the proxy's own refusals: INFO `request refused` with the
+/// status, and an access line.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_refused_by_the_http_parser_are_logged() {
+    let b = backend("b");
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener("web", "max_header_bytes = 4096", "", "p")
+                    .replace("access_log = false", "access_log = true"),
+                pool("p", &[b.addr], ""),
+            ],
+        ),
+    );
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "b".repeat(8000));
+    for (request, status) in [
+        (big.as_bytes(), 431),
+        (&b"GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n"[..], 400),
+    ] {
+        let resp = raw(addr, request).await;
+        assert_eq!(status_of(&resp), status, "{resp}");
+        let mut seen = (false, false);
+        within(Duration::from_secs(10), async {
+            let mut line = String::new();
+            while seen != (true, true) {
+                line.clear();
+                assert!(out.read_line(&mut line).await.unwrap() > 0, "output ended");
+                if line.contains("request refused") && line.contains(&format!("status={status}")) {
+                    seen.0 = true;
+                }
+                if line.contains("access:") && line.contains(&format!("status={status}")) {
+                    assert!(line.contains("method=-"), "{line}");
+                    seen.1 = true;
+                }
+            }
+        })
+        .await;
+    }
+    assert_eq!(b.hits(), 0);
+    let _ = child.start_kill();
+}

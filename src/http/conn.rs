@@ -32,7 +32,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::framing::Framing;
-use super::linger::{Linger, LingerIo};
+use super::hyper_h1::{Active, drive};
 use crate::net::Stream;
 use crate::runtime::{Admitted, ListenerRt, ListenerSlot};
 use crate::worker::WorkerCtx;
@@ -81,13 +81,13 @@ pub struct ConnState {
     /// When the connection last became idle.
     idle_since: Cell<Instant>,
     /// Set to make `ClientIo` report end-of-stream to hyper (parking).
-    park: Cell<bool>,
+    pub(super) park: Cell<bool>,
     /// Set once that end-of-stream has been reported.
-    parked: Cell<bool>,
+    pub(super) parked: Cell<bool>,
     /// Set when the connection must close after the current request
     /// (reload, shutdown, `max_connection_duration`): responses then carry
     /// `Connection: close`.
-    closing: Cell<bool>,
+    pub(super) closing: Cell<bool>,
     /// When `max_connection_duration` (jittered) is up: the connection is
     /// then asked to reconnect.
     expires: Option<Instant>,
@@ -116,7 +116,7 @@ pub struct ConnState {
     /// The response closes the connection while the client may still be
     /// sending (an error before its body was read): the socket lingers
     /// after the response (`linger::linger_close`).
-    linger: Cell<bool>,
+    pub(super) linger: Cell<bool>,
 }
 
 impl ConnState {
@@ -321,19 +321,6 @@ impl Write for ClientIo {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.get_mut().stream), cx)
     }
-}
-
-/// What ended an active (hyper-driven) stretch of a connection.
-enum Active {
-    /// Parked: the socket is handed back, open and idle.
-    Parked(ClientIo),
-    /// Upgraded (`101` sent): the connection is now a tunnel.
-    Upgraded(ClientIo, Bytes, super::tunnel::UpstreamSide),
-    /// The response closed the connection before the client's request
-    /// body was read: shut our side, read what still comes, then close.
-    Linger(ClientIo),
-    /// The connection is over (client closed, error, timeout, close signal).
-    Done,
 }
 
 /// An accepted client socket.
@@ -687,99 +674,6 @@ async fn sniff_h2c(io: &mut ClientIo, state: &ConnState) -> Option<bool> {
             return Some(true);
         }
     }
-}
-
-/// Runs hyper over the connection until it ends, is parked or upgraded.
-async fn drive(
-    io: ClientIo,
-    state: &Rc<ConnState>,
-    mut timer: Pin<&mut tokio::time::Sleep>,
-    mut closing: Pin<&mut crate::worker::Closing>,
-) -> Active {
-    let svc_state = state.clone();
-    let service = hyper::service::service_fn(move |req| {
-        let st = svc_state.clone();
-        async move {
-            Ok::<_, std::convert::Infallible>(super::proxy::handle(st, req.map(Into::into)).await)
-        }
-    });
-    let linger = Rc::new(Linger::default());
-    let active = {
-        // In a block of its own: the connection (and with it the socket,
-        // into `linger` when one is wanted) is dropped at its end.
-        let conn = state
-            .listener
-            .http
-            .serve_connection(LingerIo::new(io, linger.clone()), service)
-            .without_shutdown();
-        tokio::pin!(conn);
-        loop {
-            tokio::select! {
-                biased;
-                res = conn.as_mut() => break ended(res, state, &linger),
-                _ = timer.as_mut() => {
-                    match state.tick(timer.as_mut()) {
-                        Tick::Close => break Active::Done,
-                        // TLS connections are not parked: their buffers live in
-                        // rustls, which may hold bytes the socket no longer shows.
-                        Tick::IdleLong if !state.park.get() && state.scheme == "http" => {
-                            // hyper sees end-of-stream at its next read (the
-                            // loop polls it right away) and hands the socket back.
-                            state.park.set(true);
-                        }
-                        _ => {}
-                    }
-                }
-                _ = closing.as_mut(), if !state.closing.get() => state.on_closing(closing.as_mut()),
-            }
-        }
-    };
-    linger.close().await;
-    active
-}
-
-/// What hyper's HTTP/1.1 server ending with `res` leaves the connection as.
-fn ended<S>(
-    res: hyper::Result<hyper::server::conn::http1::Parts<LingerIo, S>>,
-    state: &ConnState,
-    linger: &Linger,
-) -> Active {
-    let parts = match res {
-        Ok(parts) => parts,
-        Err(e) => {
-            // A malformed or oversized request: hyper answered it (400,
-            // 431, ...) and stopped reading, maybe mid-head. Closing now
-            // could reset the connection before the client reads why.
-            if e.is_parse() {
-                linger.want();
-            }
-            tracing::debug!(peer = %state.peer, error = %e, "client connection ended with an error");
-            return Active::Done;
-        }
-    };
-    let Some(mut io) = parts.io.into_inner() else {
-        return Active::Done;
-    };
-    if state.upgrade.borrow().is_some() {
-        return match state.upgrade.borrow_mut().take() {
-            Some(up) => Active::Upgraded(io, parts.read_buf, up),
-            None => Active::Done,
-        };
-    }
-    if state.parked.get() && !state.closing.get() {
-        // An empty buffer still pins hyper's whole read buffer (it is a
-        // view into it): keep bytes only.
-        io.replay = if parts.read_buf.is_empty() {
-            Bytes::new()
-        } else {
-            Bytes::copy_from_slice(&parts.read_buf)
-        };
-        return Active::Parked(io);
-    }
-    if state.linger.get() {
-        return Active::Linger(io);
-    }
-    Active::Done
 }
 
 /// What a connection's timer decided.

@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod h1;
 pub mod h2;
 pub mod headers;
+mod hyper_h1;
 mod linger;
 pub mod parked;
 pub mod proxy;
