@@ -118,7 +118,15 @@ async fn reload_on_the_admin_socket_applies_the_file_and_reports_errors() {
         "{status}"
     );
     assert!(status.contains("reloads 1 ok, 1 failed"), "{status}");
-    assert!(status.contains("failed: "), "{status}");
+    // The last reload's first error, not only that it was refused.
+    let last = status
+        .lines()
+        .find(|l| l.starts_with("reloads "))
+        .unwrap_or_default();
+    assert!(
+        last.contains("failed: ") && last.contains("\"nope\""),
+        "{status}"
+    );
     assert!(status.contains("web=127.0.0.1:0"), "{status}");
 
     proxy.signal(libc::SIGTERM);
@@ -139,4 +147,32 @@ async fn reload_without_a_process_on_the_socket_says_so() {
         err.contains("is switchyard running with this socket"),
         "{err}"
     );
+}
+
+/// A pool with `insecure_skip_verify` is warned about at start and at
+/// every reload, by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_skip_verify_is_warned_about_at_every_load() {
+    let (a, b) = (backend("a"), backend("b"));
+    let dir = TempDir::new();
+    let socket = dir.path.join("control.sock");
+    let socket = socket.to_str().unwrap();
+    // The last pool is "b": its TLS table goes at the end.
+    let cfg = config(socket, a.addr, b.addr, "a") + "  [pool.tls]\n  insecure_skip_verify = true\n";
+    let file = dir.write("sy.toml", &cfg);
+    let mut proxy = Child::spawn(&["run", "-c", file.to_str().unwrap()]);
+    let warned = proxy
+        .line_containing("verification of upstream certificates is disabled")
+        .await;
+    assert!(
+        warned.contains("WARN") && warned.contains("pool=b"),
+        "{warned}"
+    );
+    proxy.line_containing("admin socket listening").await;
+    let out = admin(&["reload", "-s", socket]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = proxy
+        .line_containing("verification of upstream certificates is disabled")
+        .await;
+    assert!(again.contains("pool=b"), "{again}");
 }

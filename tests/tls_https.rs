@@ -63,6 +63,56 @@ async fn hsts_is_added_to_every_response_of_listeners_that_set_it() {
     }
 }
 
+/// An upstream's own `Strict-Transport-Security` (here `max-age=0`, which
+/// would lift the policy) is replaced by the listener's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listeners_hsts_replaces_the_upstreams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.clear();
+                    let answer = b"HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=0\r\nContent-Length: 2\r\n\r\nok";
+                    if s.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let site = Site::new();
+    let hsts = "max-age=31536000";
+    let proxy = Proxy::start(&proxy_config(
+        1,
+        &[
+            listener(
+                "web",
+                "",
+                &format!("{}\n  hsts = \"{hsts}\"", site.tls()),
+                "p",
+            ),
+            pool("p", &[up], ""),
+        ],
+    ));
+    let h1 = site.client(BOTH, H1_ONLY);
+    let (_, reply) = https_get(proxy.addr_of("web"), &h1, SITE, "/", &[])
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("strict-transport-security"), Some(hsts));
+}
+
 // ---------------------------------------------------------------------------
 // HTTP→HTTPS redirect listener
 // ---------------------------------------------------------------------------

@@ -26,6 +26,8 @@ struct Mtls {
     /// Non-ASCII and RFC 4514 special characters in its subject, no SANs.
     zoe: Issued,
     mallory: Issued,
+    /// CN `x,CN=admin`: written `CN=x\,CN=admin` in the subject header.
+    comma: Issued,
 }
 
 impl Mtls {
@@ -42,6 +44,7 @@ impl Mtls {
         let admin = clients.issue(LeafSpec::client("admin").org("Example, Inc."));
         let zoe = clients.issue(LeafSpec::client("Zo\u{eb}").org("#A+B "));
         let mallory = Ca::new("Rogue CA").issue(LeafSpec::client("admin"));
+        let comma = clients.issue(LeafSpec::client("x,CN=admin"));
         Mtls {
             site,
             clients_file,
@@ -49,6 +52,7 @@ impl Mtls {
             admin,
             zoe,
             mallory,
+            comma,
         }
     }
 
@@ -292,6 +296,36 @@ async fn routes_match_the_verified_identity_not_client_sent_headers() {
                 resp.version()
             );
         }
+    }
+}
+
+/// The subject regex docs/tls.md shows: a whole `CN=admin` attribute
+/// passes, one hidden behind an escaped comma in another value does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_subject_regex_is_not_fooled_by_an_escaped_comma() {
+    let m = Mtls::new();
+    // In a TOML basic string `\\\\` is the regex's `\\`: a literal backslash.
+    let (_admins, _users, proxy) = admin_routed(
+        &m.tls("client_auth = \"optional\""),
+        "x-client-cert-subject",
+        r"(^|[^\\\\],)CN=admin(,|$)",
+    );
+    let addr = proxy.addr_of("web");
+    for (who, want) in [
+        (&m.admin, "admins"),
+        (&m.comma, "users"),
+        (&m.alice, "users"),
+    ] {
+        let client = https_client(m.client(Some(who), BOTH, H1_ONLY), &[SITE], addr);
+        let resp = client
+            .get(proxy.https_url("web", SITE, "/echo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let backend = header_value(&resp, "x-backend").map(str::to_owned);
+        let body = resp.text().await.unwrap();
+        assert_eq!(backend.as_deref(), Some(want), "{body}");
     }
 }
 

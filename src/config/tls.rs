@@ -219,18 +219,22 @@ fn server(v: &mut V<'_, '_>, t: &Spanned<FileListenerTls>, ctx: &str) -> Option<
     };
     let hsts = f.hsts.as_ref().and_then(|h| {
         let value = h.get_ref();
-        let ok = http::HeaderValue::from_str(value).is_ok()
-            && value.to_ascii_lowercase().contains("max-age=");
-        if ok {
-            Some(value.clone())
+        let problem = if http::HeaderValue::from_str(value).is_err() {
+            Some("characters a header value cannot hold")
         } else {
-            v.error(
-                h.span(),
-                format!("invalid `hsts` in {ctx}"),
-                "write a Strict-Transport-Security value, e.g. hsts = \"max-age=31536000; \
-                 includeSubDomains\"",
-            );
-            None
+            sts_problem(value)
+        };
+        match problem {
+            None => Some(value.clone()),
+            Some(why) => {
+                v.error(
+                    h.span(),
+                    format!("invalid `hsts` in {ctx}: {why}"),
+                    "write a Strict-Transport-Security value, e.g. hsts = \"max-age=31536000; \
+                     includeSubDomains\" (browsers ignore a malformed one, RFC 6797 §8.1)",
+                );
+                None
+            }
         }
     });
     let cipher_suites = f
@@ -568,5 +572,58 @@ fn resolve_path(v: &V<'_, '_>, p: &str) -> PathBuf {
     match v.base_dir() {
         Some(dir) => dir.join(path),
         None => path.to_path_buf(),
+    }
+}
+
+/// What is wrong with a `Strict-Transport-Security` value (RFC 6797 §6.1):
+/// `;`-separated directives, names unique, `max-age` once with a number of
+/// seconds, `includeSubDomains` without a value. A browser ignores the
+/// whole header when any of it is malformed, so a typo turns HSTS off.
+fn sts_problem(value: &str) -> Option<&'static str> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut max_age = false;
+    for directive in value.split(';') {
+        let directive = directive.trim();
+        if directive.is_empty() {
+            continue;
+        }
+        let (name, arg) = match directive.split_once('=') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (directive, None),
+        };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            return Some("a directive name is not a token");
+        }
+        let lower = name.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            return Some("a directive appears twice");
+        }
+        match lower.as_str() {
+            "max-age" => {
+                let secs = arg.map(|a| {
+                    a.strip_prefix('"')
+                        .and_then(|a| a.strip_suffix('"'))
+                        .unwrap_or(a)
+                });
+                if !secs.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())) {
+                    return Some("max-age must be a number of seconds");
+                }
+                max_age = true;
+            }
+            "includesubdomains" if arg.is_some() => {
+                return Some("includeSubDomains takes no value");
+            }
+            _ => {}
+        }
+        seen.push(lower);
+    }
+    if max_age {
+        None
+    } else {
+        Some("max-age is missing")
     }
 }

@@ -135,9 +135,10 @@ pub async fn handle(st: Rc<ConnState>, req: Request<ReqBody>) -> Response<ProxyB
     ctx.unanswered = None;
     busy.handed_over();
     if let Some(hsts) = &st.listener.hsts {
+        // The listener's policy, over any the upstream sent: a backend must
+        // not shorten or lift (`max-age=0`) what the operator set.
         resp.headers_mut()
-            .entry(header::STRICT_TRANSPORT_SECURITY)
-            .or_insert_with(|| hsts.clone());
+            .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     if !st.is_h2() && (st.is_closing() || st.expired_now()) {
         // Reload, shutdown or the connection's lifetime is up: finish this

@@ -314,6 +314,14 @@ pub fn compile(config: Config, previous: Option<&Runtime>) -> Result<Runtime, Co
                 UpstreamHttp::Http2 => &[b"h2"],
                 UpstreamHttp::Auto => &[b"h2", b"http/1.1"],
             };
+            if t.insecure_skip_verify {
+                tracing::warn!(
+                    pool = %pc.name,
+                    "TLS verification of upstream certificates is disabled \
+                     (insecure_skip_verify): any certificate is accepted, so the \
+                     connection is open to interception"
+                );
+            }
             let old = previous.and_then(|p| p.pools.iter().find(|op| op.name == pc.name));
             let tls = client_tls(t, alpn, old.and_then(|op| op.tls.as_ref()), &pc.name)?;
             pool.upgrade_tls = if pc.http_version == UpstreamHttp::Http1 {

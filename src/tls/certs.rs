@@ -180,6 +180,9 @@ impl Stamp {
 #[derive(Debug, Clone)]
 pub struct FileStamps {
     files: Vec<(PathBuf, Option<Stamp>)>,
+    /// The files as they were when loading them last failed: until they
+    /// change again, there is nothing new to try (nor to log).
+    failed: Option<Vec<Option<Stamp>>>,
 }
 
 impl FileStamps {
@@ -198,17 +201,35 @@ impl FileStamps {
                 (path, stamp)
             })
             .collect();
-        FileStamps { files }
+        FileStamps {
+            files,
+            failed: None,
+        }
+    }
+
+    /// Notes that loading the files as they are now failed: [`changed`]
+    /// says no until one of them changes again.
+    ///
+    /// [`changed`]: Self::changed
+    pub fn mark_failed(&mut self) {
+        self.failed = Some(self.files.iter().map(|(p, _)| Stamp::of(p)).collect());
     }
 
     /// Whether any file's modification time, size or identity differs from
     /// what was recorded, or it is (or was) unreadable: then a reload should
     /// be attempted, and will report the error if the files are bad.
+    /// Files that failed to load (see [`mark_failed`](Self::mark_failed))
+    /// count as unchanged until they change again.
     pub fn changed(&self) -> bool {
+        let now: Vec<Option<Stamp>> = self.files.iter().map(|(p, _)| Stamp::of(p)).collect();
+        if self.failed.as_ref() == Some(&now) {
+            return false;
+        }
         self.files
             .iter()
-            .any(|(path, old)| match (old, Stamp::of(path)) {
-                (Some(old), Some(now)) => *old != now,
+            .zip(&now)
+            .any(|((_, old), now)| match (old, now) {
+                (Some(old), Some(now)) => old != now,
                 _ => true,
             })
     }

@@ -92,7 +92,8 @@ impl ClientTls {
     /// Rebuilds the configuration if the CA file or the client certificate
     /// or key changed since the last successful load: `Ok(true)` when
     /// swapped, `Ok(false)` when nothing changed. On error the previous
-    /// configuration stays, and the next call tries again. The system's
+    /// configuration stays, and the files are tried again once they change
+    /// again. The system's
     /// trust roots are not watched.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
         let mut stamps = self
@@ -103,7 +104,14 @@ impl ClientTls {
             return Ok(false);
         }
         let fresh = FileStamps::new(watched_files(&self.cfg));
-        let config = client_config(&self.cfg, &self.alpn)?;
+        let config = match client_config(&self.cfg, &self.alpn) {
+            Ok(c) => c,
+            Err(e) => {
+                // Said once: tried again when a file changes again.
+                stamps.mark_failed();
+                return Err(e);
+            }
+        };
         self.config.store(Arc::new(config));
         // After the store: whoever sees the new key gets the new config.
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
@@ -167,12 +175,8 @@ fn client_config(cfg: &TlsClientCfg, alpn: &[Vec<u8>]) -> Result<rustls::ClientC
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
 
+    // Warned about (naming the pool) at every load: `runtime::compile`.
     let builder = if cfg.insecure_skip_verify {
-        tracing::warn!(
-            "TLS verification of upstream certificates is disabled \
-             (insecure_skip_verify): any certificate is accepted, so the \
-             connection is open to interception"
-        );
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
+use rustls::SignatureScheme;
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::CertifiedKey;
 
@@ -29,17 +30,24 @@ use crate::config::model::{CertCfg, ClientAuthCfg, HostMatch, TlsServerCfg, TlsV
 /// TLS 1.3 when tickets are off).
 const SESSION_CACHE_SIZE: usize = 10_000;
 
+/// The certificates that serve one name, in configuration order: several
+/// when they differ in key type (an ECDSA and an RSA one, say), and the
+/// handshake takes the first whose key can sign with a scheme the client
+/// offers (as HAProxy's certificate bundles do).
+type Candidates = Vec<Arc<CertifiedKey>>;
+
 /// The certificates of a listener, indexed by the names they serve.
 #[derive(Debug)]
 struct CertStore {
-    /// Lower-case name → certificate.
-    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// Lower-case name → certificates.
+    exact: HashMap<String, Candidates>,
     /// `*.example.com` stored as `.example.com`: matches exactly one more
     /// label (RFC 6125 §6.4.3), so `a.example.com` but neither
     /// `a.b.example.com` nor `example.com`.
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
-    /// The first certificate: no SNI, or a name nothing else covers.
-    default: Arc<CertifiedKey>,
+    wildcard: HashMap<String, Candidates>,
+    /// For no SNI, or a name nothing else covers: the first certificate,
+    /// with the others for its first name.
+    default: Candidates,
     /// When the first stapled OCSP response goes out of date: the store is
     /// then loaded again, without it.
     staple_expires: Option<SystemTime>,
@@ -49,9 +57,9 @@ impl CertStore {
     /// Loads every certificate; the first error (naming its file) wins.
     /// OCSP responses out of date at `now` are not stapled.
     fn load(certificates: &[CertCfg], now: SystemTime) -> Result<CertStore, TlsError> {
-        let mut exact = HashMap::new();
-        let mut wildcard = HashMap::new();
-        let mut default = None;
+        let mut exact: HashMap<String, Candidates> = HashMap::new();
+        let mut wildcard: HashMap<String, Candidates> = HashMap::new();
+        let mut first: Option<(Arc<CertifiedKey>, Option<Name>)> = None;
         let mut staple_expires: Option<SystemTime> = None;
         for cert_cfg in certificates {
             let mut key = load_certified_key(&cert_cfg.cert, &cert_cfg.key)?;
@@ -65,17 +73,28 @@ impl CertStore {
                     staple_expires = Some(staple_expires.map_or(e, |s| s.min(e)));
                 }
             }
-            for name in names_of(cert_cfg, &key)? {
-                // Earlier certificates win on duplicate names.
+            let names = names_of(cert_cfg, &key)?;
+            if first.is_none() {
+                first = Some((key.clone(), names.first().cloned()));
+            }
+            for name in names {
+                // In order: earlier certificates come first for a name.
                 match name {
                     Name::Exact(n) => exact.entry(n),
                     Name::Wildcard(suffix) => wildcard.entry(suffix),
                 }
-                .or_insert_with(|| key.clone());
+                .or_default()
+                .push(key.clone());
             }
-            default.get_or_insert(key);
         }
-        let default = default.ok_or(TlsError::NoCertificates)?;
+        let (first, first_name) = first.ok_or(TlsError::NoCertificates)?;
+        let default = match &first_name {
+            Some(Name::Exact(n)) => exact.get(n),
+            Some(Name::Wildcard(suffix)) => wildcard.get(suffix),
+            None => None,
+        }
+        .cloned()
+        .unwrap_or_else(|| vec![first]);
         Ok(CertStore {
             exact,
             wildcard,
@@ -84,7 +103,7 @@ impl CertStore {
         })
     }
 
-    fn lookup(&self, sni: Option<&str>) -> &Arc<CertifiedKey> {
+    fn lookup(&self, sni: Option<&str>) -> &[Arc<CertifiedKey>] {
         let Some(sni) = sni else {
             return &self.default;
         };
@@ -130,6 +149,7 @@ fn load_staple(
     Ok(Some((der, status.next_update)))
 }
 
+#[derive(Clone)]
 enum Name {
     Exact(String),
     /// The suffix with its leading dot.
@@ -188,15 +208,31 @@ pub struct SniResolver {
 }
 
 impl SniResolver {
-    /// The certificate served for this SNI (`None`: the client sent none).
-    pub fn lookup(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
-        self.store.load().lookup(sni).clone()
+    /// The certificate served for this SNI (`None`: the client sent none)
+    /// to a client offering the signature `schemes`: the first of the
+    /// name's certificates whose key can sign with one of them, else the
+    /// first (the handshake then fails as it must).
+    pub fn lookup(
+        &self,
+        sni: Option<&str>,
+        schemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let store = self.store.load();
+        let candidates = store.lookup(sni);
+        match candidates {
+            [only] => Some(only.clone()),
+            _ => candidates
+                .iter()
+                .find(|c| c.key.choose_scheme(schemes).is_some())
+                .or(candidates.first())
+                .cloned(),
+        }
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.lookup(client_hello.server_name()))
+        self.lookup(client_hello.server_name(), client_hello.signature_schemes())
     }
 }
 
@@ -338,7 +374,14 @@ impl ServerTls {
             return Ok(false);
         }
         let fresh = FileStamps::new(self.files());
-        let store = CertStore::load(&self.cfg.certificates, now)?;
+        let store = match CertStore::load(&self.cfg.certificates, now) {
+            Ok(store) => store,
+            Err(e) => {
+                // Said once: tried again when a file changes again.
+                state.certs.mark_failed();
+                return Err(e);
+            }
+        };
         self.resolver.store.store(Arc::new(store));
         state.certs = fresh;
         Ok(true)
@@ -352,7 +395,15 @@ impl ServerTls {
             return Ok(false);
         }
         let fresh = FileStamps::new(stamps.paths());
-        let client_auth = read_client_auth(&self.cfg)?;
+        let client_auth = match read_client_auth(&self.cfg) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(s) = &mut state.ca {
+                    s.mark_failed();
+                }
+                return Err(e);
+            }
+        };
         if client_auth == state.client_auth {
             // Touched, or rewritten with the same certificates.
             state.ca = Some(fresh);

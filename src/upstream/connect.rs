@@ -79,8 +79,28 @@ async fn connect_inner(t: Target<'_>) -> Result<Stream, ProxyError> {
     let tls_stream = connector
         .connect(name, crate::net::cork::Tcp::new(stream))
         .await
-        .map_err(|e| failed(format!("TLS handshake: {e}")))?;
+        .map_err(|e| failed(handshake_failure(&e)))?;
     Ok(Stream::ClientTls(Box::new(tls_stream)))
+}
+
+/// Why an upstream TLS handshake failed, for the log: rustls's reason,
+/// with what it most likely means when the endpoint answered with
+/// something that is not TLS at all.
+fn handshake_failure(e: &std::io::Error) -> String {
+    let not_tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+            )
+        });
+    if not_tls {
+        format!("TLS handshake: {e} (the endpoint does not speak TLS: plain HTTP?)")
+    } else {
+        format!("TLS handshake: {e}")
+    }
 }
 
 /// The host part of `host:port` (IPv6 brackets removed).
@@ -96,7 +116,7 @@ pub fn host_of(label: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::host_of;
+    use super::{handshake_failure, host_of};
 
     #[test]
     fn hosts() {
@@ -104,5 +124,19 @@ mod tests {
         assert_eq!(host_of("10.0.0.1:80"), "10.0.0.1");
         assert_eq!(host_of("[::1]:8443"), "::1");
         assert_eq!(host_of("name"), "name");
+    }
+
+    #[test]
+    fn an_endpoint_answering_without_tls_is_named_as_such() {
+        let not_tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert!(handshake_failure(&not_tls).contains("does not speak TLS"));
+        let other = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::General("x".into()),
+        );
+        assert!(!handshake_failure(&other).contains("does not speak TLS"));
     }
 }

@@ -390,3 +390,39 @@ fn bad_cipher_suites_are_refused_where_they_are_written() {
         .is_ok()
     );
 }
+
+#[test]
+fn malformed_hsts_values_are_refused_with_the_reason() {
+    for (value, why) in [
+        ("max-age=abc", "max-age must be a number of seconds"),
+        ("max-age=-5", "max-age must be a number of seconds"),
+        ("max-age=", "max-age must be a number of seconds"),
+        ("includeSubDomains", "max-age is missing"),
+        ("max-age=1; max-age=2", "a directive appears twice"),
+        (
+            "max-age=1; includeSubDomains=yes",
+            "includeSubDomains takes no value",
+        ),
+        (
+            "max-age=1; in cludeSubDomains",
+            "a directive name is not a token",
+        ),
+    ] {
+        let d = the_error(&tls_table(&format!("  hsts = \"{value}\"")));
+        assert!(d.message.contains(why), "{value}: {}", d.render());
+    }
+    for value in [
+        "max-age=0",
+        "max-age=\\\"31536000\\\"; includeSubDomains; preload",
+        "MAX-AGE=60;includesubdomains",
+    ] {
+        let text = tls_table(&format!("  hsts = \"{value}\""));
+        let loaded = load(&text).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert!(
+            loaded.config.listeners[0]
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.hsts.is_some())
+        );
+    }
+}

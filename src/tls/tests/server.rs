@@ -40,8 +40,63 @@ impl Three {
     }
 }
 
+/// What a client offering every scheme rustls verifies gets.
+const ANY_SCHEME: &[rustls::SignatureScheme] = &[
+    rustls::SignatureScheme::ECDSA_NISTP256_SHA256,
+    rustls::SignatureScheme::ECDSA_NISTP384_SHA384,
+    rustls::SignatureScheme::ED25519,
+    rustls::SignatureScheme::RSA_PSS_SHA256,
+    rustls::SignatureScheme::RSA_PKCS1_SHA256,
+];
+
 fn served(tls: &ServerTls, sni: Option<&str>) -> CertificateDer<'static> {
-    tls.resolver().lookup(sni).cert[0].clone()
+    served_for(tls, sni, ANY_SCHEME)
+}
+
+fn served_for(
+    tls: &ServerTls,
+    sni: Option<&str>,
+    schemes: &[rustls::SignatureScheme],
+) -> CertificateDer<'static> {
+    tls.resolver()
+        .lookup(sni, schemes)
+        .expect("a certificate")
+        .cert[0]
+        .clone()
+}
+
+/// An ECDSA and an RSA certificate for one name: each client gets the one
+/// it can verify, the first listed when it can verify both, with SNI and
+/// without (the first certificate's name is the default).
+#[test]
+fn a_name_with_several_certificates_gets_the_one_the_client_can_verify() {
+    let dir = TempDir::new();
+    let ecdsa = p256(&["rsa.test"]);
+    let cfg = server_cfg(vec![
+        cert_cfg(&dir, "ecdsa", &ecdsa, &[]),
+        CertCfg {
+            cert: testdata("rsa-cert.pem"),
+            key: testdata("rsa-key.pem"),
+            server_names: vec![],
+            ocsp: None,
+        },
+    ]);
+    let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
+    let rsa_der = crate::tls::certs::load_chain(&testdata("rsa-cert.pem")).expect("rsa")[0].clone();
+    let rsa_only = [
+        rustls::SignatureScheme::RSA_PSS_SHA256,
+        rustls::SignatureScheme::RSA_PKCS1_SHA256,
+    ];
+    let ecdsa_only = [rustls::SignatureScheme::ECDSA_NISTP256_SHA256];
+    for sni in [Some("rsa.test"), None] {
+        assert_eq!(served_for(&tls, sni, &rsa_only), rsa_der, "{sni:?}");
+        assert_eq!(served_for(&tls, sni, &ecdsa_only), ecdsa.der, "{sni:?}");
+        assert_eq!(served_for(&tls, sni, ANY_SCHEME), ecdsa.der, "{sni:?}");
+    }
+    // A client that can verify neither gets the first (and fails the
+    // handshake as it would anyway).
+    let none = [rustls::SignatureScheme::ED448];
+    assert_eq!(served_for(&tls, Some("rsa.test"), &none), ecdsa.der);
 }
 
 #[test]
@@ -229,7 +284,8 @@ fn reload_swaps_certificates_and_keeps_them_on_error() {
     assert_eq!(tls.reload_if_changed().certificates, Ok(false));
 
     // A garbage key: the error names it, the renewed certificate stays, and
-    // every check retries until the files are fixed.
+    // the error is said once: checks find nothing new to try until the
+    // files change again.
     let key = t.dir.write("a.key", "not a key\n");
     let err = tls
         .reload_if_changed()
@@ -237,7 +293,8 @@ fn reload_swaps_certificates_and_keeps_them_on_error() {
         .expect_err("garbage key");
     assert_eq!(err, TlsError::NoPrivateKey { path: key });
     assert_eq!(served(&tls, Some("a.test")), renewed.der);
-    assert!(tls.reload_if_changed().certificates.is_err());
+    assert_eq!(tls.reload_if_changed().certificates, Ok(false));
+    assert_eq!(served(&tls, Some("a.test")), renewed.der);
     // Half-written renewal (new cert, old key): still refused.
     let next = p256(&["a.test"]);
     t.dir.write("a.crt", &next.cert);
@@ -357,7 +414,9 @@ fn shared_across_workers() {
 
 /// The OCSP response stapled for `ocsp.test`, if any.
 fn staple(tls: &ServerTls) -> Option<Vec<u8>> {
-    tls.resolver().lookup(Some("ocsp.test")).ocsp.clone()
+    tls.resolver()
+        .lookup(Some("ocsp.test"), ANY_SCHEME)
+        .and_then(|k| k.ocsp.clone())
 }
 
 #[test]
