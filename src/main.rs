@@ -58,27 +58,9 @@ enum Command {
         action: PoolAction,
     },
     /// Reload the running process's config file (as SIGHUP does) and print the outcome: what changed, or every error (exit 1; the running configuration stays).
-    Reload {
-        /// The admin socket ([global] control_socket).
-        #[arg(
-            short,
-            long,
-            value_name = "PATH",
-            default_value = "/run/switchyard/control.sock"
-        )]
-        socket: PathBuf,
-    },
+    Reload(AdminSocket),
     /// Show the running process: version, pid, config file, uptime, listeners, reloads.
-    Status {
-        /// The admin socket ([global] control_socket).
-        #[arg(
-            short,
-            long,
-            value_name = "PATH",
-            default_value = "/run/switchyard/control.sock"
-        )]
-        socket: PathBuf,
-    },
+    Status(AdminSocket),
     /// Inspect and change the running packet engine (like ipvsadm).
     Vip {
         /// The engine's control socket ([engine] control_socket).
@@ -102,6 +84,19 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 60)]
         stats_interval: u64,
     },
+}
+
+/// The admin socket argument of `reload` and `status`.
+#[derive(clap::Args)]
+struct AdminSocket {
+    /// The admin socket ([global] control_socket).
+    #[arg(
+        short,
+        long,
+        value_name = "PATH",
+        default_value = "/run/switchyard/control.sock"
+    )]
+    socket: PathBuf,
 }
 
 /// `--protocol` of `switchyard decap`.
@@ -178,8 +173,8 @@ fn main() -> ExitCode {
         } => report(run_demo(listen, print_config)),
         Command::Vip { socket, action } => report(vip(&socket, action)),
         Command::Pool { socket, action } => report(pool(&socket, action)),
-        Command::Reload { socket } => report(admin(&socket, "reload")),
-        Command::Status { socket } => report(admin(&socket, "status")),
+        Command::Reload(a) => report(admin(&a.socket, "reload")),
+        Command::Status(a) => report(admin(&a.socket, "status")),
         Command::Decap {
             tun,
             protocol,

@@ -131,6 +131,21 @@ async fn stop_and_read(child: &Child, out: &mut BufReader<ChildStdout>) -> Strin
     rest
 }
 
+/// Reads `out` (up to 10 s) to the next line containing `needle`.
+async fn line_with(out: &mut BufReader<ChildStdout>, needle: &str) -> String {
+    within(Duration::from_secs(10), async {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(out.read_line(&mut line).await.unwrap() > 0, "output ended");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    })
+    .await
+}
+
 /// The first flight of a rustls client whose SNI name is `127.0.0.1`, as
 /// wrk and curl send it (rustls itself never puts an IP address there): a
 /// hello for a 9-letter DNS name with the name's bytes replaced.
@@ -251,17 +266,7 @@ async fn a_request_whose_client_leaves_before_the_response_is_logged_as_499() {
     // The proxy notices the client's close while waiting for the backend
     // (from its next sweep, one to two seconds) and writes the line then,
     // not when the backend would have answered.
-    let line = within(Duration::from_secs(10), async {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            assert!(out.read_line(&mut line).await.unwrap() > 0, "output ended");
-            if line.contains("path=/slow") {
-                return line;
-            }
-        }
-    })
-    .await;
+    let line = line_with(&mut out, "path=/slow").await;
     assert!(line.contains("status=499"), "{line}");
     assert!(
         !line.contains("response_us="),
@@ -308,17 +313,7 @@ async fn access_lines_name_the_protocol_response_time_and_user_agent() {
             .unwrap();
         assert_eq!(resp.status(), 200);
         resp.bytes().await.unwrap();
-        let line = within(Duration::from_secs(10), async {
-            let mut line = String::new();
-            loop {
-                line.clear();
-                assert!(out.read_line(&mut line).await.unwrap() > 0, "output ended");
-                if line.contains("path=/slow") {
-                    return line;
-                }
-            }
-        })
-        .await;
+        let line = line_with(&mut out, "path=/slow").await;
         assert!(line.contains(&format!(" proto={proto} ")), "{line}");
         assert!(
             line.contains(r#" user_agent="test agent/1 (\"x\")""#),
@@ -360,30 +355,70 @@ async fn requests_refused_by_the_http_parser_are_logged() {
         ),
     );
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
-    let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "b".repeat(8000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(8000)
+    );
     for (request, status) in [
         (big.as_bytes(), 431),
-        (&b"GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n"[..], 400),
+        (
+            &b"GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n"[..],
+            400,
+        ),
     ] {
         let resp = raw(addr, request).await;
         assert_eq!(status_of(&resp), status, "{resp}");
-        let mut seen = (false, false);
-        within(Duration::from_secs(10), async {
-            let mut line = String::new();
-            while seen != (true, true) {
-                line.clear();
-                assert!(out.read_line(&mut line).await.unwrap() > 0, "output ended");
-                if line.contains("request refused") && line.contains(&format!("status={status}")) {
-                    seen.0 = true;
-                }
-                if line.contains("access:") && line.contains(&format!("status={status}")) {
-                    assert!(line.contains("method=-"), "{line}");
-                    seen.1 = true;
-                }
-            }
-        })
-        .await;
+        // The refusal is logged first, then its access line.
+        let refused = line_with(&mut out, "request refused").await;
+        assert!(refused.contains(&format!("status={status}")), "{refused}");
+        let access = line_with(&mut out, "access:").await;
+        assert!(access.contains(&format!("status={status}")), "{access}");
+        assert!(access.contains("method=-"), "{access}");
     }
     assert_eq!(b.hits(), 0);
+    let _ = child.start_kill();
+}
+
+/// An upstream that breaks off a response body: the client gets what
+/// came (head and partial body) then the close, and the upstream is named
+/// in a WARN line (the access line alone says only `complete=false`, as
+/// for a client that left).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_cutting_its_response_body_is_logged_as_a_warning() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec();
+                answer.extend_from_slice(&[b'x'; 50]);
+                let _ = s.write_all(&answer).await;
+                // Closed with half the body sent.
+            });
+        }
+    });
+    let tmp = TempDir::new();
+    let cfg = access_logged(&tmp, up);
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    // The client gets the head and the half body that came, then the
+    // close: a body short of its length, never nothing at all.
+    for _ in 0..5 {
+        let resp = raw(addr, b"GET /cut HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
+        assert_eq!(resp.split("\r\n\r\n").nth(1), Some("x".repeat(50).as_str()));
+    }
+    let warned = line_with(&mut out, "upstream response body failed").await;
+    assert!(warned.contains("WARN"), "{warned}");
+    assert!(warned.contains(&format!("endpoint={up}")), "{warned}");
+    let access = line_with(&mut out, "path=/cut").await;
+    assert!(access.contains("complete=false"), "{access}");
     let _ = child.start_kill();
 }

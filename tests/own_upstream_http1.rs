@@ -135,6 +135,87 @@ async fn a_get_on_a_pooled_connection_closed_under_it_goes_to_a_new_one() {
     );
 }
 
+/// An upstream whose connections answer their first request (the first
+/// `fill` of them only once that many requests are in, so that many
+/// connections stay open together) and close without a byte of answer on
+/// any later one: every pooled connection fails under the next request.
+/// Counts the requests for paths starting with `/qod`.
+async fn drops_reused(fill: usize) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let qod = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = qod.clone();
+    let barrier = Arc::new(tokio::sync::Barrier::new(fill));
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut s, _)) = l.accept().await {
+            let (seen, barrier, wait) = (seen.clone(), barrier.clone(), n < fill);
+            n += 1;
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let mut first = true;
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    if buf.windows(8).any(|w| w == b"GET /qod") {
+                        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    buf.clear();
+                    if !first {
+                        return; // closed without an answer
+                    }
+                    first = false;
+                    if wait {
+                        barrier.wait().await;
+                    }
+                    if s.write_all(OK_ONE).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, qod)
+}
+
+/// A request that every pooled connection fails under (a query of death,
+/// or a pool gone stale at once) is sent at most twice: once on a pooled
+/// connection, once on a new one. It was sent on every pooled connection
+/// in turn.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_failing_on_pooled_connections_is_sent_again_once_only() {
+    const FILL: usize = 6;
+    let (up, qod) = drops_reused(FILL).await;
+    let proxy = Proxy::start(&one_worker(up));
+    let c = client();
+    let fills: Vec<_> = (0..FILL)
+        .map(|i| {
+            let (c, url) = (c.clone(), proxy.url(&format!("/fill{i}")));
+            tokio::spawn(async move { get(&c, &url).await })
+        })
+        .collect();
+    for f in fills {
+        assert_eq!(f.await.unwrap().2, "one");
+    }
+    // FILL idle upstream connections now, each failing its next request.
+    let (status, _, body) = get(&c, &proxy.url("/qod")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "one"),
+        "answered on a new connection"
+    );
+    assert_eq!(
+        qod.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "sent on one pooled connection and one new one"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_on_a_pooled_connection_closed_under_it_is_not_sent_twice() {
     let (up, log) = scripted(closes_second).await;

@@ -223,7 +223,22 @@ impl Body for ProxyBody {
         };
         match &polled {
             Poll::Ready(None) => this.done(true),
-            Poll::Ready(Some(Err(_))) => this.done(false),
+            Poll::Ready(Some(Err(e))) => {
+                // The upstream's fault (the client leaving drops the body
+                // instead): say so, as for a stalled body.
+                let endpoint = this
+                    .finish
+                    .as_ref()
+                    .and_then(|f| f.upstream.as_ref())
+                    .map(|u| u.key.endpoint);
+                tracing::warn!(
+                    endpoint = endpoint.map(tracing::field::display),
+                    sent = this.sent,
+                    error = %e,
+                    "upstream response body failed; ending the response"
+                );
+                this.done(false);
+            }
             Poll::Ready(Some(Ok(frame))) => {
                 this.clock.progress();
                 if let Some(d) = frame.data_ref() {

@@ -348,6 +348,9 @@ async fn forward<'a>(
     let mut attempts = 0;
     let mut last_err: Option<ProxyError> = None;
     let mut resends = 0;
+    // A request already sent again after a pooled HTTP/1.1 connection
+    // failed under it: never again, and only on a new connection.
+    let mut stale_resent = false;
     // Under max_connections_per_endpoint: when the queue wait ends, and
     // whether this request has had its turn (it then never queues behind
     // later ones again).
@@ -419,7 +422,7 @@ async fn forward<'a>(
         } else if pool.http_version == UpstreamHttp::Http1 {
             st.worker
                 .conns
-                .checkout(conn_key, target)
+                .checkout(conn_key, target, !stale_resent)
                 .await
                 .map(Conn::H1)
         } else {
@@ -429,7 +432,13 @@ async fn forward<'a>(
         let conn = match checked_out {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %e, "connect failed; trying another endpoint");
+                // Another try only with an attempt left and another
+                // endpoint to take it (the pick skips the ones tried).
+                if attempts + 1 < MAX_CONNECT_ATTEMPTS && pool.endpoints.len() > attempts + 1 {
+                    tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %e, "connect failed; trying another endpoint");
+                } else {
+                    tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %e, "connect failed");
+                }
                 ep.state.connect_failed(pool.fail_timeout);
                 tried[attempts] = i;
                 attempts += 1;
@@ -489,13 +498,20 @@ async fn forward<'a>(
                         };
                         (p, b, Some(back))
                     }
-                    // Nothing was processed: a cached connection went stale.
+                    // No byte of answer on a cached connection: it most
+                    // likely went stale (the upstream closed it as the
+                    // request went out), so an idempotent request goes
+                    // once more, on a new connection. Once only: the
+                    // upstream may also have failed on this very request
+                    // (a query of death), and every replay would run it
+                    // again (HAProxy does not replay at all by default).
                     Ok(Err(SendFailure {
                         request: Some(back),
                         reason,
                         ..
-                    })) if up.reused => {
-                        tracing::debug!(endpoint = %ep.label, %reason, "pooled connection failed before a response; sending the request again");
+                    })) if up.reused && !stale_resent => {
+                        tracing::debug!(endpoint = %ep.label, %reason, "pooled connection failed before a response; sending the request again on a new connection");
+                        stale_resent = true;
                         req = back;
                         continue;
                     }

@@ -320,9 +320,15 @@ impl ConnCache {
         self.idle.borrow().values().map(Vec::len).sum()
     }
 
-    /// A ready cached connection to `target`, or a new one.
-    pub async fn checkout(&self, key: ConnKey, target: Target<'_>) -> Result<Upstream, ProxyError> {
-        while let Some(mut conn) = self.take(key) {
+    /// A ready cached connection to `target` (unless `reuse` is false), or
+    /// a new one.
+    pub async fn checkout(
+        &self,
+        key: ConnKey,
+        target: Target<'_>,
+        reuse: bool,
+    ) -> Result<Upstream, ProxyError> {
+        while reuse && let Some(mut conn) = self.take(key) {
             if conn.ready().await {
                 return Ok(Upstream { conn, reused: true });
             }

@@ -307,6 +307,12 @@ async fn send_body(
             Some(Some(Err(e))) => {
                 // The upstream failed mid-body: the client must not take a
                 // truncated body for a whole one, so the connection ends.
+                // What is queued goes out first (the head at least, which
+                // the access log reports): short of its length or its last
+                // chunk, it reads as cut, as from HAProxy or NGINX.
+                let _ = write_all(stream, &mut [IoSlice::new(out)]).await;
+                out.clear();
+                let _ = poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await;
                 return Err(io::Error::other(e));
             }
             Some(Some(Ok(frame))) => frame,
