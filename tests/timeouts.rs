@@ -1,5 +1,6 @@
 //! Client-side timeouts: a request head must arrive within
-//! `request_header_timeout` of its first byte (slowloris), a keep-alive
+//! `request_header_timeout` of its first byte (slowloris; the first head
+//! of a TLS connection within that of accept, handshake included), a keep-alive
 //! connection may idle for `idle_timeout`, and neither cuts a slow response.
 
 mod common;
@@ -127,6 +128,54 @@ async fn slowloris_head_is_cut_at_request_header_timeout_while_others_are_served
         3,
         "only the normal client's requests reach the backend"
     );
+}
+
+/// The first head's budget runs from accept and takes in the TLS
+/// handshake: a client that completes its handshake, waits, and then
+/// dribbles a head is cut `request_header_timeout` after it connected, not
+/// that long after its first request byte (which gave a slow client twice
+/// the budget). (A plain listener accepts only once bytes arrive, so there
+/// the budget starts with them.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_heads_budget_includes_the_tls_handshake() {
+    use common::tls::{BOTH, H1_ONLY, SITE, Site, tls_connect};
+    let b = backend("b1");
+    let site = Site::new();
+    let proxy = Proxy::start(&proxy_config(
+        1,
+        &[
+            listener("web", "request_header_timeout = \"1s\"", &site.tls(), "p"),
+            pool("p", &[b.addr], ""),
+        ],
+    ));
+    let started = Instant::now();
+    let tls = tls_connect(proxy.addr_of("web"), &site.client(BOTH, H1_ONLY), SITE)
+        .await
+        .expect("handshake");
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    // The slow client under test: silent for most of the budget, then one
+    // head byte every 100 ms.
+    let dribbling = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        for byte in head.chunks(1) {
+            tick.tick().await;
+            if writer.write_all(byte).await.is_err() || writer.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut sink)).await;
+    let after = started.elapsed();
+    dribbling.abort();
+    assert!(closed.is_ok(), "the connection stayed open for 5 s");
+    assert!(
+        after >= Duration::from_millis(950) && after < Duration::from_millis(1600),
+        "closed {after:?} after connecting (budget 1 s from accept; 1.9 s if counted from the first byte)"
+    );
+    assert_eq!(b.hits(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

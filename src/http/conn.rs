@@ -80,6 +80,8 @@ pub struct ConnState {
     deadline: Cell<Instant>,
     /// When the connection last became idle.
     idle_since: Cell<Instant>,
+    /// No request served yet: the first head's budget runs from accept.
+    first: Cell<bool>,
     /// Set to make `ClientIo` report end-of-stream to hyper (parking).
     pub(super) park: Cell<bool>,
     /// Set once that end-of-stream has been reported.
@@ -189,6 +191,7 @@ impl ConnState {
 
     /// A request is being served.
     pub fn set_busy(&self) {
+        self.first.set(false);
         self.streams.set(self.streams.get() + 1);
         self.phase.set(Phase::Busy);
     }
@@ -252,8 +255,15 @@ impl ConnState {
     pub(super) fn note_read(&self) {
         if self.phase.get() == Phase::Idle {
             self.phase.set(Phase::Head);
-            self.deadline
-                .set(Instant::now() + self.listener.timeouts.request_header);
+            let fresh = Instant::now() + self.listener.timeouts.request_header;
+            // The first head shares its budget with the wait for it (and
+            // the TLS handshake): `request_header_timeout` from accept.
+            let deadline = if self.first.get() {
+                fresh.min(self.deadline.get())
+            } else {
+                fresh
+            };
+            self.deadline.set(deadline);
         }
     }
 }
@@ -390,9 +400,10 @@ async fn serve_conn(
     let mut stream = stream.into_tcp();
     stream.set_send_timeout(Some(listener.timeouts.send));
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream.tcp);
-    let (stream, identity) = match &listener.tls {
-        None => (Stream::Tcp(stream), None),
+    let (stream, identity, accepted) = match &listener.tls {
+        None => (Stream::Tcp(stream), None, None),
         Some(tls) => {
+            let accepted = Instant::now();
             // The configuration of the moment (a client CA change replaces it).
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
             // The handshake shares the request-header budget: a client
@@ -412,7 +423,7 @@ async fn serve_conn(
                     } else {
                         None
                     };
-                    (Stream::ServerTls(Box::new(s)), identity)
+                    (Stream::ServerTls(Box::new(s)), identity, Some(accepted))
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -439,8 +450,10 @@ async fn serve_conn(
     let state = Rc::new(ConnState {
         framing: RefCell::new(Framing::new(listener.limits.max_header_bytes)),
         phase: Cell::new(Phase::Idle),
-        // The first request must arrive within the header timeout.
-        deadline: Cell::new(now + listener.timeouts.request_header),
+        // The first request must arrive within the header timeout, counted
+        // from accept: a TLS handshake uses up part of it.
+        deadline: Cell::new(accepted.unwrap_or(now) + listener.timeouts.request_header),
+        first: Cell::new(!resumed),
         idle_since: Cell::new(now),
         park: Cell::new(false),
         parked: Cell::new(false),
