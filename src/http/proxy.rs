@@ -386,7 +386,11 @@ async fn forward<'a>(
         had_turn = true;
         let ep: &'a Endpoint = &pool.endpoints[i];
         // Counted from before the connect: the limit holds connects too.
-        let inflight = pool.in_flight(ep);
+        let Some(inflight) = pool.in_flight(ep) else {
+            // Another worker took its last slot since the pick: again
+            // (full everywhere, the request queues as if it had seen so).
+            continue;
+        };
         ctx.endpoint = Some(ep);
         if !req.headers().contains_key(header::HOST)
             && let Ok(v) = HeaderValue::try_from(ep.label.as_str())

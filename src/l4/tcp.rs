@@ -278,7 +278,11 @@ async fn connect(
             }
         };
         let ep = &pool.endpoints[i];
-        let slot = pool.in_flight(ep);
+        let Some(slot) = pool.in_flight(ep) else {
+            // Another worker took its last slot since the pick: again.
+            queued = true;
+            continue;
+        };
         match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(ep.addr)).await {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(nodelay);

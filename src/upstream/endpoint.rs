@@ -210,6 +210,40 @@ impl InFlight {
         InFlight::start_queued(state, None)
     }
 
+    /// [`InFlight::start_queued`] only while fewer than `limit` are in
+    /// flight (0: no limit). The check and the count are one atomic step:
+    /// workers that both saw the endpoint's last slot free cannot both
+    /// take it. `None`: it is full now.
+    pub fn try_start_queued(
+        state: &Arc<EndpointState>,
+        queue: Option<&Arc<SlotQueue>>,
+        limit: u64,
+    ) -> Option<InFlight> {
+        if limit == 0 {
+            return Some(InFlight::start_queued(state, queue));
+        }
+        let mut now = state.outstanding.load(Ordering::Relaxed);
+        loop {
+            if now >= limit {
+                return None;
+            }
+            match state.outstanding.compare_exchange_weak(
+                now,
+                now + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(seen) => now = seen,
+            }
+        }
+        state.requests.fetch_add(1, Ordering::Relaxed);
+        Some(InFlight {
+            state: state.clone(),
+            queue: queue.cloned(),
+        })
+    }
+
     /// [`InFlight::start`] whose end wakes a waiter of `queue`.
     pub fn start_queued(state: &Arc<EndpointState>, queue: Option<&Arc<SlotQueue>>) -> InFlight {
         state.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -229,5 +263,55 @@ impl Drop for InFlight {
         if let Some(q) = &self.queue {
             q.freed.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::{EndpointState, InFlight};
+
+    #[test]
+    fn a_limited_start_takes_free_slots_only() {
+        let state = Arc::new(EndpointState::default());
+        let a = InFlight::try_start_queued(&state, None, 2).expect("first");
+        let _b = InFlight::try_start_queued(&state, None, 2).expect("second");
+        assert!(InFlight::try_start_queued(&state, None, 2).is_none());
+        drop(a);
+        assert!(InFlight::try_start_queued(&state, None, 2).is_some());
+        // No limit: always.
+        let many: Vec<_> = (0..5)
+            .map(|_| InFlight::try_start_queued(&state, None, 0))
+            .collect();
+        assert!(many.iter().all(Option::is_some));
+    }
+
+    /// Threads racing for the slots (workers picking the same endpoint)
+    /// never hold more than the limit together.
+    #[test]
+    fn racing_threads_never_exceed_the_limit() {
+        const LIMIT: u64 = 3;
+        let state = Arc::new(EndpointState::default());
+        let peak = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (state, peak) = (state.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        if let Some(slot) = InFlight::try_start_queued(&state, None, LIMIT) {
+                            peak.fetch_max(state.outstanding(), Ordering::Relaxed);
+                            drop(slot);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert!(peak.load(Ordering::Relaxed) <= LIMIT);
+        assert_eq!(state.outstanding(), 0);
     }
 }

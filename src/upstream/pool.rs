@@ -170,9 +170,12 @@ impl Pool {
 
     /// Counts a request or connection on `ep` (one of the pool's) until
     /// dropped; its end wakes the next waiter when the pool has a limit.
-    pub fn in_flight(&self, ep: &Endpoint) -> InFlight {
-        let queue = (self.max_connections_per_endpoint > 0).then_some(&self.slots);
-        InFlight::start_queued(&ep.state, queue)
+    /// `None` when the endpoint reached `max_connections_per_endpoint`
+    /// since it was picked (another worker took its last slot): pick again.
+    pub fn in_flight(&self, ep: &Endpoint) -> Option<InFlight> {
+        let limit = self.max_connections_per_endpoint;
+        let queue = (limit > 0).then_some(&self.slots);
+        InFlight::try_start_queued(&ep.state, queue, limit as u64)
     }
 
     /// [`pick`](Self::pick) that also skips endpoints with `limit` or more
