@@ -371,6 +371,17 @@ fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) ->
             if let (Some((path, span)), Ok(leaf)) = (&ocsp, ck.end_entity_cert()) {
                 check_ocsp(v, path, span.clone(), leaf, &ctx);
             }
+            if let Ok(leaf) = ck.end_entity_cert()
+                && let Some(problem) =
+                    crate::tls::certs::validity_problem(leaf, std::time::SystemTime::now())
+            {
+                v.warning(
+                    cert_s.span(),
+                    format!("{ctx}: {problem}"),
+                    "clients refuse it: renew the certificate (the files are re-read when they \
+                     change)",
+                );
+            }
             if server_names.is_empty() && i > 0 {
                 // Only the default certificate may serve no name of its own.
                 let names = ck

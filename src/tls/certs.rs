@@ -240,6 +240,54 @@ impl FileStamps {
     }
 }
 
+/// A certificate's validity period (RFC 5280 §4.1.2.5): notBefore and
+/// notAfter; `None` when the DER does not parse.
+pub fn validity(cert: &[u8]) -> Option<(SystemTime, SystemTime)> {
+    use super::der::read_tlv;
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, certificate, _) = read_tlv(cert)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = read_tlv(certificate)? else {
+        return None;
+    };
+    // [0] version (optional), serialNumber, signature, issuer, validity.
+    let (tag, _, mut rest) = read_tlv(tbs)?;
+    if tag == 0xa0 {
+        rest = read_tlv(rest)?.2; // the serial number
+    }
+    rest = read_tlv(rest)?.2; // signature algorithm
+    rest = read_tlv(rest)?.2; // issuer
+    let (SEQUENCE, validity, _) = read_tlv(rest)? else {
+        return None;
+    };
+    let time = |tag: u8, t: &[u8]| match tag {
+        0x17 => super::ocsp::utc_time(t).ok(),
+        0x18 => super::ocsp::time(t).ok(),
+        _ => None,
+    };
+    let (t1, not_before, rest) = read_tlv(validity)?;
+    let (t2, not_after, _) = read_tlv(rest)?;
+    Some((time(t1, not_before)?, time(t2, not_after)?))
+}
+
+/// What is wrong with `cert`'s validity period at `now`, if anything:
+/// expired, or not valid yet. Clients refuse such a certificate.
+pub fn validity_problem(cert: &[u8], now: SystemTime) -> Option<String> {
+    let (not_before, not_after) = validity(cert)?;
+    let days = |d: std::time::Duration| d.as_secs() / 86_400;
+    if let Ok(ago) = now.duration_since(not_after) {
+        return Some(format!("the certificate expired {} days ago", days(ago)));
+    }
+    if let Ok(ahead) = not_before.duration_since(now) {
+        return Some(format!(
+            "the certificate is not valid for {} more days (notBefore is in the future)",
+            days(ahead)
+        ));
+    }
+    None
+}
+
 /// Why a PEM file does not parse, without echoing its contents (a key
 /// file's lines are secret).
 fn pem_reason(err: &pem::Error) -> String {

@@ -171,9 +171,20 @@ fn single_response(single: &[u8], serial: &[u8]) -> Result<Option<OcspStatus>, &
     }))
 }
 
+/// A UTCTime `YYMMDDHHMMSSZ` (RFC 5280 §4.1.2.5.1: years 50 to 99 are
+/// 19YY, the rest 20YY).
+pub(super) fn utc_time(t: &[u8]) -> Result<SystemTime, &'static str> {
+    let century: &[u8] = match t.first() {
+        Some(d) if d.is_ascii_digit() && *d >= b'5' => b"19",
+        Some(d) if d.is_ascii_digit() => b"20",
+        _ => return Err("malformed UTCTime"),
+    };
+    time(&[century, t].concat())
+}
+
 /// A GeneralizedTime `YYYYMMDDHHMMSS[.f…]Z` (RFC 5280 §4.1.2.5.2; the
 /// fraction, which it forbids, is tolerated and ignored).
-fn time(t: &[u8]) -> Result<SystemTime, &'static str> {
+pub(super) fn time(t: &[u8]) -> Result<SystemTime, &'static str> {
     const BAD: &str = "malformed GeneralizedTime";
     let t = t.strip_suffix(b"Z").ok_or(BAD)?;
     let t = match t.iter().position(|&b| b == b'.') {

@@ -384,6 +384,16 @@ impl ServerTls {
         };
         self.resolver.store.store(Arc::new(store));
         state.certs = fresh;
+        // Swapped in all the same (it may be all there is), but a renewal
+        // that put an expired or future certificate in place is news.
+        for c in &self.cfg.certificates {
+            if let Ok(chain) = super::certs::load_chain(&c.cert)
+                && let Some(leaf) = chain.first()
+                && let Some(problem) = super::certs::validity_problem(leaf, now)
+            {
+                tracing::warn!(file = %c.cert.display(), "{problem}: clients refuse it");
+            }
+        }
         Ok(true)
     }
 

@@ -426,3 +426,38 @@ fn malformed_hsts_values_are_refused_with_the_reason() {
         );
     }
 }
+
+/// `check` warns about a certificate clients would refuse for its dates.
+#[test]
+fn an_expired_certificate_is_warned_about() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["old.test".to_owned()]).expect("SAN");
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).expect("self-signed");
+    let dir = std::env::temp_dir().join(format!("sy-expired-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (c, k) = (dir.join("old.pem"), dir.join("old.key"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let text = listener_with(&format!(
+        "  [listener.tls]\n  certificates = [{{ cert = \"{}\", key = \"{}\" }}]\n",
+        c.display(),
+        k.display()
+    ));
+    let loaded = load(&text);
+    let _ = std::fs::remove_dir_all(&dir);
+    let loaded = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("expired") && w.line == 6),
+        "{:?}",
+        loaded
+            .warnings
+            .iter()
+            .map(|w| w.render())
+            .collect::<Vec<_>>()
+    );
+}

@@ -203,3 +203,52 @@ fn file_stamps_notice_rewrites_and_removals() {
     // Unreadable when recorded: always worth a (failing) reload attempt.
     assert!(FileStamps::new([&a]).changed());
 }
+
+/// A self-signed P-256 certificate valid from `not_before` to `not_after`
+/// (rcgen writes dates before 2050 as UTCTime, later ones as
+/// GeneralizedTime).
+fn valid_between(not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> Pem {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["dated.test".to_owned()]).expect("SAN");
+    params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+    params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let cert = params.self_signed(&key).expect("self-signed");
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+        der: cert.der().clone(),
+    }
+}
+
+#[test]
+fn validity_is_read_in_both_time_forms() {
+    let secs = |y: i64, m: i64, d: i64| {
+        // Days from 1970-01-01, for the dates used here.
+        let days = (y - 1970) * 365
+            + (y - 1969) / 4
+            + [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334][(m - 1) as usize]
+            + if m > 2 && y % 4 == 0 { 1 } else { 0 }
+            + d
+            - 1;
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400)
+    };
+    let pem = valid_between((2020, 3, 1), (2060, 1, 2));
+    assert_eq!(
+        validity(pem.der.as_ref()),
+        Some((secs(2020, 3, 1), secs(2060, 1, 2)))
+    );
+    assert_eq!(validity(b"not a certificate"), None);
+}
+
+#[test]
+fn expired_and_future_certificates_are_named() {
+    let now = std::time::SystemTime::now();
+    let expired = valid_between((2019, 1, 1), (2021, 1, 1));
+    let problem = validity_problem(expired.der.as_ref(), now).expect("expired");
+    assert!(problem.contains("expired"), "{problem}");
+    let future = valid_between((2090, 1, 1), (2095, 1, 1));
+    let problem = validity_problem(future.der.as_ref(), now).expect("future");
+    assert!(problem.contains("not valid"), "{problem}");
+    let current = valid_between((2020, 1, 1), (2090, 1, 1));
+    assert_eq!(validity_problem(current.der.as_ref(), now), None);
+}
