@@ -564,6 +564,13 @@ fn client(v: &mut V<'_, '_>, t: &Spanned<FilePoolTls>, ctx: &str) -> Option<TlsC
             "anyone on the path to the endpoints can read and change the traffic; use `ca` \
              with the endpoints' CA instead",
         );
+        if ca.is_some() {
+            v.warning(
+                s.span(),
+                format!("{ctx} has a `ca` that insecure_skip_verify makes unused"),
+                "remove insecure_skip_verify to verify endpoints against `ca`",
+            );
+        }
     }
     Some(TlsClientCfg {
         ca,

@@ -202,6 +202,19 @@ fn skipping_upstream_verification_warns() {
         w[0].message
             .contains("does not verify endpoint certificates")
     );
+    // With a `ca` it would ignore: said too.
+    let text = format!(
+        "{MINIMAL}  [pool.tls]\n  ca = \"{}\"\n  insecure_skip_verify = true\n",
+        cert("ca.pem")
+    );
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded.warnings.iter().any(|d| d
+            .message
+            .contains("`ca` that insecure_skip_verify makes unused")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
