@@ -397,6 +397,9 @@ async fn grpc_timeout_bounds_the_wait_for_a_stalled_backend() {
         "{took:?}"
     );
     assert_eq!(b.calls(), 3, "each call reached the backend");
+    // A client's deadline shorter than the pool's response_timeout is not
+    // the endpoint's failure: it is not marked down for it.
+    assert_eq!(proxy.endpoint_response_failures(&b.addr.to_string()), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

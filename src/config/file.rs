@@ -311,9 +311,12 @@ pub struct FilePool {
     pub idle_timeout: Option<Spanned<String>>,
     /// Idle upstream connections kept per endpoint, 0..=10000; default 32.
     pub max_idle_per_endpoint: Option<Spanned<i64>>,
-    /// Skip an endpoint this long after a failed connect; default `"10s"`
-    /// (`"0s"` disables).
+    /// Skip an endpoint this long after `max_fails` failures in a row;
+    /// default `"10s"` (`"0s"` disables).
     pub fail_timeout: Option<Spanned<String>>,
+    /// Failures in a row (failed connects, no valid response head) that
+    /// mark an endpoint down, 1..=1000; default 1.
+    pub max_fails: Option<Spanned<i64>>,
     /// `[{ address = "10.0.0.1:80", weight = 2 }, ...]`.
     pub endpoints: Option<Spanned<Vec<Spanned<FileEndpoint>>>>,
     /// Send a PROXY protocol header on new upstream connections: `"v1"` or `"v2"`.
@@ -472,6 +475,7 @@ pub(crate) mod keys {
         "idle_timeout",
         "max_idle_per_endpoint",
         "fail_timeout",
+        "max_fails",
         "endpoints",
         "send_proxy_protocol",
         "proxy_protocol_tlvs",
@@ -575,6 +579,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "response_body_timeout" => "response_body_timeout = \"60s\"",
         "max_idle_per_endpoint" => "max_idle_per_endpoint = 32",
         "fail_timeout" => "fail_timeout = \"10s\"",
+        "max_fails" => "max_fails = 1",
         "endpoints" => "endpoints = [{ address = \"127.0.0.1:9001\" }]",
         _ => return None,
     })

@@ -509,8 +509,11 @@ pub struct PoolCfg {
     pub idle_timeout: Duration,
     /// Idle upstream connections kept per endpoint per worker.
     pub max_idle_per_endpoint: usize,
-    /// After a failed connect, skip the endpoint for this long (0 = never skip).
+    /// After `max_fails` failures in a row, skip the endpoint for this
+    /// long (0 = never skip).
     pub fail_timeout: Duration,
+    /// Failures in a row (connects, response heads) that mark it down.
+    pub max_fails: u32,
     /// Send a PROXY protocol header on every new upstream connection.
     pub send_proxy: Option<ProxyVersion>,
     /// Forward the TLVs of an accepted PROXY v2 header (else drop them).

@@ -142,6 +142,14 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         32,
         "use 0 (no reuse) to 10000 idle connections per endpoint; the default is 32",
     );
+    let max_fails = v.int(
+        &f.max_fails,
+        "max_fails",
+        ctx,
+        1..=1000,
+        1,
+        "use 1 to 1000 failures in a row; to never skip an endpoint, set fail_timeout = \"0s\"",
+    );
     let l4 = super::l4::pool_l4(v, f, ctx);
     let (tls, http_version) = super::tls::pool(v, f, ctx);
     let cfg = PoolCfg {
@@ -166,6 +174,7 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         idle_timeout: v.duration(&f.idle_timeout, "idle_timeout", ctx, "60s", true),
         max_idle_per_endpoint: usize::try_from(max_idle).unwrap_or(32),
         fail_timeout: v.duration(&f.fail_timeout, "fail_timeout", ctx, "10s", true),
+        max_fails: u32::try_from(max_fails).unwrap_or(1),
         send_proxy: l4.send_proxy,
         forward_proxy_tlvs: l4.forward_tlvs,
         max_connections_per_endpoint: l4.max_connections_per_endpoint,
@@ -194,13 +203,11 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
             .iter()
             .filter(|e| (1..=65535).contains(&weight(e)))
             .collect();
-        let first = valid.first().map_or(1, |e| weight(e));
-        if let Some(odd) = valid.iter().find(|e| weight(e) != first) {
-            let span = odd
-                .get_ref()
-                .weight
-                .as_ref()
-                .map_or(odd.span(), Spanned::span);
+        // The caret goes to a weight that stands out: the first one
+        // written above the smallest (an endpoint without one weighs 1).
+        let least = valid.iter().map(|e| weight(e)).min().unwrap_or(1);
+        let odd = valid.iter().find(|e| weight(e) != least);
+        if let Some(span) = odd.and_then(|e| e.get_ref().weight.as_ref().map(Spanned::span)) {
             v.warning(
                 span,
                 format!("{ctx} uses round_robin, which ignores endpoint weights"),

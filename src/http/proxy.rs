@@ -34,13 +34,13 @@ use super::wait::{self, Stall};
 use super::{grpc, headers, upgrade};
 use crate::balance::{client_key, hash_bytes};
 use crate::config::{HashKey, UpstreamHttp};
-use crate::error::ProxyError;
+use crate::error::{ProxyError, Side};
 use crate::runtime::{ListenerRt, RouteRt};
 use crate::telemetry::AccessRecord;
 use crate::upstream::connect::{self, Target};
 use crate::upstream::conns::{ConnKey, ProxyOut, SendFailure, UpResponse};
 use crate::upstream::h2::{H2Body, H2SendError};
-use crate::upstream::{Endpoint, Pick, Pool};
+use crate::upstream::{Endpoint, Failure, Pick, Pool};
 
 /// How many distinct endpoints one request may try to connect to.
 const MAX_CONNECT_ATTEMPTS: usize = 2;
@@ -443,7 +443,7 @@ async fn forward<'a>(
                 } else {
                     tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %e, "connect failed");
                 }
-                ep.state.connect_failed(pool.fail_timeout);
+                pool.failed(ep, Failure::Connect);
                 tried[attempts] = i;
                 attempts += 1;
                 last_err = Some(e);
@@ -451,18 +451,30 @@ async fn forward<'a>(
             }
         };
         let sent_at = pool.tracks_latency.then(Instant::now);
-        let timed_out = |stall| match stall {
-            Stall::Response => ProxyError::ResponseTimeout {
-                endpoint: ep.label.clone(),
-                after: response_timeout,
-            },
-            Stall::ClientBody => ProxyError::RequestBodyTimeout {
-                after: body_timeout,
-            },
-            Stall::UpstreamBody => ProxyError::RequestBodyStalled {
-                endpoint: ep.label.clone(),
-                after: body_timeout,
-            },
+        // An error after the connect counts against the endpoint when it
+        // is the endpoint's (not the client's, nor a gRPC client's own
+        // deadline shorter than the pool's response_timeout).
+        let blame = |e: ProxyError| {
+            let own_deadline = matches!(e, ProxyError::ResponseTimeout { after, .. } if after < pool.response_timeout);
+            if e.side() == Side::Upstream && !own_deadline {
+                pool.failed(ep, Failure::Response);
+            }
+            e
+        };
+        let timed_out = |stall| {
+            blame(match stall {
+                Stall::Response => ProxyError::ResponseTimeout {
+                    endpoint: ep.label.clone(),
+                    after: response_timeout,
+                },
+                Stall::ClientBody => ProxyError::RequestBodyTimeout {
+                    after: body_timeout,
+                },
+                Stall::UpstreamBody => ProxyError::RequestBodyStalled {
+                    endpoint: ep.label.clone(),
+                    after: body_timeout,
+                },
+            })
         };
         let (rparts, body, upstream) = match conn {
             Conn::H1(mut up) => {
@@ -523,10 +535,10 @@ async fn forward<'a>(
                         return Err(ProxyError::BadRequestBody { reason: f.reason });
                     }
                     Ok(Err(f)) => {
-                        return Err(ProxyError::UpstreamFailed {
+                        return Err(blame(ProxyError::UpstreamFailed {
                             endpoint: ep.label.clone(),
                             reason: f.reason,
-                        });
+                        }));
                     }
                     Err(stall) => return Err(timed_out(stall)),
                 }
@@ -563,7 +575,7 @@ async fn forward<'a>(
                         req = back;
                         continue;
                     }
-                    Ok(Err(e)) => return Err(e.error),
+                    Ok(Err(e)) => return Err(blame(e.error)),
                     Err(stall) => return Err(timed_out(stall)),
                 }
             }
@@ -571,7 +583,9 @@ async fn forward<'a>(
                 // Boxed: upgrades are rare, and their large future would
                 // otherwise grow every request's state.
                 let (resp, side) =
-                    Box::pin(upgrade::exchange(stream, &ep.label, req, response_timeout)).await?;
+                    Box::pin(upgrade::exchange(stream, &ep.label, req, response_timeout))
+                        .await
+                        .map_err(blame)?;
                 let (mut p, b) = resp.into_parts();
                 if let Some(mut side) = side {
                     // The tunnel holds the request's slot on the endpoint.
@@ -607,6 +621,7 @@ async fn forward<'a>(
                     // RFC 8441: a 2xx tells the client its tunnel is open. An
                     // upstream that answered the upgrade with a plain 2xx
                     // opened none; its refusals (4xx, 5xx) pass as they are.
+                    // Not counted against the endpoint: it answered.
                     return Err(ProxyError::UpstreamFailed {
                         endpoint: ep.label.clone(),
                         reason: format!(

@@ -18,7 +18,7 @@ use crate::balance::client_key;
 use crate::config::{HashKey, NonTls, ProxyVersion, ProxyVersions};
 use crate::runtime::{ListenerRt, TcpRt};
 use crate::upstream::endpoint::now_ns;
-use crate::upstream::{InFlight, Pick, Pool};
+use crate::upstream::{Failure, InFlight, Pick, Pool};
 use crate::worker::WorkerCtx;
 
 /// The client as the proxy knows it: the socket peer, or what a trusted
@@ -298,7 +298,7 @@ async fn connect(
             }
         }
         tracing::warn!(pool = %pool.name, endpoint = %ep.label, error = %last_err, "connect failed; trying another endpoint");
-        ep.state.connect_failed(pool.fail_timeout);
+        pool.failed(ep, Failure::Connect);
         tried.push(i);
     }
 }

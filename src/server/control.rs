@@ -247,7 +247,7 @@ fn list(rt: &Runtime) -> String {
     let now = now_ns();
     let mut out = String::new();
     out.push_str(
-        "Pool / Endpoint                  Weight State     Active Requests ConnectFailures\n",
+        "Pool / Endpoint                  Weight State     Active Requests ConnectFailures ResponseFailures\n",
     );
     for p in &rt.pools {
         let _ = write!(out, "{} ({} endpoints", p.name, p.endpoints.len());
@@ -273,13 +273,14 @@ fn list(rt: &Runtime) -> String {
             };
             let _ = writeln!(
                 out,
-                "  -> {:<28} {:<6} {:<9} {:<6} {:<8} {}",
+                "  -> {:<28} {:<6} {:<9} {:<6} {:<8} {:<15} {}",
                 e.label,
                 e.weight,
                 state,
                 s.outstanding(),
                 s.requests(),
-                s.connect_failures()
+                s.connect_failures(),
+                s.response_failures()
             );
         }
     }

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::balance::PeakEwma;
@@ -34,6 +34,12 @@ pub struct EndpointState {
     latency: PeakEwma,
     requests: AtomicU64,
     connect_failures: AtomicU64,
+    /// Requests that got no valid response head after the connect opened
+    /// (reset, closed, an invalid head, a response timeout).
+    response_failures: AtomicU64,
+    /// Failures since the endpoint last answered; at the pool's
+    /// `max_fails` it is marked down.
+    consecutive_failures: AtomicU32,
     /// `now_ns()` after which connections to a removed endpoint are closed
     /// (0 = not draining).
     drain_deadline: AtomicU64,
@@ -50,6 +56,8 @@ impl Default for EndpointState {
             latency: PeakEwma::new(EWMA_DECAY),
             requests: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
+            response_failures: AtomicU64::new(0),
+            consecutive_failures: AtomicU32::new(0),
             drain_deadline: AtomicU64::new(0),
             disabled: std::sync::atomic::AtomicBool::new(false),
         }
@@ -61,27 +69,43 @@ impl EndpointState {
         self.outstanding.load(Ordering::Relaxed)
     }
 
-    /// Whether the endpoint is currently skipped after a connect failure;
+    /// Whether the endpoint is currently skipped after failures;
     /// `now` is only read when the endpoint carries a mark.
     pub fn is_down(&self, now: impl FnOnce() -> u64) -> bool {
         let until = self.down_until.load(Ordering::Relaxed);
         until != 0 && until > now()
     }
 
-    /// Records a failed connect: skip the endpoint for `fail_timeout`.
-    pub fn connect_failed(&self, fail_timeout: Duration) {
-        self.connect_failures.fetch_add(1, Ordering::Relaxed);
-        if !fail_timeout.is_zero() {
+    /// Records a failure of the endpoint (see [`Failure`]): after
+    /// `max_fails` of them in a row, with no answer between, it is skipped
+    /// for `fail_timeout` (NGINX's `max_fails`/`fail_timeout`). Once the
+    /// mark expires, the next failure marks it again at once, so a dead
+    /// endpoint gets one request per `fail_timeout`, as in NGINX.
+    pub fn failed(&self, what: Failure, max_fails: u32, fail_timeout: Duration) {
+        match what {
+            Failure::Connect => &self.connect_failures,
+            Failure::Response => &self.response_failures,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        let row = self
+            .consecutive_failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if !fail_timeout.is_zero() && row >= max_fails {
             let until =
                 now_ns().saturating_add(u64::try_from(fail_timeout.as_nanos()).unwrap_or(u64::MAX));
             self.down_until.store(until, Ordering::Relaxed);
         }
     }
 
-    /// The endpoint answered: clear any passive-failure mark.
+    /// The endpoint answered: clear any passive-failure mark and the
+    /// count of failures in a row.
     pub fn responded(&self) {
         if self.down_until.load(Ordering::Relaxed) != 0 {
             self.down_until.store(0, Ordering::Relaxed);
+        }
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
         }
     }
 
@@ -138,6 +162,21 @@ impl EndpointState {
     pub fn connect_failures(&self) -> u64 {
         self.connect_failures.load(Ordering::Relaxed)
     }
+
+    pub fn response_failures(&self) -> u64 {
+        self.response_failures.load(Ordering::Relaxed)
+    }
+}
+
+/// What counts against an endpoint's `max_fails`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The connect was refused, timed out or failed its TLS handshake.
+    Connect,
+    /// The connection opened, but no valid response head came: it was
+    /// reset or closed, the head was invalid, or `response_timeout` passed
+    /// (an answer the endpoint gave, even a 5xx, is not a failure).
+    Response,
 }
 
 /// One endpoint of a compiled pool.
@@ -271,7 +310,49 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use super::{EndpointState, InFlight};
+    use std::time::Duration;
+
+    use super::{EndpointState, Failure, InFlight, now_ns};
+
+    const FAIL: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn an_endpoint_is_marked_down_after_max_fails_in_a_row() {
+        let s = EndpointState::default();
+        s.failed(Failure::Response, 3, FAIL);
+        s.failed(Failure::Connect, 3, FAIL);
+        assert!(!s.is_down(now_ns), "two failures of three");
+        s.failed(Failure::Response, 3, FAIL);
+        assert!(s.is_down(now_ns), "the third in a row marks it");
+        assert_eq!((s.connect_failures(), s.response_failures()), (1, 2));
+        // An answer clears the mark and the count.
+        s.responded();
+        assert!(!s.is_down(now_ns));
+        s.failed(Failure::Response, 3, FAIL);
+        s.failed(Failure::Response, 3, FAIL);
+        assert!(!s.is_down(now_ns), "the count started again");
+    }
+
+    #[test]
+    fn an_answer_between_failures_keeps_the_endpoint_up() {
+        let s = EndpointState::default();
+        for _ in 0..10 {
+            s.failed(Failure::Response, 2, FAIL);
+            s.responded();
+        }
+        assert!(!s.is_down(now_ns));
+        assert_eq!(s.response_failures(), 10);
+    }
+
+    #[test]
+    fn a_zero_fail_timeout_never_marks() {
+        let s = EndpointState::default();
+        for _ in 0..5 {
+            s.failed(Failure::Connect, 1, Duration::ZERO);
+        }
+        assert!(!s.is_down(now_ns));
+        assert_eq!(s.connect_failures(), 5);
+    }
 
     #[test]
     fn a_limited_start_takes_free_slots_only() {

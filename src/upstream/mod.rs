@@ -9,5 +9,5 @@ pub mod h2;
 pub mod pool;
 
 pub use conns::{ConnCache, Upstream};
-pub use endpoint::{Endpoint, EndpointState, InFlight, SlotQueue};
+pub use endpoint::{Endpoint, EndpointState, Failure, InFlight, SlotQueue};
 pub use pool::{Pick, Pool};

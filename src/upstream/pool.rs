@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::balance::{self, Balancer, EndpointView, Member, Rng};
 use crate::config::{EndpointCfg, HashKey, OnLimit, PoolCfg, ProxyVersion};
 
-use super::endpoint::{Endpoint, EndpointState, InFlight, SlotQueue, now_ns};
+use super::endpoint::{Endpoint, EndpointState, Failure, InFlight, SlotQueue, now_ns};
 
 /// What [`Pool::pick_limited`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,7 @@ pub struct Pool {
     pub idle_timeout: Duration,
     pub max_idle_per_endpoint: usize,
     pub fail_timeout: Duration,
+    pub max_fails: u32,
     /// Whether the balancer uses response latency (only then is it measured).
     pub tracks_latency: bool,
     pub send_proxy: Option<ProxyVersion>,
@@ -106,6 +107,7 @@ impl Pool {
             idle_timeout: cfg.idle_timeout,
             max_idle_per_endpoint: cfg.max_idle_per_endpoint,
             fail_timeout: cfg.fail_timeout,
+            max_fails: cfg.max_fails,
             tracks_latency: cfg.algorithm == balance::Algorithm::P2cEwma,
             send_proxy: cfg.send_proxy,
             forward_proxy_tlvs: cfg.forward_proxy_tlvs,
@@ -176,6 +178,12 @@ impl Pool {
         let limit = self.max_connections_per_endpoint;
         let queue = (limit > 0).then_some(&self.slots);
         InFlight::try_start_queued(&ep.state, queue, limit as u64)
+    }
+
+    /// Counts a failure against `ep` (one of the pool's), marking it down
+    /// after `max_fails` in a row.
+    pub fn failed(&self, ep: &Endpoint, what: Failure) {
+        ep.state.failed(what, self.max_fails, self.fail_timeout);
     }
 
     /// [`pick`](Self::pick) that also skips endpoints with `limit` or more

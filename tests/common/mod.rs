@@ -86,6 +86,18 @@ impl Proxy {
             .sum()
     }
 
+    /// Requests that got no valid response head from the endpoint
+    /// configured as `label` (reset, closed, invalid, timed out).
+    pub fn endpoint_response_failures(&self, label: &str) -> u64 {
+        let rt = self.server().runtime();
+        rt.pools
+            .iter()
+            .flat_map(|p| p.endpoints.iter())
+            .filter(|e| e.label == label)
+            .map(|e| e.state.response_failures())
+            .sum()
+    }
+
     /// Requests or connections waiting in pool `name`'s queue
     /// (`max_connections_per_endpoint` with `on_limit = "queue"`).
     pub fn pool_queued(&self, name: &str) -> usize {

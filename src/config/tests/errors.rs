@@ -715,6 +715,14 @@ fn limits_out_of_range() {
     );
     let d = the_error(&pool_with("max_idle_per_endpoint = 10001"));
     assert_eq!((d.line, d.col), (11, 25));
+    let d = the_error(&pool_with("max_fails = 0"));
+    check(
+        &d,
+        11,
+        13,
+        "`max_fails` in pool \"api\" must be between 1 and 1000, not 0",
+        "use 1 to 1000 failures in a row; to never skip an endpoint, set fail_timeout = \"0s\"",
+    );
 }
 
 #[test]

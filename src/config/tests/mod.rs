@@ -139,6 +139,7 @@ response_body_timeout = "2m"
 idle_timeout = "0s"
 max_idle_per_endpoint = 0
 fail_timeout = "0s"
+max_fails = 4
 endpoints = [ { address = "127.0.0.1:9001", weight = 1 }, { address = "[::1]:9002" }, { address = "backend.internal:8080", weight = 3 } ]
 
 [[pool]]
@@ -240,6 +241,7 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(p.idle_timeout, Duration::ZERO);
     assert_eq!(p.max_idle_per_endpoint, 0);
     assert_eq!(p.fail_timeout, Duration::ZERO);
+    assert_eq!(p.max_fails, 4);
     let endpoint = |address: &str, resolved: &str, weight| EndpointCfg {
         address: address.into(),
         resolved: resolved.parse().unwrap(),
@@ -264,6 +266,7 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(c.pools[1].idle_timeout, Duration::from_secs(60));
     assert_eq!(c.pools[1].max_idle_per_endpoint, 32);
     assert_eq!(c.pools[1].fail_timeout, Duration::from_secs(10));
+    assert_eq!(c.pools[1].max_fails, 1);
 }
 
 #[test]

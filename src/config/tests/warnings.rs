@@ -59,6 +59,15 @@ fn weights_with_round_robin_are_ignored() {
         "pool \"api\" uses round_robin, which ignores endpoint weights",
         "set algorithm = \"weighted_round_robin\" to send traffic in proportion to the weights",
     );
+    // The caret goes to the weight that stands out, also when it comes
+    // first (it went to the unweighted endpoint after it).
+    let first = MINIMAL.replace(
+        "[{ address = \"127.0.0.1:9001\" }]",
+        "[{ address = \"127.0.0.1:9001\", weight = 3 }, { address = \"127.0.0.1:9002\" }]",
+    );
+    let warnings = load(&first).unwrap().warnings;
+    assert_eq!(warnings.len(), 1);
+    assert_eq!((warnings[0].line, warnings[0].col), (10, 53));
     // Uniform weights, or a weighted algorithm: no warning.
     assert!(
         load(&text.replace("weight = 3", "weight = 1"))

@@ -1,0 +1,209 @@
+//! Passive failure detection: an endpoint that accepts connections and
+//! then fails the requests (closes, resets, never answers) is skipped after
+//! `max_fails` failures in a row, like one that refuses connects; answers,
+//! even 5xx ones, are not failures.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::{Proxy, backend, client, get, simple_config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What a broken endpoint does with each connection it accepts.
+#[derive(Clone, Copy)]
+enum Broken {
+    /// Reads the request head, then closes without a byte of answer.
+    Closes,
+    /// Reads the request head and never answers (a hung application
+    /// behind a live listening socket).
+    Hangs,
+    /// Closes the first request's connection, answers the second (and
+    /// closes), and so on.
+    Alternates,
+}
+
+/// A broken endpoint on an ephemeral port and the count of requests it
+/// took in.
+async fn broken(how: Broken) -> (SocketAddr, Arc<AtomicU64>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                match how {
+                    Broken::Closes => {}
+                    // Hold the connection until the proxy gives up on it.
+                    Broken::Hangs => {
+                        let _ = s.read(&mut buf).await;
+                    }
+                    Broken::Alternates if n.is_multiple_of(2) => {}
+                    Broken::Alternates => {
+                        let _ = s
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\
+                                  X-Backend: flaky\r\nConnection: close\r\n\r\nflaky",
+                            )
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_that_closes_every_request_is_skipped_after_max_fails() {
+    let live = backend("live");
+    let (bad, seen) = broken(Broken::Closes).await;
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[bad, live.addr],
+        "max_fails = 2\nfail_timeout = \"60s\"",
+    ));
+    let c = client();
+    let mut failed = 0;
+    for _ in 0..20 {
+        match get(&c, &proxy.url("/")).await {
+            (200, be, _) => assert_eq!(be, "live"),
+            (502, _, _) => failed += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "two failures, then skipped");
+    assert_eq!(failed, 2, "only the requests it failed got 502");
+    assert_eq!(live.hits(), 18);
+    assert_eq!(proxy.endpoint_response_failures(&bad.to_string()), 2);
+    assert_eq!(proxy.endpoint_connect_failures(&bad.to_string()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_that_never_answers_is_skipped_after_its_response_timeout() {
+    let live = backend("live");
+    let (bad, seen) = broken(Broken::Hangs).await;
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[bad, live.addr],
+        "response_timeout = \"300ms\"\nfail_timeout = \"60s\"",
+    ));
+    let c = client();
+    let mut timed_out = 0;
+    for _ in 0..10 {
+        match get(&c, &proxy.url("/")).await {
+            (200, be, _) => assert_eq!(be, "live"),
+            (504, _, _) => timed_out += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    // The default max_fails is 1, as in NGINX.
+    assert_eq!(timed_out, 1);
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert_eq!(live.hits(), 9);
+}
+
+/// `least_connections` and `p2c_ewma` favour a fast-failing endpoint
+/// under load (it is never busy): without a mark it takes most requests;
+/// with one it takes a few before it is skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn least_connections_and_p2c_stop_choosing_a_fast_failing_endpoint() {
+    const CLIENTS: u64 = 8;
+    const EACH: u64 = 10;
+    for algorithm in ["least_connections", "p2c_ewma"] {
+        // max_fails 1000: in effect never marked, the behaviour before.
+        for (max_fails, most) in [(1000, None), (3, Some(3 + CLIENTS))] {
+            let live = backend("live");
+            let (bad, seen) = broken(Broken::Closes).await;
+            let proxy = Proxy::start(&simple_config(
+                algorithm,
+                &[bad, live.addr],
+                &format!("max_fails = {max_fails}\nfail_timeout = \"60s\""),
+            ));
+            let c = client();
+            let url = proxy.url("/slow?ms=5");
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let (c, url) = (c.clone(), url.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..EACH {
+                            let _ = get(&c, &url).await;
+                        }
+                    })
+                })
+                .collect();
+            for t in clients {
+                t.await.unwrap();
+            }
+            let seen = seen.load(Ordering::SeqCst);
+            assert_eq!(seen + live.hits(), CLIENTS * EACH, "{algorithm}");
+            match most {
+                // Unmarked, the failing endpoint is the one never busy.
+                None => assert!(seen > CLIENTS * EACH / 3, "{algorithm}: {seen}"),
+                // At most max_fails, plus requests already on their way
+                // to it when the last of those failed.
+                Some(most) => assert!(seen <= most, "{algorithm}: {seen}"),
+            }
+        }
+    }
+}
+
+/// A failure count is of failures in a row: an endpoint that fails now and
+/// then, answering in between, stays in service.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_between_answers_do_not_add_up() {
+    let live = backend("live");
+    let (flaky, seen) = broken(Broken::Alternates).await;
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[flaky, live.addr],
+        "max_fails = 2\nfail_timeout = \"60s\"",
+    ));
+    let c = client();
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let (status, be, _) = get(&c, &proxy.url("/")).await;
+        answers.push((status, be));
+    }
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        10,
+        "half the requests, all along"
+    );
+    assert_eq!(proxy.endpoint_response_failures(&flaky.to_string()), 5);
+    let from_flaky = answers.iter().filter(|(s, be)| *s == 200 && be == "flaky");
+    assert_eq!(from_flaky.count(), 5);
+}
+
+/// Answers are not failures, whatever their status: a backend that says
+/// 500 (or 503) stays in rotation, as with NGINX's defaults.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_answer_does_not_mark_an_endpoint_down() {
+    let a = backend("a");
+    let b = backend("b");
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[a.addr, b.addr],
+        "fail_timeout = \"60s\"",
+    ));
+    let c = client();
+    for _ in 0..10 {
+        assert_eq!(get(&c, &proxy.url("/status/500")).await.0, 500);
+    }
+    assert_eq!((a.hits(), b.hits()), (5, 5));
+    assert_eq!(proxy.endpoint_response_failures(&a.addr.to_string()), 0);
+}
