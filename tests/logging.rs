@@ -422,3 +422,27 @@ async fn an_upstream_cutting_its_response_body_is_logged_as_a_warning() {
     assert!(access.contains("complete=false"), "{access}");
     let _ = child.start_kill();
 }
+
+/// Plain HTTP on a TLS listener is said at INFO, once per period however
+/// often a client repeats it.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_on_a_tls_listener_is_logged_once_per_period() {
+    let site = Site::new();
+    let b = backend("b");
+    let cfg = site.dir.write(
+        "sy.toml",
+        web_config("", &certificates(&[cert(&site.files)]), b.addr),
+    );
+    let (child, mut out, addr) = spawn_switchyard(&cfg).await;
+    for _ in 0..20 {
+        let resp = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        assert_eq!(status_of(&resp), 400, "{resp}");
+    }
+    let rest = stop_and_read(&child, &mut out).await;
+    let lines = rest
+        .lines()
+        .filter(|l| l.contains("plain HTTP request on a TLS listener"))
+        .count();
+    assert!((1..=2).contains(&lines), "{lines} lines:\n{rest}");
+    assert_eq!(b.hits(), 0);
+}

@@ -298,3 +298,49 @@ async fn x_forwarded_proto_is_https_on_tls_listeners() {
     .await;
     assert_eq!(echoed(&body, "x-forwarded-proto"), ["http"], "{body}");
 }
+
+/// Plain HTTP sent to a TLS listener gets a readable 400 that says so (as
+/// from NGINX), not a TLS alert; it is never forwarded, and TLS clients
+/// of the same listener are served as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_on_a_tls_listener_gets_a_400_that_says_why() {
+    let site = Site::new();
+    let be = backend("be");
+    let proxy = Proxy::start(&proxy_config(
+        2,
+        &[
+            listener("tls", "", &site.tls(), "p"),
+            pool("p", &[be.addr], ""),
+        ],
+    ));
+    let plain = format!("http://{}/echo", proxy.addr_of("tls"));
+    let resp = client().get(&plain).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(header(&resp, "connection"), "close");
+    let body = resp.text().await.unwrap();
+    assert_eq!(
+        body,
+        "400 plain HTTP sent to an HTTPS port: use https:// here\n"
+    );
+    // A client still sending its body reads the answer too (the close
+    // lingers instead of resetting).
+    let resp = client()
+        .post(&plain)
+        .body(vec![b'x'; 256 << 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(be.hits(), 0, "never forwarded");
+    let (_, reply) = https_get(
+        proxy.addr_of("tls"),
+        &site.client(BOTH, H1_ONLY),
+        SITE,
+        "/",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(be.hits(), 1);
+}

@@ -552,25 +552,6 @@ async fn a_stalled_handshake_is_closed_after_request_header_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn plain_http_on_a_tls_listener_gets_no_http_response() {
-    let site = Site::new();
-    let (be, proxy) = web_proxy("", &site.tls());
-    let addr = proxy.addr_of("web");
-    let resp = tokio::time::timeout(
-        Duration::from_secs(10),
-        raw(addr, b"GET / HTTP/1.1\r\nHost: site.example.com\r\n\r\n"),
-    )
-    .await
-    .expect("the proxy closes the connection");
-    assert!(!resp.contains("HTTP/1."), "answered in plaintext: {resp:?}");
-    assert_eq!(be.hits(), 0);
-    let (_, reply) = https_get(addr, &site.client(BOTH, H1_ONLY), SITE, "/", &[])
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn idle_tls_keepalive_connections_close_after_idle_timeout() {
     let site = Site::new();
     let (_be, proxy) = web_proxy("idle_timeout = \"300ms\"", &site.tls());

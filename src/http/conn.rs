@@ -404,18 +404,25 @@ async fn serve_conn(
         None => (Stream::Tcp(stream), None, None),
         Some(tls) => {
             let accepted = Instant::now();
-            // The configuration of the moment (a client CA change replaces it).
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
             // The handshake shares the request-header budget: a client
             // that stalls in it is a slowloris too.
+            let deadline = accepted + listener.timeouts.request_header;
             // Boxed, like every path plain HTTP/1.1 connections do not
             // take: the task of every connection is as large as its largest
             // state, and a handshake's is several kilobytes.
-            let hs = Box::pin(tokio::time::timeout(
-                listener.timeouts.request_header,
-                acceptor.accept(stream),
+            let screened = Box::pin(super::plain_on_tls::screen(
+                stream,
+                deadline,
+                peer,
+                &listener.name,
             ))
             .await;
+            let Some(stream) = screened else {
+                return;
+            };
+            // The configuration of the moment (a client CA change replaces it).
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+            let hs = Box::pin(tokio::time::timeout_at(deadline, acceptor.accept(stream))).await;
             match hs {
                 Ok(Ok(s)) => {
                     let identity = if listener.client_identity {

@@ -11,6 +11,7 @@ pub mod headers;
 mod hyper_h1;
 mod linger;
 pub mod parked;
+mod plain_on_tls;
 pub mod proxy;
 pub mod req_body;
 pub mod router;

@@ -104,6 +104,19 @@ impl Lazy {
         self.register()?.readable().await
     }
 
+    /// Copies what the socket holds into `buf` without taking it off the
+    /// socket (`MSG_PEEK`), waiting for a first byte when there is none.
+    /// `Ok(0)`: the peer closed.
+    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let State::Raw(s) = &self.state {
+            match s.peek(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return done,
+            }
+        }
+        self.register()?.peek(buf).await
+    }
+
     /// Reads what the socket holds now (`WouldBlock` when nothing).
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.state {
