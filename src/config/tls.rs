@@ -135,6 +135,9 @@ fn server(v: &mut V<'_, '_>, t: &Spanned<FileListenerTls>, ctx: &str) -> Option<
     let f = t.get_ref();
     let ctx = format!("[listener.tls] of {ctx}");
     let mut certificates = Vec::new();
+    // Each loaded certificate's key type and names, for the checks of
+    // shadowed certificates and of cipher_suites.
+    let mut keys = Vec::new();
     match &f.certificates {
         None => {
             if v.report_missing(&t.span(), &["certificates"]) {
@@ -153,8 +156,11 @@ fn server(v: &mut V<'_, '_>, t: &Spanned<FileListenerTls>, ctx: &str) -> Option<
         ),
         Some(list) => {
             for (i, c) in list.get_ref().iter().enumerate() {
-                if let Some(cfg) = certificate(v, c, i, &ctx) {
+                if let Some((cfg, info)) = certificate(v, c, i, &ctx) {
                     certificates.push(cfg);
+                    if let Some(info) = info {
+                        keys.push((i, info, c.span()));
+                    }
                 }
             }
         }
@@ -242,6 +248,12 @@ fn server(v: &mut V<'_, '_>, t: &Spanned<FileListenerTls>, ctx: &str) -> Option<
         .as_ref()
         .map(|list| cipher_suites(v, list, min_version, &ctx))
         .unwrap_or_default();
+    shadowed(v, &keys, &ctx);
+    if let Some(list) = &f.cipher_suites
+        && min_version == TlsVersion::V1_2
+    {
+        suites_for_keys(v, list, &cipher_suites, &keys, &ctx);
+    }
     Some(TlsServerCfg {
         certificates,
         min_version,
@@ -324,8 +336,105 @@ fn cipher_suites(
     out
 }
 
-/// One `{ cert, key, server_names }` entry; its files are loaded to check them.
-fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) -> Option<CertCfg> {
+/// A certificate with the key type of an earlier one for the same name is
+/// never served for that name (the handshake takes the first, in order,
+/// whose key the client can use): warned about, at its entry.
+fn shadowed(v: &mut V<'_, '_>, keys: &[(usize, KeyInfo, std::ops::Range<usize>)], ctx: &str) {
+    for (n, (i, info, span)) in keys.iter().enumerate() {
+        let earlier = keys[..n].iter().find_map(|(j, e, _)| {
+            let name = info.names.iter().find(|name| e.names.contains(name))?;
+            (e.algorithm == info.algorithm).then_some((j, name))
+        });
+        if let Some((j, name)) = earlier {
+            v.warning(
+                span.clone(),
+                format!(
+                    "certificate #{} in {ctx} is never served for {name:?}: certificate #{} \
+                     comes first for that name with the same key type ({:?})",
+                    i + 1,
+                    j + 1,
+                    info.algorithm
+                ),
+                "remove one of them, or give them different server_names (certificates of \
+                 different key types for one name are fine: each client gets one it can use)",
+            );
+        }
+    }
+}
+
+/// With `cipher_suites` restricting TLS 1.2, each certificate's key needs
+/// a TLS 1.2 suite of its kind (ECDHE_ECDSA for ECDSA and Ed25519 keys,
+/// ECDHE_RSA for RSA): a TLS 1.2 client given a certificate without one
+/// fails the handshake. None for any certificate is an error (every TLS
+/// 1.2 client fails); none for some, a warning.
+fn suites_for_keys(
+    v: &mut V<'_, '_>,
+    list: &Spanned<Vec<Spanned<String>>>,
+    suites: &[rustls::CipherSuite],
+    keys: &[(usize, KeyInfo, std::ops::Range<usize>)],
+    ctx: &str,
+) {
+    use crate::tls::{is_tls13, suite_serves_key};
+    let tls12: Vec<_> = suites.iter().filter(|s| !is_tls13(**s)).collect();
+    if tls12.is_empty() {
+        // None at all, or the list was refused: said already.
+        return;
+    }
+    let unserved: Vec<_> = keys
+        .iter()
+        .filter(|(_, key, _)| !tls12.iter().any(|s| suite_serves_key(**s, key.algorithm)))
+        .collect();
+    let kind = |key: rustls::SignatureAlgorithm| match key {
+        rustls::SignatureAlgorithm::RSA => ("an RSA", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+        rustls::SignatureAlgorithm::ED25519 => {
+            ("an Ed25519", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
+        }
+        _ => ("an ECDSA", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+    };
+    if !unserved.is_empty() && unserved.len() == keys.len() {
+        let (what, suite) = kind(unserved[0].1.algorithm);
+        v.error(
+            list.span(),
+            format!(
+                "`cipher_suites` in {ctx} has no TLS 1.2 suite for its certificates' keys \
+                 ({what} key), so TLS 1.2 clients would fail"
+            ),
+            format!("add {suite}, or set min_version = \"1.3\""),
+        );
+        return;
+    }
+    for (i, key, span) in unserved {
+        let (what, suite) = kind(key.algorithm);
+        v.warning(
+            span.clone(),
+            format!(
+                "certificate #{} in {ctx} has {what} key, and no TLS 1.2 suite in \
+                 `cipher_suites` serves it",
+                i + 1
+            ),
+            format!(
+                "TLS 1.2 clients given this certificate fail the handshake: add {suite} to \
+                 cipher_suites"
+            ),
+        );
+    }
+}
+
+/// What a certificate that loaded serves with: its key type and the
+/// names it is selected by (lower case; `*.` for a wildcard).
+struct KeyInfo {
+    algorithm: rustls::SignatureAlgorithm,
+    names: Vec<String>,
+}
+
+/// One `{ cert, key, server_names }` entry; its files are loaded to check
+/// them. With it, what it serves with when it loaded.
+fn certificate(
+    v: &mut V<'_, '_>,
+    c: &Spanned<FileCert>,
+    i: usize,
+    ctx: &str,
+) -> Option<(CertCfg, Option<KeyInfo>)> {
     let f = c.get_ref();
     let ctx = format!("certificate #{} in {ctx}", i + 1);
     let mut missing = false;
@@ -366,8 +475,34 @@ fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) ->
         .ocsp
         .as_ref()
         .map(|o| (resolve_path(v, o.get_ref()), o.span()));
+    let mut info = None;
     match crate::tls::certs::load_certified_key(&cert, &key) {
         Ok(ck) => {
+            let names = if server_names.is_empty() {
+                ck.end_entity_cert()
+                    .ok()
+                    .and_then(|c| crate::tls::certs::dns_names(c).ok())
+                    .unwrap_or_default()
+            } else {
+                server_names
+                    .iter()
+                    .map(|m| match m {
+                        super::model::HostMatch::Exact(n) => n.to_ascii_lowercase(),
+                        super::model::HostMatch::Suffix(s) => {
+                            format!("*.{}", s.trim_start_matches('.')).to_ascii_lowercase()
+                        }
+                    })
+                    .collect()
+            };
+            if server_names.is_empty() && i > 0 && names.is_empty() {
+                // Only the default certificate may serve no name of its own.
+                v.error(
+                    cert_s.span(),
+                    format!("{ctx}: the certificate has no DNS names to select it by SNI"),
+                    "add server_names = [\"example.com\"], or use a certificate with DNS \
+                     names in its subjectAltName",
+                );
+            }
             if let (Some((path, span)), Ok(leaf)) = (&ocsp, ck.end_entity_cert()) {
                 check_ocsp(v, path, span.clone(), leaf, &ctx);
             }
@@ -382,22 +517,10 @@ fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) ->
                      change)",
                 );
             }
-            if server_names.is_empty() && i > 0 {
-                // Only the default certificate may serve no name of its own.
-                let names = ck
-                    .end_entity_cert()
-                    .ok()
-                    .and_then(|c| crate::tls::certs::dns_names(c).ok())
-                    .unwrap_or_default();
-                if names.is_empty() {
-                    v.error(
-                        cert_s.span(),
-                        format!("{ctx}: the certificate has no DNS names to select it by SNI"),
-                        "add server_names = [\"example.com\"], or use a certificate with DNS \
-                         names in its subjectAltName",
-                    );
-                }
-            }
+            info = Some(KeyInfo {
+                algorithm: ck.key.algorithm(),
+                names,
+            });
         }
         Err(e) => {
             let span = if e.is_key_error() {
@@ -413,12 +536,15 @@ fn certificate(v: &mut V<'_, '_>, c: &Spanned<FileCert>, i: usize, ctx: &str) ->
             );
         }
     }
-    Some(CertCfg {
-        cert,
-        key,
-        server_names,
-        ocsp: ocsp.map(|(p, _)| p),
-    })
+    Some((
+        CertCfg {
+            cert,
+            key,
+            server_names,
+            ocsp: ocsp.map(|(p, _)| p),
+        },
+        info,
+    ))
 }
 
 /// A certificate's `ocsp` file: readable, a successful response about

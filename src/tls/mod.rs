@@ -170,6 +170,23 @@ pub fn is_tls13(suite: rustls::CipherSuite) -> bool {
     )
 }
 
+/// Whether `suite` can carry a handshake with a certificate whose key is
+/// `key`. TLS 1.2's ECDHE_ECDSA suites serve ECDSA and Ed25519 keys (RFC
+/// 8422), its ECDHE_RSA suites RSA keys; TLS 1.3 suites serve every key.
+pub fn suite_serves_key(suite: rustls::CipherSuite, key: rustls::SignatureAlgorithm) -> bool {
+    use rustls::CipherSuite as S;
+    use rustls::SignatureAlgorithm as K;
+    match suite {
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+        | S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => matches!(key, K::ECDSA | K::ED25519),
+        S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        | S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => key == K::RSA,
+        other => is_tls13(other),
+    }
+}
+
 /// The crypto provider of every configuration built here.
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

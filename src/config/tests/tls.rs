@@ -474,3 +474,109 @@ fn an_expired_certificate_is_warned_about() {
             .collect::<Vec<_>>()
     );
 }
+
+/// `cipher_suites` whose TLS 1.2 suites fit none of the certificates' keys
+/// would fail every TLS 1.2 client: refused. Fitting some: the others are
+/// warned about, at their entry.
+#[test]
+fn tls12_suites_must_fit_the_certificates_keys() {
+    let rsa = |f: &str| format!("{}/src/tls/testdata/{f}", env!("CARGO_MANIFEST_DIR"));
+    // The example certificate has an ECDSA key.
+    let text = tls_table(
+        "  cipher_suites = [\"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]",
+    );
+    let d = the_error(&text);
+    assert_eq!(
+        d.message,
+        "`cipher_suites` in [listener.tls] of listener \"web\" has no TLS 1.2 suite for its \
+         certificates' keys (an ECDSA key), so TLS 1.2 clients would fail"
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some("add TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, or set min_version = \"1.3\"")
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("cipher_suites"))
+        .expect("line");
+    assert_eq!(d.line, line + 1);
+    // TLS 1.3 only: nothing to fit.
+    let only13 =
+        tls_table("  min_version = \"1.3\"\n  cipher_suites = [\"TLS_AES_128_GCM_SHA256\"]");
+    assert!(load(&only13).unwrap().warnings.is_empty());
+
+    // An ECDSA and an RSA certificate with ECDSA suites only: the RSA one
+    // is warned about.
+    let text = listener_with(&format!(
+        "  [listener.tls]\n  certificates = [\n    {{ cert = \"{}\", key = \"{}\" }},\n    \
+         {{ cert = \"{}\", key = \"{}\" }},\n  ]\n  cipher_suites = [\"TLS_AES_128_GCM_SHA256\", \
+         \"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\"]\n",
+        cert("site.pem"),
+        cert("site.key"),
+        rsa("rsa-cert.pem"),
+        rsa("rsa-key.pem"),
+    ));
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let fit: Vec<_> = loaded
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("TLS 1.2 suite"))
+        .collect();
+    assert_eq!(fit.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(
+        fit[0].message,
+        "certificate #2 in [listener.tls] of listener \"web\" has an RSA key, and no TLS 1.2 \
+         suite in `cipher_suites` serves it"
+    );
+    let rsa_line = text
+        .lines()
+        .position(|l| l.contains("rsa-cert"))
+        .expect("line");
+    assert_eq!((fit[0].line, fit[0].col), (rsa_line + 1, 5));
+    // With an RSA suite too: no warning.
+    let both = text.replace(
+        "\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\"]",
+        "\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]",
+    );
+    let loaded = load(&both).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("TLS 1.2 suite")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+/// A certificate with the key type of an earlier one for the same name is
+/// never served for it: warned about at its entry. Another key type for
+/// the same name is not (each client gets one it can use).
+#[test]
+fn a_certificate_shadowed_by_an_earlier_one_of_its_key_type_is_warned_about() {
+    let rsa = |f: &str| format!("{}/src/tls/testdata/{f}", env!("CARGO_MANIFEST_DIR"));
+    let text = listener_with(&format!(
+        "  [listener.tls]\n  certificates = [\n    \
+         {{ cert = \"{c}\", key = \"{k}\", server_names = [\"a.test\"] }},\n    \
+         {{ cert = \"{r}\", key = \"{rk}\", server_names = [\"a.test\"] }},\n    \
+         {{ cert = \"{c}\", key = \"{k}\", server_names = [\"b.test\", \"A.test\"] }},\n  ]\n",
+        c = cert("site.pem"),
+        k = cert("site.key"),
+        r = rsa("rsa-cert.pem"),
+        rk = rsa("rsa-key.pem"),
+    ));
+    let loaded = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let shadowed: Vec<_> = loaded
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("never served"))
+        .collect();
+    assert_eq!(shadowed.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(
+        shadowed[0].message,
+        "certificate #3 in [listener.tls] of listener \"web\" is never served for \"a.test\": \
+         certificate #1 comes first for that name with the same key type (ECDSA)"
+    );
+    let line = text.lines().position(|l| l.contains("b.test")).expect("line");
+    assert_eq!((shadowed[0].line, shadowed[0].col), (line + 1, 5));
+}
