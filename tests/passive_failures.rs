@@ -93,6 +93,42 @@ async fn an_endpoint_that_closes_every_request_is_skipped_after_max_fails() {
     assert_eq!(proxy.endpoint_connect_failures(&bad.to_string()), 0);
 }
 
+/// `switchyard pool list` shows the mark and both failure counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn pool_list_shows_an_endpoint_down_with_its_response_failures() {
+    let live = backend("live");
+    let (bad, _) = broken(Broken::Closes).await;
+    let dir = std::env::temp_dir().join(format!("sy-passive-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("control.sock");
+    let config = simple_config("round_robin", &[bad, live.addr], "fail_timeout = \"60s\"")
+        .replacen(
+            "[global]\n",
+            &format!("[global]\ncontrol_socket = \"{}\"\n", socket.display()),
+            1,
+        );
+    let proxy = Proxy::start(&config);
+    let c = client();
+    for _ in 0..4 {
+        get(&c, &proxy.url("/")).await;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["pool", "-s", socket.to_str().unwrap(), "list"])
+        .output()
+        .expect("run switchyard pool list");
+    let _ = std::fs::remove_dir_all(&dir);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("ConnectFailures ResponseFailures"), "{listing}");
+    let line = listing
+        .lines()
+        .find(|l| l.contains(&bad.to_string()))
+        .unwrap_or_default();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // -> ADDRESS WEIGHT STATE ACTIVE REQUESTS CONNECT RESPONSE
+    assert_eq!(words.get(3), Some(&"down"), "{listing}");
+    assert_eq!(words.get(6..), Some(&["0", "1"][..]), "{listing}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endpoint_that_never_answers_is_skipped_after_its_response_timeout() {
     let live = backend("live");
