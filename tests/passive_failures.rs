@@ -118,7 +118,10 @@ async fn pool_list_shows_an_endpoint_down_with_its_response_failures() {
         .expect("run switchyard pool list");
     let _ = std::fs::remove_dir_all(&dir);
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("ConnectFailures ResponseFailures"), "{listing}");
+    assert!(
+        listing.contains("ConnectFailures ResponseFailures"),
+        "{listing}"
+    );
     let line = listing
         .lines()
         .find(|l| l.contains(&bad.to_string()))

@@ -1,8 +1,8 @@
 //! OCSP stapling end to end: a TLS listener whose certificate has an
 //! `ocsp` file staples it in TLS 1.3 and TLS 1.2 handshakes of a real
 //! rustls client (which asks for it, as browsers do); a replaced file is
-//! stapled from the next check on, a revoked one is refused with the
-//! previous response stapled on, and an out-of-date one is not stapled.
+//! stapled from the next check on, a revoked one too (what the CA says
+//! now), and an out-of-date one is not stapled.
 //! The certificate and the responses were made by `openssl ocsp`
 //! (`src/tls/testdata/ocsp`).
 
@@ -125,10 +125,11 @@ async fn the_ocsp_response_is_stapled_and_follows_the_file() {
     proxy.check_certificates();
     assert_eq!(stapled(addr, TLS13).await, read("ocsp-nonext.der"));
 
-    // A revoked one is refused; the previous response is stapled on.
+    // A revoked one is what the CA says now: stapled (the earlier "good"
+    // one is not kept on), so clients that check refuse the certificate.
     dir.write("leaf.ocsp", read("ocsp-revoked.der"));
     proxy.check_certificates();
-    assert_eq!(stapled(addr, TLS13).await, read("ocsp-nonext.der"));
+    assert_eq!(stapled(addr, TLS13).await, read("ocsp-revoked.der"));
 
     // An out-of-date one: nothing is stapled, the certificate still serves.
     dir.write("leaf.ocsp", read("ocsp-expired.der"));

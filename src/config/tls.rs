@@ -566,6 +566,19 @@ fn check_ocsp(v: &mut V<'_, '_>, path: &Path, span: Range<usize>, leaf: &[u8], c
             let msg = format!("{ctx}: OCSP response {}: {reason}", path.display());
             v.error(span, msg, help);
         }
+        Ok(status) if status.revoked => {
+            let msg = format!(
+                "{ctx}: OCSP response {}: it says the certificate is revoked",
+                path.display()
+            );
+            v.error(
+                span,
+                msg,
+                "replace the certificate (clients that check refuse it), and point `ocsp` at \
+                 the new one's response (`openssl ocsp -issuer ca.pem -cert site.pem -url URL \
+                 -respout site.ocsp.der`)",
+            );
+        }
         Ok(status) if !status.is_current(std::time::SystemTime::now()) => v.warning(
             span,
             format!(

@@ -4,8 +4,10 @@
 //! is (the client verifies the signature); what is checked here is what
 //! would make stapling it wrong: a response that is not `successful`, not
 //! a basic response, not about this certificate (no single response with
-//! the leaf's serial number), or that says `revoked` or `unknown`. Its
-//! validity window is reported so a stale response is never stapled.
+//! the leaf's serial number), or that says `unknown`. A `revoked` one is
+//! reported as such (the configuration refuses it; a file that turns
+//! revoked while running is stapled, as the CA said it). Its validity
+//! window is reported so a stale response is never stapled.
 //!
 //! The DER reader ([`super::der`]) takes definite lengths and single-byte
 //! tags; there is no recursion beyond the fixed nesting.
@@ -21,6 +23,8 @@ pub struct OcspStatus {
     pub this_update: SystemTime,
     /// `nextUpdate`, when given: the response must not be used after it.
     pub next_update: Option<SystemTime>,
+    /// The response says the certificate is revoked.
+    pub revoked: bool,
 }
 
 impl OcspStatus {
@@ -152,11 +156,11 @@ fn single_response(single: &[u8], serial: &[u8]) -> Result<Option<OcspStatus>, &
     if cert_id.expect(tag::INTEGER, "malformed CertID")? != serial {
         return Ok(None);
     }
-    match single.any()? {
-        (tag::GOOD, _) => {}
-        (tag::REVOKED, _) => return Err("it says the certificate is revoked"),
+    let revoked = match single.any()? {
+        (tag::GOOD, _) => false,
+        (tag::REVOKED, _) => true,
         _ => return Err("it says the certificate's status is unknown"),
-    }
+    };
     let this_update = time(single.expect(tag::GENERALIZED_TIME, "malformed thisUpdate")?)?;
     let next_update = match single.optional(tag::CTX0)? {
         Some(explicit) => {
@@ -168,6 +172,7 @@ fn single_response(single: &[u8], serial: &[u8]) -> Result<Option<OcspStatus>, &
     Ok(Some(OcspStatus {
         this_update,
         next_update,
+        revoked,
     }))
 }
 

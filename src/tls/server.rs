@@ -127,7 +127,8 @@ type Staple = (Vec<u8>, Option<SystemTime>);
 /// The OCSP response in `path` for `key`'s certificate and when it goes
 /// out of date; `None` (and a warning) when it already is: a stale
 /// response is never stapled. A response that is unreadable, malformed,
-/// about another certificate, or says revoked is an error.
+/// about another certificate, or of unknown status is an error; a revoked
+/// one is stapled with an error in the log.
 fn load_staple(
     path: &Path,
     key: &CertifiedKey,
@@ -145,6 +146,13 @@ fn load_staple(
     if !status.is_current(now) {
         tracing::warn!(file = %path.display(), "OCSP response out of date: not stapled");
         return Ok(None);
+    }
+    if status.revoked {
+        // Only a file that changed while running gets here (the
+        // configuration refuses a revoked response). It is what the CA
+        // says now: stapled, as HAProxy does, rather than the earlier
+        // "good" one kept on.
+        tracing::error!(file = %path.display(), "OCSP response says the certificate is revoked: stapled, so clients that check refuse the certificate; replace it");
     }
     Ok(Some((der, status.next_update)))
 }

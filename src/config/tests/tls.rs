@@ -577,6 +577,9 @@ fn a_certificate_shadowed_by_an_earlier_one_of_its_key_type_is_warned_about() {
         "certificate #3 in [listener.tls] of listener \"web\" is never served for \"a.test\": \
          certificate #1 comes first for that name with the same key type (ECDSA)"
     );
-    let line = text.lines().position(|l| l.contains("b.test")).expect("line");
+    let line = text
+        .lines()
+        .position(|l| l.contains("b.test"))
+        .expect("line");
     assert_eq!((shadowed[0].line, shadowed[0].col), (line + 1, 5));
 }

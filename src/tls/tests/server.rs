@@ -450,14 +450,17 @@ fn ocsp_responses_are_stapled_reloaded_and_never_stale() {
     assert_eq!(tls.reload_if_changed().certificates, Ok(true));
     assert_eq!(staple(&tls), Some(data("ocsp-nonext.der")));
 
-    // One that says revoked is refused; the previous one stays.
+    // One that says revoked replaces it: the earlier "good" one is not
+    // kept on (what the CA says now is stapled).
     dir.write("leaf.ocsp", data("ocsp-revoked.der"));
-    let err = tls.reload_if_changed().certificates.expect_err("revoked");
-    assert!(
-        matches!(&err, TlsError::Ocsp { reason, .. } if reason.contains("revoked")),
-        "{err}"
-    );
-    assert_eq!(staple(&tls), Some(data("ocsp-nonext.der")));
+    assert_eq!(tls.reload_if_changed().certificates, Ok(true));
+    assert_eq!(staple(&tls), Some(data("ocsp-revoked.der")));
+
+    // One of unknown form is refused; the previous one stays.
+    dir.write("leaf.ocsp", data("leaf.pem"));
+    let err = tls.reload_if_changed().certificates.expect_err("not OCSP");
+    assert!(matches!(&err, TlsError::Ocsp { .. }), "{err}");
+    assert_eq!(staple(&tls), Some(data("ocsp-revoked.der")));
 
     // An out-of-date one: the certificate is served without a staple.
     dir.write("leaf.ocsp", data("ocsp-expired.der"));
