@@ -79,6 +79,25 @@ impl ProxyError {
         }
     }
 
+    /// The access log's `flags` for this error (Envoy's response flags,
+    /// where one fits): what went wrong, in two or three letters.
+    pub fn flag(&self) -> &'static str {
+        match self {
+            ProxyError::BadRequest(_)
+            | ProxyError::MethodNotAllowed(_)
+            | ProxyError::UriTooLong { .. }
+            | ProxyError::WebSocketVersion
+            | ProxyError::BadRequestBody { .. } => "DPE",
+            ProxyError::RequestBodyTimeout { .. } => "DT",
+            ProxyError::NoRoute => "NR",
+            ProxyError::NoEndpoint { .. } => "UH",
+            ProxyError::Busy { .. } => "UO",
+            ProxyError::Connect { .. } | ProxyError::ConnectTimeout { .. } => "UF",
+            ProxyError::ResponseTimeout { .. } | ProxyError::RequestBodyStalled { .. } => "UT",
+            ProxyError::UpstreamFailed { .. } => "UC",
+        }
+    }
+
     /// Whether another endpoint may be tried: only when nothing of the
     /// request has been sent (the connection never opened).
     pub fn retry_safe(&self) -> bool {

@@ -274,6 +274,7 @@ async fn a_request_whose_client_leaves_before_the_response_is_logged_as_499() {
     );
     assert!(line.contains("complete=false"), "{line}");
     assert!(line.contains("bytes=0"), "{line}");
+    assert!(line.contains(" flags=DC "), "the client left: {line}");
     let _ = child.start_kill();
 }
 
@@ -315,6 +316,7 @@ async fn access_lines_name_the_protocol_response_time_and_user_agent() {
         resp.bytes().await.unwrap();
         let line = line_with(&mut out, "path=/slow").await;
         assert!(line.contains(&format!(" proto={proto} ")), "{line}");
+        assert!(line.contains(" flags=- "), "nothing went wrong: {line}");
         assert!(
             line.contains(r#" user_agent="test agent/1 (\"x\")""#),
             "{line}"
@@ -374,6 +376,7 @@ async fn requests_refused_by_the_http_parser_are_logged() {
         let access = line_with(&mut out, "access:").await;
         assert!(access.contains(&format!("status={status}")), "{access}");
         assert!(access.contains("method=-"), "{access}");
+        assert!(access.contains(" flags=DPE "), "{access}");
     }
     assert_eq!(b.hits(), 0);
     let _ = child.start_kill();
@@ -420,6 +423,10 @@ async fn an_upstream_cutting_its_response_body_is_logged_as_a_warning() {
     assert!(warned.contains(&format!("endpoint={up}")), "{warned}");
     let access = line_with(&mut out, "path=/cut").await;
     assert!(access.contains("complete=false"), "{access}");
+    assert!(
+        access.contains(" flags=UC "),
+        "the upstream broke off: {access}"
+    );
     let _ = child.start_kill();
 }
 
@@ -445,4 +452,56 @@ async fn plain_http_on_a_tls_listener_is_logged_once_per_period() {
         .count();
     assert!((1..=2).contains(&lines), "{lines} lines:\n{rest}");
     assert_eq!(b.hits(), 0);
+}
+
+/// The access line's `flags` say what went wrong with a request the proxy
+/// answered itself: no route (NR), a failed connect (UF), an upstream
+/// closing before its answer (UC), a malformed request (DPE).
+#[tokio::test(flavor = "multi_thread")]
+async fn access_lines_flag_what_went_wrong() {
+    let (_held, dead) = held_dead_addr();
+    let closes = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing = closes.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = closes.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+        }
+    });
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener_routes(
+                    "web",
+                    "",
+                    "",
+                    &[
+                        route("dead", "/dead", "dead"),
+                        route("closes", "/closes", "closes"),
+                    ],
+                )
+                .replace("access_log = false", "access_log = true"),
+                pool("dead", &[dead], ""),
+                pool("closes", &[closing], ""),
+            ],
+        ),
+    );
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    for (path, status, flags) in [
+        ("/nothing", 404, "NR"),
+        ("/dead", 502, "UF"),
+        ("/closes", 502, "UC"),
+        ("/dead?a b", 400, "DPE"),
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let resp = raw(addr, req.as_bytes()).await;
+        assert_eq!(status_of(&resp), status, "{path}: {resp}");
+        let line = line_with(&mut out, "access:").await;
+        assert!(line.contains(&format!("status={status}")), "{line}");
+        assert!(line.contains(&format!(" flags={flags} ")), "{path}: {line}");
+    }
+    let _ = child.start_kill();
 }

@@ -62,7 +62,12 @@ impl Finish {
         }
         drop(self.inflight.take());
         self.conn.set_idle(now);
-        if let Some(log) = self.log.take() {
+        if let Some(mut log) = self.log.take() {
+            if !complete && log.flags == "-" {
+                // Ended early by nothing the upstream did: the client left
+                // (or reset its stream).
+                log.flags = "DC";
+            }
             log.emit(complete, bytes);
         }
     }
@@ -183,6 +188,13 @@ impl ProxyBody {
         self.timeout_ms != 0 && self.clock.expired(cx, limit)
     }
 
+    /// Names what ended the response early in its access line.
+    fn flag(&mut self, flags: &'static str) {
+        if let Some(log) = self.finish.as_mut().and_then(|f| f.log.as_mut()) {
+            log.flags = flags;
+        }
+    }
+
     fn done(&mut self, complete: bool) {
         if let Some(f) = self.finish.take() {
             f.run(complete, self.sent);
@@ -237,6 +249,7 @@ impl Body for ProxyBody {
                     error = %e,
                     "upstream response body failed; ending the response"
                 );
+                this.flag("UC");
                 this.done(false);
             }
             Poll::Ready(Some(Ok(frame))) => {
@@ -253,6 +266,7 @@ impl Body for ProxyBody {
                         sent = this.sent,
                         "upstream response body stalled; ending the response"
                     );
+                    this.flag("UT");
                     this.done(false);
                     return Poll::Ready(Some(Err(Box::new(BodyStalled(after)))));
                 }

@@ -166,6 +166,7 @@ fn refused(state: &ConnState, e: &hyper::Error) {
             pool: String::new(),
             endpoint: String::new(),
             request_id: String::new(),
+            flags: "DPE",
         }
         .emit(true, 0);
     }

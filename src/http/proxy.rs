@@ -74,6 +74,7 @@ impl Drop for Ctx<'_> {
             let status = StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST);
             let mut record = access_record(st, self, status);
             record.response = None;
+            record.flags = "DC";
             record.emit(false, 0);
         }
     }
@@ -920,6 +921,7 @@ fn access_record(st: &ConnState, ctx: &Ctx<'_>, status: StatusCode) -> Box<Acces
         pool: ctx.pool.map(|p| p.name.clone()).unwrap_or_default(),
         endpoint: ctx.endpoint.map(|e| e.label.clone()).unwrap_or_default(),
         request_id: text(ctx.request_id.as_ref()),
+        flags: "-",
     })
 }
 
@@ -947,10 +949,11 @@ fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Respons
             "request failed"
         ),
     }
-    let log = st
-        .listener
-        .access_log
-        .then(|| access_record(st, ctx, status));
+    let log = st.listener.access_log.then(|| {
+        let mut record = access_record(st, ctx, status);
+        record.flags = err.flag();
+        record
+    });
     let finish = Finish {
         conn: st.clone(),
         upstream: None,

@@ -115,6 +115,10 @@ pub struct AccessRecord {
     pub pool: String,
     pub endpoint: String,
     pub request_id: String,
+    /// What went wrong, `-` when nothing did (see `ProxyError::flag`;
+    /// `DC` the client left, `UC`/`UT` the upstream's body broke off or
+    /// stalled).
+    pub flags: &'static str,
 }
 
 impl AccessRecord {
@@ -134,6 +138,7 @@ impl AccessRecord {
             endpoint = %self.endpoint,
             bytes,
             complete,
+            flags = %self.flags,
             response_us = self.response.map(micros),
             duration_us = micros(self.start.elapsed()),
             request_id = %self.request_id,
