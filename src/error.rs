@@ -31,6 +31,10 @@ pub enum ProxyError {
     WebSocketVersion,
     #[error("request target longer than {limit} bytes")]
     UriTooLong { limit: usize },
+    /// More header fields than `max_headers` (HTTP/2: the HTTP/1.1 parser
+    /// counts them as it reads).
+    #[error("more than {limit} header fields")]
+    TooManyHeaders { limit: usize },
     #[error("no route matches this request")]
     NoRoute,
     #[error("no usable endpoint in pool {pool}")]
@@ -65,6 +69,7 @@ impl ProxyError {
             ProxyError::BadRequest(_)
             | ProxyError::MethodNotAllowed(_)
             | ProxyError::UriTooLong { .. }
+            | ProxyError::TooManyHeaders { .. }
             | ProxyError::WebSocketVersion
             | ProxyError::RequestBodyTimeout { .. }
             | ProxyError::BadRequestBody { .. } => Side::Downstream,
@@ -86,6 +91,7 @@ impl ProxyError {
             ProxyError::BadRequest(_)
             | ProxyError::MethodNotAllowed(_)
             | ProxyError::UriTooLong { .. }
+            | ProxyError::TooManyHeaders { .. }
             | ProxyError::WebSocketVersion
             | ProxyError::BadRequestBody { .. } => "DPE",
             ProxyError::RequestBodyTimeout { .. } => "DT",
@@ -115,6 +121,7 @@ impl ProxyError {
             }
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ProxyError::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoEndpoint { .. } | ProxyError::Busy { .. } => {
@@ -146,6 +153,7 @@ impl ProxyError {
             }
             ProxyError::MethodNotAllowed(m) => return format!("405 method {m} is not supported\n"),
             ProxyError::UriTooLong { .. } => "request target too long",
+            ProxyError::TooManyHeaders { .. } => "too many header fields",
             ProxyError::WebSocketVersion => "WebSocket version 13 required",
             ProxyError::NoRoute => "no route for this request",
             ProxyError::NoEndpoint { .. } => "no usable upstream endpoint",

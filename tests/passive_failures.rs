@@ -246,3 +246,29 @@ async fn a_5xx_answer_does_not_mark_an_endpoint_down() {
     assert_eq!((a.hits(), b.hits()), (5, 5));
     assert_eq!(proxy.endpoint_response_failures(&a.addr.to_string()), 0);
 }
+
+/// An HTTP/2 endpoint that resets a stream (other than REFUSED_STREAM) on a
+/// live connection answered that request: grpc-core resets a gRPC request
+/// without `te: trailers`, for one. Counting it let any client take
+/// endpoints out with requests they reject; it is not counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_stream_reset_on_a_live_connection_is_not_a_failure() {
+    use common::h2::{H2Backend, H2Opts, bind, raw_upstream, rst_stream};
+    let live = H2Backend::start("live", H2Opts::default()).await;
+    let (l, resets) = bind().await;
+    // INTERNAL_ERROR (2) on every stream.
+    tokio::spawn(raw_upstream(l, |stream| rst_stream(stream, 2)));
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[resets, live.addr],
+        "http_version = \"2\"\nfail_timeout = \"60s\"",
+    ));
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(get(&c, &proxy.url("/")).await.0);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 502, 502, 502, 502, 502]);
+    assert_eq!(proxy.endpoint_response_failures(&resets.to_string()), 0);
+}

@@ -211,7 +211,7 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        let polled = match &mut this.kind {
+        let mut polled = match &mut this.kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Kind::Own => match this.finish.as_mut().and_then(|f| f.upstream.as_mut()) {
                 Some(up) => up
@@ -233,7 +233,7 @@ impl Body for ProxyBody {
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(BodyError::from))),
         };
-        match &polled {
+        match &mut polled {
             Poll::Ready(None) => this.done(true),
             Poll::Ready(Some(Err(e))) => {
                 // The upstream's fault (the client leaving drops the body
@@ -256,6 +256,11 @@ impl Body for ProxyBody {
                 this.clock.progress();
                 if let Some(d) = frame.data_ref() {
                     this.sent += d.len() as u64;
+                } else if let Some(t) = frame.trailers_mut() {
+                    // Fields that must not be trailers are left out for
+                    // every client (an HTTP/2 one would refuse the whole
+                    // response over one).
+                    super::headers::clean_trailers(t);
                 }
             }
             Poll::Pending => {

@@ -73,6 +73,28 @@ pub fn connection_named(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Whether `name` may be sent as a trailer: neither a field that frames,
+/// routes, authenticates or describes the message (RFC 9110 §6.5.1, see
+/// [`crate::http::h1::encode::is_valid_trailer`]) nor a connection-specific
+/// one (which HTTP/2 forbids anywhere, RFC 9113 §8.2.2).
+pub fn trailer_allowed(name: &HeaderName) -> bool {
+    crate::http::h1::encode::is_valid_trailer(name) && !is_hop_by_hop(name)
+}
+
+/// Leaves out of `trailers` the fields [`trailer_allowed`] refuses. An
+/// HTTP/2 peer would take a response carrying one for malformed and
+/// refuse all of it. Rare: the map is rebuilt only then.
+pub fn clean_trailers(trailers: &mut HeaderMap) {
+    if trailers.keys().all(trailer_allowed) {
+        return;
+    }
+    *trailers = trailers
+        .iter()
+        .filter(|(n, _)| trailer_allowed(n))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+}
+
 /// Removes hop-by-hop headers. Allocation-free unless `Connection` names
 /// headers other than `close`/`keep-alive`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {

@@ -39,7 +39,7 @@ use crate::runtime::{ListenerRt, RouteRt};
 use crate::telemetry::AccessRecord;
 use crate::upstream::connect::{self, Target};
 use crate::upstream::conns::{ConnKey, ProxyOut, SendFailure, UpResponse};
-use crate::upstream::h2::{H2Body, H2SendError};
+use crate::upstream::h2::{self, H2Body, H2SendError};
 use crate::upstream::{Endpoint, Failure, Pick, Pool};
 
 /// How many distinct endpoints one request may try to connect to.
@@ -230,6 +230,11 @@ async fn forward<'a>(
                 ));
             }
         }
+    }
+    if st.is_h2() && field_count(&parts.headers) > listener.limits.max_headers {
+        return Err(ProxyError::TooManyHeaders {
+            limit: listener.limits.max_headers,
+        });
     }
     let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len())
         + parts.uri.authority().map_or(0, |a| a.as_str().len());
@@ -453,11 +458,14 @@ async fn forward<'a>(
         };
         let sent_at = pool.tracks_latency.then(Instant::now);
         // An error after the connect counts against the endpoint when it
-        // is the endpoint's (not the client's, nor a gRPC client's own
-        // deadline shorter than the pool's response_timeout).
+        // is the endpoint's: not the client's, nor a gRPC client's own
+        // deadline shorter than the pool's response_timeout, nor an HTTP/2
+        // stream the endpoint reset on a live connection (its answer to
+        // that one request: counting it would let any client take
+        // endpoints out with requests they reject).
         let blame = |e: ProxyError| {
             let own_deadline = matches!(e, ProxyError::ResponseTimeout { after, .. } if after < pool.response_timeout);
-            if e.side() == Side::Upstream && !own_deadline {
+            if e.side() == Side::Upstream && !own_deadline && !h2::is_stream_reset(&e) {
                 pool.failed(ep, Failure::Response);
             }
             e
@@ -662,10 +670,17 @@ async fn forward<'a>(
         let body = match body {
             Upstream::Own => ProxyBody::own(finish),
             Upstream::H1(b) => ProxyBody::upstream(b, finish),
-            // A 204 has no content (RFC 9110 §15.3.5): DATA an HTTP/2
-            // upstream sends with one is not relayed (the HTTP/1.1 paths
-            // frame it away already). Dropping the stream cancels it.
-            Upstream::H2(_) if rparts.status == StatusCode::NO_CONTENT => {
+            // A 204 or 304 has no content, nor has the answer to a HEAD
+            // (RFC 9110 §15.3.5, §15.4.5, §9.3.2): DATA an HTTP/2 upstream
+            // sends with one is not relayed (the HTTP/1.1 paths frame it
+            // away already; here the h2 client would fail the stream over
+            // it and the client lose the whole response). Dropping the
+            // stream cancels it; the head, Content-Length and all, stays.
+            Upstream::H2(_)
+                if rparts.status == StatusCode::NO_CONTENT
+                    || rparts.status == StatusCode::NOT_MODIFIED
+                    || ctx.method == Method::HEAD =>
+            {
                 ProxyBody::full(bytes::Bytes::new(), Some(finish))
             }
             Upstream::H2(b) => ProxyBody::h2(b, finish),
@@ -897,6 +912,14 @@ fn text(v: Option<&HeaderValue>) -> String {
     v.and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The header fields of an HTTP/2 request as `max_headers` counts them:
+/// the `cookie` crumbs a client may split its cookies into (RFC 9113
+/// §8.2.3) are one field, as joined for HTTP/1.1.
+fn field_count(headers: &http::HeaderMap) -> usize {
+    let crumbs = headers.get_all(header::COOKIE).iter().count();
+    headers.len() - crumbs.saturating_sub(1)
 }
 
 /// The access-log record of a request whose response (head) exists now.

@@ -83,17 +83,8 @@ where
             Err(frame) => {
                 if let Ok(mut trailers) = frame.into_trailers() {
                     // Fields that must not be trailers are left out, as
-                    // towards HTTP/1.1 (rare: a map is rebuilt only then).
-                    if trailers
-                        .keys()
-                        .any(|n| !crate::http::h1::encode::is_valid_trailer(n))
-                    {
-                        trailers = trailers
-                            .iter()
-                            .filter(|(n, _)| crate::http::h1::encode::is_valid_trailer(n))
-                            .map(|(n, v)| (n.clone(), v.clone()))
-                            .collect();
-                    }
+                    // towards HTTP/1.1.
+                    crate::http::headers::clean_trailers(&mut trailers);
                     tx.reserve_capacity(0);
                     return tx.send_trailers(trailers).map_err(PumpError::Stream);
                 }

@@ -82,6 +82,17 @@ const MAX_HEADER_LIST: u32 = 64 << 10;
 /// upstream did not process (safe to retry on another connection).
 pub const REFUSED_STREAM: &str = "refused stream";
 
+/// Marks the reason of a [`ProxyError::UpstreamFailed`] for a stream the
+/// upstream reset (other than REFUSED_STREAM) on a live connection.
+pub const STREAM_RESET: &str = "HTTP/2 stream reset by the upstream";
+
+/// Whether `err` reports a stream the upstream reset on a live connection:
+/// its answer to that request (grpc-core resets a gRPC request without
+/// `te: trailers`, for one), not a sign that the endpoint failed.
+pub fn is_stream_reset(err: &ProxyError) -> bool {
+    matches!(err, ProxyError::UpstreamFailed { reason, .. } if reason.starts_with(STREAM_RESET))
+}
+
 /// Whether `err` reports a stream the upstream refused without processing
 /// it (`REFUSED_STREAM`, or not covered by a `GOAWAY`).
 pub fn is_refused_stream(err: &ProxyError) -> bool {
@@ -629,6 +640,7 @@ fn stream_failure(st: &ConnState, e: ::h2::Error) -> ProxyError {
         Some(Reason::REFUSED_STREAM) if e.is_remote() && e.is_reset() => {
             format!("{REFUSED_STREAM} (REFUSED_STREAM): the upstream did not process the request")
         }
+        Some(_) if e.is_remote() && e.is_reset() => format!("{STREAM_RESET}: {e}"),
         _ => format!("HTTP/2 stream failed: {e}"),
     };
     upstream_failed(st, reason)
