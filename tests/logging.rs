@@ -170,17 +170,26 @@ fn hello_with_ip_sni() -> Vec<u8> {
     hello
 }
 
+/// The binary with one TLS listener (`site`'s certificate) in front of
+/// `backend`.
+async fn spawn_tls_switchyard(
+    site: &Site,
+    backend: std::net::SocketAddr,
+) -> (Child, BufReader<ChildStdout>, std::net::SocketAddr) {
+    let cfg = site.dir.write(
+        "sy.toml",
+        web_config("", &certificates(&[cert(&site.files)]), backend),
+    );
+    spawn_switchyard(&cfg).await
+}
+
 /// rustls logs "Illegal SNI extension" at WARN for every such hello: at the
 /// default level Switchyard keeps rustls's per-connection lines out.
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_sending_an_ip_address_as_sni_add_no_log_lines() {
     let site = Site::new();
     let b = backend("b");
-    let cfg = site.dir.write(
-        "sy.toml",
-        web_config("", &certificates(&[cert(&site.files)]), b.addr),
-    );
-    let (child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let (child, mut out, addr) = spawn_tls_switchyard(&site, b.addr).await;
     let hello = hello_with_ip_sni();
     for _ in 0..20 {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -436,11 +445,7 @@ async fn an_upstream_cutting_its_response_body_is_logged_as_a_warning() {
 async fn plain_http_on_a_tls_listener_is_logged_once_per_period() {
     let site = Site::new();
     let b = backend("b");
-    let cfg = site.dir.write(
-        "sy.toml",
-        web_config("", &certificates(&[cert(&site.files)]), b.addr),
-    );
-    let (child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let (child, mut out, addr) = spawn_tls_switchyard(&site, b.addr).await;
     for _ in 0..20 {
         let resp = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
         assert_eq!(status_of(&resp), 400, "{resp}");

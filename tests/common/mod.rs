@@ -77,24 +77,31 @@ impl Proxy {
 
     /// Connect failures recorded for the endpoint configured as `label`.
     pub fn endpoint_connect_failures(&self, label: &str) -> u64 {
-        let rt = self.server().runtime();
-        rt.pools
-            .iter()
-            .flat_map(|p| p.endpoints.iter())
-            .filter(|e| e.label == label)
-            .map(|e| e.state.connect_failures())
-            .sum()
+        self.endpoint_count(label, switchyard::upstream::EndpointState::connect_failures)
     }
 
     /// Requests that got no valid response head from the endpoint
     /// configured as `label` (reset, closed, invalid, timed out).
     pub fn endpoint_response_failures(&self, label: &str) -> u64 {
+        self.endpoint_count(
+            label,
+            switchyard::upstream::EndpointState::response_failures,
+        )
+    }
+
+    /// A counter of the endpoint configured as `label`, summed over the
+    /// pools that list it.
+    fn endpoint_count(
+        &self,
+        label: &str,
+        count: fn(&switchyard::upstream::EndpointState) -> u64,
+    ) -> u64 {
         let rt = self.server().runtime();
         rt.pools
             .iter()
             .flat_map(|p| p.endpoints.iter())
             .filter(|e| e.label == label)
-            .map(|e| e.state.response_failures())
+            .map(|e| count(&e.state))
             .sum()
     }
 
