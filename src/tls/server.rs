@@ -213,17 +213,25 @@ fn names_of(cert_cfg: &CertCfg, key: &CertifiedKey) -> Result<Vec<Name>, TlsErro
 #[derive(Debug)]
 pub struct SniResolver {
     store: ArcSwap<CertStore>,
+    /// The listener's `cipher_suites` (empty: every suite of
+    /// [`super::CIPHER_SUITES`]).
+    suites: Vec<rustls::CipherSuite>,
 }
 
 impl SniResolver {
     /// The certificate served for this SNI (`None`: the client sent none)
-    /// to a client offering the signature `schemes`: the first of the
-    /// name's certificates whose key can sign with one of them, else the
-    /// first (the handshake then fails as it must).
+    /// to a client offering the signature `schemes` and cipher `suites`:
+    /// the first of the name's certificates whose key can sign with one of
+    /// the schemes and that a suite both sides have can carry (a client
+    /// with TLS 1.2 only and ECDHE_RSA suites only needs the RSA
+    /// certificate, whatever schemes it lists, as HAProxy's certificate
+    /// bundles decide); else the first (the handshake then fails as it
+    /// must).
     pub fn lookup(
         &self,
         sni: Option<&str>,
         schemes: &[SignatureScheme],
+        suites: &[rustls::CipherSuite],
     ) -> Option<Arc<CertifiedKey>> {
         let store = self.store.load();
         let candidates = store.lookup(sni);
@@ -231,16 +239,36 @@ impl SniResolver {
             [only] => Some(only.clone()),
             _ => candidates
                 .iter()
-                .find(|c| c.key.choose_scheme(schemes).is_some())
+                .find(|c| c.key.choose_scheme(schemes).is_some() && self.carried(c, suites))
                 .or(candidates.first())
                 .cloned(),
         }
+    }
+
+    /// Whether one of the client's `suites` that this listener offers can
+    /// carry a handshake with `cert`'s key (any TLS 1.3 suite can).
+    fn carried(&self, cert: &CertifiedKey, suites: &[rustls::CipherSuite]) -> bool {
+        let key = cert.key.algorithm();
+        let ours = |s: &rustls::CipherSuite| {
+            if self.suites.is_empty() {
+                super::CIPHER_SUITES.iter().any(|(_, c)| c == s)
+            } else {
+                self.suites.contains(s)
+            }
+        };
+        suites
+            .iter()
+            .any(|s| ours(s) && super::suite_serves_key(*s, key))
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.lookup(client_hello.server_name(), client_hello.signature_schemes())
+        self.lookup(
+            client_hello.server_name(),
+            client_hello.signature_schemes(),
+            client_hello.cipher_suites(),
+        )
     }
 }
 
@@ -306,6 +334,7 @@ impl ServerTls {
         let ca = cfg.client_auth.as_ref().map(|a| FileStamps::new([&a.ca]));
         let resolver = Arc::new(SniResolver {
             store: ArcSwap::from_pointee(CertStore::load(&cfg.certificates, SystemTime::now())?),
+            suites: cfg.cipher_suites.clone(),
         });
         let client_auth = read_client_auth(cfg)?;
         let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();

@@ -58,8 +58,24 @@ fn served_for(
     sni: Option<&str>,
     schemes: &[rustls::SignatureScheme],
 ) -> CertificateDer<'static> {
+    served_with(tls, sni, schemes, ANY_SUITE)
+}
+
+/// Every suite, TLS 1.3 ones included: the key type never matters.
+const ANY_SUITE: &[rustls::CipherSuite] = &[
+    rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+];
+
+fn served_with(
+    tls: &ServerTls,
+    sni: Option<&str>,
+    schemes: &[rustls::SignatureScheme],
+    suites: &[rustls::CipherSuite],
+) -> CertificateDer<'static> {
     tls.resolver()
-        .lookup(sni, schemes)
+        .lookup(sni, schemes, suites)
         .expect("a certificate")
         .cert[0]
         .clone()
@@ -97,6 +113,50 @@ fn a_name_with_several_certificates_gets_the_one_the_client_can_verify() {
     // handshake as it would anyway).
     let none = [rustls::SignatureScheme::ED448];
     assert_eq!(served_for(&tls, Some("rsa.test"), &none), ecdsa.der);
+}
+
+/// A TLS 1.2-only client whose suites can carry only an RSA key gets the
+/// RSA certificate, whatever signature schemes it lists (with the ECDSA
+/// one, no suite would fit and the handshake fail), as HAProxy's bundles
+/// decide; with a TLS 1.3 suite any key fits, and the first is served.
+#[test]
+fn a_tls12_client_gets_the_certificate_its_suites_can_carry() {
+    use rustls::CipherSuite as S;
+    let dir = TempDir::new();
+    let ecdsa = p256(&["rsa.test"]);
+    let rsa = CertCfg {
+        cert: testdata("rsa-cert.pem"),
+        key: testdata("rsa-key.pem"),
+        server_names: vec![],
+        ocsp: None,
+    };
+    let tls = ServerTls::build(
+        &server_cfg(vec![cert_cfg(&dir, "ecdsa", &ecdsa, &[]), rsa.clone()]),
+        ALPN,
+        None,
+    )
+    .expect("build");
+    let rsa_der = crate::tls::certs::load_chain(&testdata("rsa-cert.pem")).expect("rsa")[0].clone();
+    let rsa_suites = [S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+    let sni = Some("rsa.test");
+    assert_eq!(served_with(&tls, sni, ANY_SCHEME, &rsa_suites), rsa_der);
+    let ecdsa_suites = [S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384];
+    assert_eq!(served_with(&tls, sni, ANY_SCHEME, &ecdsa_suites), ecdsa.der);
+    let with13 = [
+        S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        S::TLS13_AES_128_GCM_SHA256,
+    ];
+    assert_eq!(served_with(&tls, sni, ANY_SCHEME, &with13), ecdsa.der);
+    // Only the listener's own suites count: without ECDHE_RSA ones in
+    // `cipher_suites`, nothing carries the RSA client; the first is served
+    // (and the handshake fails, as check warns).
+    let mut cfg = server_cfg(vec![cert_cfg(&dir, "ecdsa2", &ecdsa, &[]), rsa]);
+    cfg.cipher_suites = vec![
+        S::TLS13_AES_128_GCM_SHA256,
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ];
+    let tls = ServerTls::build(&cfg, ALPN, None).expect("build");
+    assert_eq!(served_with(&tls, sni, ANY_SCHEME, &rsa_suites), ecdsa.der);
 }
 
 #[test]
@@ -415,7 +475,7 @@ fn shared_across_workers() {
 /// The OCSP response stapled for `ocsp.test`, if any.
 fn staple(tls: &ServerTls) -> Option<Vec<u8>> {
     tls.resolver()
-        .lookup(Some("ocsp.test"), ANY_SCHEME)
+        .lookup(Some("ocsp.test"), ANY_SCHEME, ANY_SUITE)
         .and_then(|k| k.ocsp.clone())
 }
 
