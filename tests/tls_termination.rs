@@ -461,6 +461,48 @@ async fn ecdsa_ed25519_and_rsa_certificates_each_serve_handshakes() {
     }
 }
 
+/// An ECDSA and an RSA certificate for one name: a TLS 1.2-only client
+/// that lists ECDSA signature schemes (rustls does) but offers only an
+/// ECDHE_RSA suite gets the RSA certificate and a handshake, not the
+/// ECDSA one and a failure; one offering an ECDHE_ECDSA suite gets ECDSA.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls12_client_gets_the_certificate_its_cipher_suites_can_carry() {
+    use rustls::CipherSuite as C;
+    if !have_tool("openssl", "an RSA certificate") {
+        return;
+    }
+    let dir = TempDir::new();
+    let ca = Ca::new("Test Server CA");
+    let be = backend("be");
+    let ecdsa = ca.issue(LeafSpec::server("ecdsa", &[SITE]));
+    let key = openssl_rsa_key().await.expect("openssl RSA key");
+    let rsa = ca.issue(LeafSpec::server("rsa", &[SITE]).key(key));
+    let files = [ecdsa.write(&dir, "ecdsa"), rsa.write(&dir, "rsa")];
+    let proxy = Proxy::start(&proxy_config(
+        1,
+        &[
+            listener(
+                "web",
+                "",
+                &certificates(&[cert(&files[0]), cert(&files[1])]),
+                "p",
+            ),
+            pool("p", &[be.addr], ""),
+        ],
+    ));
+    for (suite, leaf) in [
+        (C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, &rsa),
+        (C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, &ecdsa),
+    ] {
+        let cfg = Arc::new(client_config_suites(ca.roots(), TLS12, &[suite]));
+        let (n, reply) = https_get(proxy.addr_of("web"), &cfg, SITE, "/", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{suite:?}: {e}"));
+        assert_eq!(n.leaf, leaf.der, "{suite:?}");
+        assert_eq!(reply.status, 200);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Session resumption
 // ---------------------------------------------------------------------------
