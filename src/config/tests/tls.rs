@@ -9,6 +9,11 @@ fn cert(file: &str) -> String {
     format!("{}/examples/certs/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A test RSA certificate or key file (`src/tls/testdata`).
+fn rsa(file: &str) -> String {
+    format!("{}/src/tls/testdata/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
 fn tls_table(extra: &str) -> String {
     listener_with(&format!(
         "  [listener.tls]\n  certificates = [{{ cert = \"{}\", key = \"{}\" }}]\n{extra}",
@@ -480,7 +485,6 @@ fn an_expired_certificate_is_warned_about() {
 /// warned about, at their entry.
 #[test]
 fn tls12_suites_must_fit_the_certificates_keys() {
-    let rsa = |f: &str| format!("{}/src/tls/testdata/{f}", env!("CARGO_MANIFEST_DIR"));
     // The example certificate has an ECDSA key.
     let text = tls_table(
         "  cipher_suites = [\"TLS_AES_128_GCM_SHA256\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]",
@@ -554,7 +558,6 @@ fn tls12_suites_must_fit_the_certificates_keys() {
 /// the same name is not (each client gets one it can use).
 #[test]
 fn a_certificate_shadowed_by_an_earlier_one_of_its_key_type_is_warned_about() {
-    let rsa = |f: &str| format!("{}/src/tls/testdata/{f}", env!("CARGO_MANIFEST_DIR"));
     let text = listener_with(&format!(
         "  [listener.tls]\n  certificates = [\n    \
          {{ cert = \"{c}\", key = \"{k}\", server_names = [\"a.test\"] }},\n    \
