@@ -38,13 +38,29 @@ fn check(data: &[u8], head_request: bool) {
             assert_eq!(fields.as_ref(), Some(&h.parts.headers), "raw: other fields");
             assert_eq!((r.body, r.keep_alive), (h.body, h.keep_alive));
         }
-        (Ok(Some(Parsed::Interim)), Ok(Some(Parsed::Interim))) | (Ok(None), Ok(None)) => {}
+        (Ok(Some(Parsed::Interim(s, f))), Ok(Some(Parsed::Interim(rs, rf)))) => {
+            assert_eq!((s, f), (&rs, &rf), "raw: other interim head");
+        }
+        (Ok(None), Ok(None)) => {}
         (Err(a), Err(b)) => assert_eq!(*a, b),
         (a, b) => panic!("map and raw parses differ: {a:?} / {b:?}"),
     }
     match res {
         Ok(None) => assert_eq!(&buf[..], data, "Ok(None) changed the buffer"),
-        Ok(Some(Parsed::Interim)) => {
+        Ok(Some(Parsed::Interim(status, fields))) => {
+            assert!(status.is_informational(), "a final status as interim");
+            // No framing or hop-by-hop field is relayed with an interim head.
+            for name in fields.keys() {
+                let n = name.as_str();
+                assert!(
+                    !matches!(
+                        n,
+                        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding"
+                            | "upgrade" | "content-length"
+                    ),
+                    "interim head relays {n}"
+                );
+            }
             let taken = data.len() - buf.len();
             assert_eq!(Some(taken), head_len(data), "interim: not the head taken");
             assert_eq!(&buf[..], &data[taken..]);

@@ -106,6 +106,9 @@ pub struct ConnState {
     /// when the own HTTP/2 server serves it (its stream writer encodes
     /// such fields into HPACK).
     own_writer: Cell<bool>,
+    /// Interim (1xx) heads from the upstream of the request being polled,
+    /// for the own writer to send ahead of the final head.
+    pub interim: super::interim::Interim,
     /// `https` on TLS connections, else `http` (X-Forwarded-Proto).
     pub scheme: &'static str,
     /// The verified client certificate (mTLS), as upstream headers.
@@ -135,6 +138,12 @@ impl ConnState {
     /// (HTTP/1.1, or the own HTTP/2 server's; see the field).
     pub fn own_writer(&self) -> bool {
         self.own_writer.get()
+    }
+
+    /// Where the upstream client puts interim (1xx) heads: only when an
+    /// own writer will send them (hyper's servers cannot).
+    pub fn interim_sink(&self) -> Option<&super::interim::Interim> {
+        self.own_writer.get().then_some(&self.interim)
     }
 
     /// An own-server HTTP/2 stream's upstream said `101`: its tunnel
@@ -469,6 +478,7 @@ async fn serve_conn(
         streams: Cell::new(0),
         h2: Cell::new(alpn_h2),
         own_writer: Cell::new(false),
+        interim: Default::default(),
         scheme: if is_tls { "https" } else { "http" },
         identity,
         upgrade: RefCell::new(None),

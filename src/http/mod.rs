@@ -9,6 +9,7 @@ pub mod h1;
 pub mod h2;
 pub mod headers;
 mod hyper_h1;
+pub mod interim;
 mod linger;
 pub mod parked;
 mod plain_on_tls;

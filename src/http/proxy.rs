@@ -495,14 +495,15 @@ async fn forward<'a>(
                 // shared local would be copied into either arm's future (it
                 // is large, and this is every keep-alive request's path).
                 let waited = match watch.as_deref() {
-                    None => {
-                        tokio::time::timeout(response_timeout, up.conn.send(req, up.reused, raw))
-                            .await
-                            .map_err(|_| Stall::Response)
-                    }
+                    None => tokio::time::timeout(
+                        response_timeout,
+                        up.conn.send(req, up.reused, raw, st.interim_sink()),
+                    )
+                    .await
+                    .map_err(|_| Stall::Response),
                     // Boxed: requests with a body are the rarer ones.
                     Some(w) => {
-                        let send = up.conn.send(req, up.reused, raw);
+                        let send = up.conn.send(req, up.reused, raw, st.interim_sink());
                         Box::pin(wait::watched(send, w, response_timeout, body_timeout)).await
                     }
                 };
@@ -557,7 +558,7 @@ async fn forward<'a>(
                 // Boxed: the HTTP/2 send state is the largest of all, and
                 // inline it would grow every request's future (moved into a
                 // task per HTTP/2 stream).
-                let send = Box::pin(stream.try_send(req));
+                let send = Box::pin(stream.try_send(req, st.interim_sink()));
                 let waited = match watch.as_deref() {
                     None => tokio::time::timeout(response_timeout, send)
                         .await

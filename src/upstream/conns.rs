@@ -81,15 +81,18 @@ impl UpConn {
     /// Sends a request and waits for the response head. `reused`: the
     /// connection came from the cache. `raw`: the own client keeps the
     /// response's fields raw (see [`super::h1::H1Conn::send`]; hyper's ignores it).
+    /// `interim`: where the own client puts interim (1xx) heads (hyper's
+    /// drops them: this client is for side-by-side comparisons only).
     pub async fn send(
         &mut self,
         req: http::Request<ReqBody>,
         reused: bool,
         raw: bool,
+        interim: Option<&crate::http::interim::Interim>,
     ) -> Result<UpResponse, SendFailure> {
         match self {
             UpConn::Own(c) => c
-                .send(req, reused, raw)
+                .send(req, reused, raw, interim)
                 .await
                 .map(UpResponse::Own)
                 .map_err(|f| SendFailure {

@@ -306,6 +306,20 @@ pub fn head(
     Ok(Encoded { encoder, close })
 }
 
+/// Appends an interim (1xx) response head: its status line and `headers`
+/// (end-to-end ones only; the caller left the rest out), no body.
+pub fn interim(status: StatusCode, headers: &HeaderMap, dst: &mut Vec<u8>) {
+    dst.extend_from_slice(b"HTTP/1.1 ");
+    dst.extend_from_slice(status.as_str().as_bytes());
+    dst.push(b' ');
+    dst.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    dst.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        line(dst, name.as_str().as_bytes(), value.as_bytes());
+    }
+    dst.extend_from_slice(b"\r\n");
+}
+
 fn line(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     dst.extend_from_slice(name);
     dst.extend_from_slice(b": ");

@@ -27,7 +27,7 @@ pub mod encode;
 pub mod head;
 pub mod slow;
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -158,7 +158,22 @@ pub async fn serve(
         let resp = loop {
             tokio::select! {
                 biased;
-                resp = respond.as_mut() => break resp,
+                // Ready with `None` when the upstream sent interim (1xx)
+                // heads: they go out now, and the wait goes on.
+                step = poll_fn(|cx| match respond.as_mut().poll(cx) {
+                    Poll::Pending if !state.interim.is_empty() => Poll::Ready(None),
+                    other => other.map(Some),
+                }) => match step {
+                    Some(resp) => break resp,
+                    None => {
+                        out.clear();
+                        interim_heads(state, &mut out);
+                        let sent = write_all(&mut io.stream, &mut [IoSlice::new(&out)]).await;
+                        if sent.is_err() || poll_fn(|cx| Pin::new(&mut io.stream).poll_flush(cx)).await.is_err() {
+                            return Outcome::Done;
+                        }
+                    }
+                },
                 _ = slow.as_mut(), if !watch => watch = true,
                 read = read_more(&mut io.stream, &mut buf), if watch && buf.len() < limits.max_header_bytes => match read {
                     // The client closed (or failed): the request is
@@ -178,6 +193,8 @@ pub async fn serve(
         state.set_own_writer(false);
 
         out.clear();
+        // Interim heads that came with the final one go just before it.
+        interim_heads(state, &mut out);
         let (parts, mut body) = resp.into_parts();
         let raw = body.take_raw_fields();
         let len = if body.is_end_stream() {
@@ -236,6 +253,16 @@ pub async fn serve(
                 return Outcome::Done;
             }
         }
+    }
+}
+
+/// Appends the interim (1xx) heads waiting in `state` to `out`.
+fn interim_heads(state: &ConnState, out: &mut Vec<u8>) {
+    if state.interim.is_empty() {
+        return;
+    }
+    for (status, headers) in state.interim.take() {
+        encode::interim(status, &headers, out);
     }
 }
 

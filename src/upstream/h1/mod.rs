@@ -10,8 +10,9 @@
 //!
 //! **What.** [`H1Conn::send`] writes the request head ([`request`]) and
 //! streams the body (Content-Length or chunked), and meanwhile reads the
-//! response head ([`response`]), skipping interim responses. The response
-//! body is then read by [`H1Conn::poll_frame`] (Content-Length, chunked
+//! response head ([`response`]), handing interim ones to the caller's
+//! [`Interim`] sink. The response body is then read by
+//! [`H1Conn::poll_frame`] (Content-Length, chunked
 //! with trailers ([`chunked`]), or until close), which also goes on
 //! sending the request body: a full-duplex upstream (one that answers
 //! while still reading) works as it does through hyper. After a complete
@@ -44,6 +45,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::http::h1::encode::{chunk_line, chunked_end};
+use crate::http::interim::Interim;
 use crate::http::req_body::ReqBody;
 use crate::net::Stream;
 use request::{BodySize, Framing};
@@ -235,11 +237,13 @@ impl H1Conn {
     /// the module docs); `reused`: the connection came from the pool.
     /// `raw`: the response's fields are kept as [`raw::RawFields`] (for
     /// [`H1Conn::take_raw`]) and the returned head has no headers.
+    /// `interim`: where interim (1xx) heads go (else they are dropped).
     pub async fn send(
         &mut self,
         req: Request<ReqBody>,
         reused: bool,
         raw: bool,
+        interim: Option<&Interim>,
     ) -> Result<http::response::Parts, SendFailure> {
         let (parts, body) = req.into_parts();
         let size = if body.is_end_stream() {
@@ -266,7 +270,7 @@ impl H1Conn {
         self.got_bytes = false;
         self.raw_mode = raw;
         self.raw = None;
-        let res = std::future::poll_fn(|cx| self.poll_head(cx)).await;
+        let res = std::future::poll_fn(|cx| self.poll_head(cx, interim)).await;
         res.map_err(|error| {
             self.broken = true;
             let again = reused
@@ -285,6 +289,7 @@ impl H1Conn {
     fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
+        interim: Option<&Interim>,
     ) -> Poll<Result<http::response::Parts, ConnError>> {
         loop {
             self.poll_send(cx);
@@ -294,7 +299,12 @@ impl H1Conn {
             if !self.rbuf.is_empty() {
                 let head_request = matches!(self.resp, Resp::Head { head_request: true });
                 match response::parse(&mut self.rbuf, head_request, self.raw_mode)? {
-                    Some(Parsed::Interim) => continue,
+                    Some(Parsed::Interim(status, fields)) => {
+                        if let Some(sink) = interim {
+                            sink.push(status, fields);
+                        }
+                        continue;
+                    }
                     Some(Parsed::Final(head)) => {
                         self.keep_alive = head.keep_alive;
                         self.resp = match head.body {

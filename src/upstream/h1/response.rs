@@ -56,9 +56,10 @@ pub struct Head {
 pub enum Parsed {
     /// A final response; its head has been taken from the buffer.
     Final(Head),
-    /// An interim (1xx, not 101) response, taken from the buffer and
-    /// dropped: the final one follows.
-    Interim,
+    /// An interim (1xx, not 101) response, taken from the buffer: its
+    /// status and end-to-end fields (for relaying, see
+    /// [`crate::http::interim`]); the final one follows.
+    Interim(StatusCode, HeaderMap),
 }
 
 /// Why a head cannot be forwarded.
@@ -112,8 +113,9 @@ pub fn parse(
         return Err(HeadError::UnexpectedUpgrade);
     }
     if status.is_informational() {
+        let fields = interim_fields(parsed.headers);
         bytes::Buf::advance(buf, len);
-        return Ok(Some(Parsed::Interim));
+        return Ok(Some(Parsed::Interim(status, fields)));
     }
 
     // A reason phrase other than the status's usual one is relayed as the
@@ -243,6 +245,35 @@ pub fn parse(
         body,
         keep_alive,
     })))
+}
+
+/// An interim head's end-to-end fields. Hop-by-hop ones, those
+/// `Connection` names, and framing ones (a 1xx has no body) are left out;
+/// so is a field `HeaderMap` refuses (an interim head is advice, not worth
+/// failing the response over).
+fn interim_fields(fields: &[httparse::Header<'_>]) -> HeaderMap {
+    let named: Vec<&[u8]> = fields
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|h| connection_named(h.value))
+        .collect();
+    let mut headers = HeaderMap::new();
+    for h in fields {
+        let name = h.name.as_bytes();
+        if is_hop_by_hop_raw(name)
+            || name.eq_ignore_ascii_case(b"content-length")
+            || named.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_bytes(h.value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    headers
 }
 
 #[cfg(test)]

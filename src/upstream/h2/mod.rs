@@ -44,11 +44,14 @@
 //! (see [`is_refused_stream`]): such a request may be retried elsewhere.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::http::interim::Interim;
 use crate::http::req_body::ReqBody;
 use ::h2::Reason;
 use ::h2::client::SendRequest;
@@ -510,12 +513,17 @@ impl H2Stream {
     /// forwarded; a failing request body resets the stream), so the
     /// response head may arrive before the request body is finished.
     pub async fn send(self, req: Request<ReqBody>) -> Result<Response<H2Body>, ProxyError> {
-        self.try_send(req).await.map_err(|e| e.error)
+        self.try_send(req, None).await.map_err(|e| e.error)
     }
 
     /// [`send`](Self::send), but a request that was not sent at all is
-    /// returned with the error.
-    pub async fn try_send(self, req: Request<ReqBody>) -> Result<Response<H2Body>, H2SendError> {
+    /// returned with the error. `interim`: where interim (1xx) heads go
+    /// (else they are dropped).
+    pub async fn try_send(
+        self,
+        req: Request<ReqBody>,
+        interim: Option<&Interim>,
+    ) -> Result<Response<H2Body>, H2SendError> {
         let H2Stream { sender, slot } = self;
         let st = Rc::clone(&slot.0);
         let fail = |error| H2SendError {
@@ -574,7 +582,17 @@ impl H2Stream {
             }
         }
         let mut waiting = HeadWait(Some(&st));
-        let response = response.await;
+        let mut response = response;
+        let response = std::future::poll_fn(|cx| {
+            if let Some(sink) = interim {
+                while let Poll::Ready(Some(Ok(head))) = response.poll_informational(cx) {
+                    let (head, ()) = head.into_parts();
+                    sink.push(head.status, head.headers);
+                }
+            }
+            Pin::new(&mut response).poll(cx)
+        })
+        .await;
         waiting.0 = None;
         let response = match response {
             Ok(r) => r,

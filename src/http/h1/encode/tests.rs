@@ -289,3 +289,24 @@ fn chunk_lines_are_hex() {
     chunk_line(4096, &mut out);
     assert_eq!(out, b"FF\r\n1000\r\n");
 }
+
+#[test]
+fn an_interim_head_is_its_status_line_and_fields_with_no_framing() {
+    let mut out = b"kept".to_vec();
+    let headers = map(&[
+        ("link", "</a.css>; rel=preload"),
+        ("link", "</b.js>; rel=preload"),
+    ]);
+    interim(StatusCode::from_u16(103).unwrap(), &headers, &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "keptHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\nlink: </b.js>; rel=preload\r\n\r\n"
+    );
+    let mut out = Vec::new();
+    interim(
+        StatusCode::from_u16(104).unwrap(),
+        &HeaderMap::new(),
+        &mut out,
+    );
+    assert_eq!(out, b"HTTP/1.1 104 \r\n\r\n");
+}

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
+use http::{HeaderMap, StatusCode};
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -39,6 +40,11 @@ pub struct RequestBody {
     id: u32,
     /// What `content-length` says is still to come.
     remaining: Option<u64>,
+    /// The client sent `expect: 100-continue` and no `100` went out yet:
+    /// it goes when the body is first wanted (as hyper does on HTTP/1.1),
+    /// so a request the proxy refuses without reading its body gets its
+    /// final answer instead (RFC 9110 §10.1.1).
+    expect_continue: bool,
 }
 
 impl std::fmt::Debug for RequestBody {
@@ -51,11 +57,17 @@ impl std::fmt::Debug for RequestBody {
 }
 
 impl RequestBody {
-    pub(super) fn new(shared: Rc<Shared>, id: u32, content_length: Option<u64>) -> RequestBody {
+    pub(super) fn new(
+        shared: Rc<Shared>,
+        id: u32,
+        content_length: Option<u64>,
+        expect_continue: bool,
+    ) -> RequestBody {
         RequestBody {
             shared,
             id,
             remaining: content_length,
+            expect_continue,
         }
     }
 
@@ -66,6 +78,7 @@ impl RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let id = self.id;
         let remaining = &mut self.remaining;
+        let expect_continue = std::mem::take(&mut self.expect_continue);
         self.shared.with(|inner| {
             let Inner { conn, slots, .. } = inner;
             let Some(slot) = slots.get_mut(&id) else {
@@ -73,6 +86,11 @@ impl RequestBody {
             };
             if let Some(code) = slot.reset {
                 return Poll::Ready(Some(Err(BodyEnd::Reset(code).into())));
+            }
+            if expect_continue && slot.data.is_empty() && !slot.end {
+                // Fails only when a final head went out already (the
+                // upstream answered early): then no `100` is due.
+                let _ = conn.send_response(id, StatusCode::CONTINUE, &HeaderMap::new(), false);
             }
             if let Some(data) = slot.data.pop_front() {
                 conn.consumed(id, data.len());

@@ -62,7 +62,16 @@ pub(super) fn request(
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok());
-        ReqBody::H2(RequestBody::new(shared.clone(), id, length))
+        let expect_continue = head
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        ReqBody::H2(RequestBody::new(
+            shared.clone(),
+            id,
+            length,
+            expect_continue,
+        ))
     };
     let mut req = Request::new(body);
     *req.method_mut() = head.method;
@@ -86,11 +95,23 @@ pub(super) async fn run(shared: Rc<Shared>, st: Rc<ConnState>, id: u32, req: Req
     // connection, idle or not).
     // Allocated first, then built in it: `Box::pin(fut)` builds the future
     // on the stack and copies all of it (kilobytes) into the box.
-    let resp = Box::into_pin(Box::write(
+    let mut respond = Box::into_pin(Box::write(
         Box::new_uninit(),
         crate::http::proxy::handle(st.clone(), req),
-    ))
+    ));
+    // Interim (1xx) heads the upstream sent go out as they come, each
+    // right after the poll that received it, so before the final head.
+    let resp = std::future::poll_fn(|cx| {
+        let r = respond.as_mut().poll(cx);
+        if !st.interim.is_empty() {
+            for (status, headers) in st.interim.take() {
+                let _ = shared.with(|i| i.conn.send_response(id, status, &headers, false));
+            }
+        }
+        r
+    })
     .await;
+    drop(respond);
     let (mut parts, mut body) = resp.into_parts();
     // An HTTP/1.1 upstream's fields, when the proxy left them as they came
     // (`ConnState::own_writer`): encoded straight from its head.

@@ -21,7 +21,10 @@ fn run(input: &[u8], head_request: bool) -> (Result<Option<Parsed>, HeadError>, 
                 (h.body, h.keep_alive, h.parts.status, h.parts.version)
             );
         }
-        (Ok(Some(Parsed::Interim)), Ok(Some(Parsed::Interim))) | (Ok(None), Ok(None)) => {}
+        (Ok(Some(Parsed::Interim(s, f))), Ok(Some(Parsed::Interim(rs, rf)))) => {
+            assert_eq!((s, f), (&rs, &rf), "interim heads differ");
+        }
+        (Ok(None), Ok(None)) => {}
         (Err(a), Err(b)) => assert_eq!(*a, b),
         (a, b) => panic!("map and raw parses differ: {a:?} / {b:?}"),
     }
@@ -309,17 +312,29 @@ fn continue_100_is_interim_and_taken_from_the_buffer() {
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
         false,
     );
-    assert!(matches!(res, Ok(Some(Parsed::Interim))), "{res:?}");
+    assert!(
+        matches!(res, Ok(Some(Parsed::Interim(StatusCode::CONTINUE, ref f))) if f.is_empty()),
+        "{res:?}"
+    );
     assert_eq!(&rest[..], b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 }
 
 #[test]
 fn early_hints_103_with_headers_is_interim_and_the_final_head_follows() {
     let mut buf = BytesMut::from(
-        &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
+        &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Length: 9\r\nConnection: x-hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nLink: </b.js>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
     );
     let res = parse(&mut buf, false, false);
-    assert!(matches!(res, Ok(Some(Parsed::Interim))), "{res:?}");
+    // The links stay; framing and hop-by-hop fields go.
+    match res {
+        Ok(Some(Parsed::Interim(status, fields))) => {
+            assert_eq!(status.as_u16(), 103);
+            let links: Vec<_> = fields.get_all("link").iter().collect();
+            assert_eq!(links, ["</a.css>; rel=preload", "</b.js>; rel=preload"]);
+            assert_eq!(fields.len(), 2, "{fields:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(&buf[..], b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     match parse(&mut buf, false, false) {
         Ok(Some(Parsed::Final(h))) => {
@@ -335,7 +350,10 @@ fn early_hints_103_with_headers_is_interim_and_the_final_head_follows() {
 #[test]
 fn interim_alone_leaves_an_empty_buffer() {
     let (res, rest) = run(b"HTTP/1.1 102 Processing\r\n\r\n", false);
-    assert!(matches!(res, Ok(Some(Parsed::Interim))), "{res:?}");
+    assert!(
+        matches!(res, Ok(Some(Parsed::Interim(StatusCode::PROCESSING, _)))),
+        "{res:?}"
+    );
     assert!(rest.is_empty());
 }
 
