@@ -24,6 +24,8 @@ enum Broken {
     /// Closes the first request's connection, answers the second (and
     /// closes), and so on.
     Alternates,
+    /// Answers every request with `503` (and closes).
+    Says503,
 }
 
 /// A broken endpoint on an ephemeral port and the count of requests it
@@ -53,6 +55,14 @@ async fn broken(how: Broken) -> (SocketAddr, Arc<AtomicU64>) {
                         let _ = s.read(&mut buf).await;
                     }
                     Broken::Alternates if n.is_multiple_of(2) => {}
+                    Broken::Says503 => {
+                        let _ = s
+                            .write_all(
+                                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\
+                                  X-Backend: busy\r\nConnection: close\r\n\r\nbusy",
+                            )
+                            .await;
+                    }
                     Broken::Alternates => {
                         let _ = s
                             .write_all(
@@ -119,7 +129,7 @@ async fn pool_list_shows_an_endpoint_down_with_its_response_failures() {
     let _ = std::fs::remove_dir_all(&dir);
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(
-        listing.contains("ConnectFailures ResponseFailures"),
+        listing.contains("ConnectFailures ResponseFailures StatusFailures"),
         "{listing}"
     );
     let line = listing
@@ -127,9 +137,9 @@ async fn pool_list_shows_an_endpoint_down_with_its_response_failures() {
         .find(|l| l.contains(&bad.to_string()))
         .unwrap_or_default();
     let words: Vec<&str> = line.split_whitespace().collect();
-    // -> ADDRESS WEIGHT STATE ACTIVE REQUESTS CONNECT RESPONSE
+    // -> ADDRESS WEIGHT STATE ACTIVE REQUESTS CONNECT RESPONSE STATUS
     assert_eq!(words.get(3), Some(&"down"), "{listing}");
-    assert_eq!(words.get(6..), Some(&["0", "1"][..]), "{listing}");
+    assert_eq!(words.get(6..), Some(&["0", "1", "0"][..]), "{listing}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -245,6 +255,55 @@ async fn a_5xx_answer_does_not_mark_an_endpoint_down() {
     }
     assert_eq!((a.hits(), b.hits()), (5, 5));
     assert_eq!(proxy.endpoint_response_failures(&a.addr.to_string()), 0);
+}
+
+/// With `fail_statuses`, an answer with a listed status counts like a
+/// failure: an endpoint that answers 503 to everything is skipped after
+/// `max_fails` of them. A status not listed is an answer as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_with_a_listed_status_counts_as_a_failure() {
+    let live = backend("live");
+    let (bad, seen) = broken(Broken::Says503).await;
+    let c = client();
+    // 503 not listed: the endpoint keeps its turn.
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[bad, live.addr],
+        "max_fails = 2\nfail_timeout = \"60s\"\nfail_statuses = [502, 504]",
+    ));
+    for _ in 0..10 {
+        get(&c, &proxy.url("/")).await;
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    assert_eq!(proxy.endpoint_status_failures(&bad.to_string()), 0);
+    drop(proxy);
+
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[bad, live.addr],
+        "max_fails = 2\nfail_timeout = \"60s\"\nfail_statuses = [502, 503, 504]",
+    ));
+    let before = seen.load(Ordering::SeqCst);
+    let mut busy = 0;
+    for _ in 0..20 {
+        match get(&c, &proxy.url("/")).await {
+            (200, be, _) => assert_eq!(be, "live"),
+            // The answer itself is relayed: it is the endpoint's.
+            (503, be, body) => {
+                assert_eq!((be.as_str(), body.as_str()), ("busy", "busy"));
+                busy += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen.load(Ordering::SeqCst) - before,
+        2,
+        "two 503s, then skipped"
+    );
+    assert_eq!(busy, 2);
+    assert_eq!(proxy.endpoint_status_failures(&bad.to_string()), 2);
+    assert_eq!(proxy.endpoint_response_failures(&bad.to_string()), 0);
 }
 
 /// An HTTP/2 endpoint that resets a stream (other than REFUSED_STREAM) on a

@@ -317,6 +317,9 @@ pub struct FilePool {
     /// Failures in a row (failed connects, no valid response head) that
     /// mark an endpoint down, 1..=1000; default 1.
     pub max_fails: Option<Spanned<i64>>,
+    /// Response statuses (400..=599) that count as failures towards
+    /// `max_fails`; default none.
+    pub fail_statuses: Option<Spanned<Vec<Spanned<i64>>>>,
     /// `[{ address = "10.0.0.1:80", weight = 2 }, ...]`.
     pub endpoints: Option<Spanned<Vec<Spanned<FileEndpoint>>>>,
     /// Send a PROXY protocol header on new upstream connections: `"v1"` or `"v2"`.
@@ -476,6 +479,7 @@ pub(crate) mod keys {
         "max_idle_per_endpoint",
         "fail_timeout",
         "max_fails",
+        "fail_statuses",
         "endpoints",
         "send_proxy_protocol",
         "proxy_protocol_tlvs",
@@ -580,6 +584,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "max_idle_per_endpoint" => "max_idle_per_endpoint = 32",
         "fail_timeout" => "fail_timeout = \"10s\"",
         "max_fails" => "max_fails = 1",
+        "fail_statuses" => "fail_statuses = [502, 503, 504]",
         "endpoints" => "endpoints = [{ address = \"127.0.0.1:9001\" }]",
         _ => return None,
     })

@@ -514,6 +514,8 @@ pub struct PoolCfg {
     pub fail_timeout: Duration,
     /// Failures in a row (connects, response heads) that mark it down.
     pub max_fails: u32,
+    /// Response statuses that count as failures too.
+    pub fail_statuses: StatusSet,
     /// Send a PROXY protocol header on every new upstream connection.
     pub send_proxy: Option<ProxyVersion>,
     /// Forward the TLVs of an accepted PROXY v2 header (else drop them).
@@ -546,4 +548,33 @@ pub struct EndpointCfg {
     /// What `address` resolved to at load time.
     pub resolved: SocketAddr,
     pub weight: u32,
+}
+
+/// A set of error statuses (400..=599) as a bit set: the per-response
+/// check is a shift and a mask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusSet([u64; 4]);
+
+impl StatusSet {
+    /// Adds `code`; codes outside 400..=599 are ignored.
+    pub fn insert(&mut self, code: u16) {
+        if let Some(i) = code.checked_sub(400).filter(|i| *i < 200) {
+            self.0[usize::from(i / 64)] |= 1 << (i % 64);
+        }
+    }
+
+    pub fn contains(&self, code: u16) -> bool {
+        code.checked_sub(400)
+            .filter(|i| *i < 200)
+            .is_some_and(|i| self.0[usize::from(i / 64)] & (1 << (i % 64)) != 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == [0; 4]
+    }
+
+    /// The codes, in order.
+    pub fn codes(&self) -> impl Iterator<Item = u16> + '_ {
+        (400..600).filter(|c| self.contains(*c))
+    }
 }

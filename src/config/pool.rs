@@ -9,7 +9,7 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::file::{FileEndpoint, FilePool};
-use super::model::{EndpointCfg, HashKey, PoolCfg, UpstreamHttp};
+use super::model::{EndpointCfg, HashKey, PoolCfg, StatusSet, UpstreamHttp};
 use super::parse::pool_desc;
 use super::suggest::{did_you_mean, quoted_list};
 use super::validate::V;
@@ -130,6 +130,32 @@ pub(super) fn pools(v: &mut V<'_, '_>, pools: &[Spanned<FilePool>], used: &[bool
     out
 }
 
+/// `fail_statuses`: error statuses, each once.
+fn fail_statuses(
+    v: &mut V<'_, '_>,
+    list: &Option<Spanned<Vec<Spanned<i64>>>>,
+    ctx: &str,
+) -> StatusSet {
+    let mut set = StatusSet::default();
+    for s in list.iter().flat_map(|l| l.get_ref()) {
+        let code = *s.get_ref();
+        match u16::try_from(code).ok().filter(|c| (400..=599).contains(c)) {
+            Some(c) if set.contains(c) => v.warning(
+                s.span(),
+                format!("status {c} is listed twice in `fail_statuses` of {ctx}"),
+                "remove the repeated status",
+            ),
+            Some(c) => set.insert(c),
+            None => v.error(
+                s.span(),
+                format!("`fail_statuses` in {ctx} lists {code}, which is not an error status"),
+                "list statuses from 400 to 599, e.g. fail_statuses = [502, 503, 504]",
+            ),
+        }
+    }
+    set
+}
+
 fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
     let f = p.get_ref();
     let algorithm = algorithm(v, f, ctx);
@@ -175,6 +201,7 @@ fn pool(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> PoolCfg {
         max_idle_per_endpoint: usize::try_from(max_idle).unwrap_or(32),
         fail_timeout: v.duration(&f.fail_timeout, "fail_timeout", ctx, "10s", true),
         max_fails: u32::try_from(max_fails).unwrap_or(1),
+        fail_statuses: fail_statuses(v, &f.fail_statuses, ctx),
         send_proxy: l4.send_proxy,
         forward_proxy_tlvs: l4.forward_tlvs,
         max_connections_per_endpoint: l4.max_connections_per_endpoint,

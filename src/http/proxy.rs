@@ -643,7 +643,7 @@ async fn forward<'a>(
                 (p, Upstream::H1(b), None)
             }
         };
-        ep.state.responded();
+        pool.answered(ep, rparts.status);
         if let Some(t) = sent_at {
             ep.state.observe_latency(t.elapsed());
         }

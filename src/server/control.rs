@@ -247,7 +247,7 @@ fn list(rt: &Runtime) -> String {
     let now = now_ns();
     let mut out = String::new();
     out.push_str(
-        "Pool / Endpoint                  Weight State     Active Requests ConnectFailures ResponseFailures\n",
+        "Pool / Endpoint                  Weight State     Active Requests ConnectFailures ResponseFailures StatusFailures\n",
     );
     for p in &rt.pools {
         let _ = write!(out, "{} ({} endpoints", p.name, p.endpoints.len());
@@ -273,14 +273,15 @@ fn list(rt: &Runtime) -> String {
             };
             let _ = writeln!(
                 out,
-                "  -> {:<28} {:<6} {:<9} {:<6} {:<8} {:<15} {}",
+                "  -> {:<28} {:<6} {:<9} {:<6} {:<8} {:<15} {:<16} {}",
                 e.label,
                 e.weight,
                 state,
                 s.outstanding(),
                 s.requests(),
                 s.connect_failures(),
-                s.response_failures()
+                s.response_failures(),
+                s.status_failures()
             );
         }
     }

@@ -37,6 +37,8 @@ pub struct EndpointState {
     /// Requests that got no valid response head after the connect opened
     /// (reset, closed, an invalid head, a response timeout).
     response_failures: AtomicU64,
+    /// Answers with one of the pool's `fail_statuses`.
+    status_failures: AtomicU64,
     /// Failures since the endpoint last answered; at the pool's
     /// `max_fails` it is marked down.
     consecutive_failures: AtomicU32,
@@ -57,6 +59,7 @@ impl Default for EndpointState {
             requests: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
             response_failures: AtomicU64::new(0),
+            status_failures: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             drain_deadline: AtomicU64::new(0),
             disabled: std::sync::atomic::AtomicBool::new(false),
@@ -85,6 +88,7 @@ impl EndpointState {
         match what {
             Failure::Connect => &self.connect_failures,
             Failure::Response => &self.response_failures,
+            Failure::Status => &self.status_failures,
         }
         .fetch_add(1, Ordering::Relaxed);
         let row = self
@@ -166,6 +170,10 @@ impl EndpointState {
     pub fn response_failures(&self) -> u64 {
         self.response_failures.load(Ordering::Relaxed)
     }
+
+    pub fn status_failures(&self) -> u64 {
+        self.status_failures.load(Ordering::Relaxed)
+    }
 }
 
 /// What counts against an endpoint's `max_fails`.
@@ -177,6 +185,8 @@ pub enum Failure {
     /// reset or closed, the head was invalid, or `response_timeout` passed
     /// (an answer the endpoint gave, even a 5xx, is not a failure).
     Response,
+    /// An answer with one of the pool's `fail_statuses`.
+    Status,
 }
 
 /// One endpoint of a compiled pool.

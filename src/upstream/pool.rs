@@ -39,6 +39,8 @@ pub struct Pool {
     pub max_idle_per_endpoint: usize,
     pub fail_timeout: Duration,
     pub max_fails: u32,
+    /// Answers with these statuses count as failures (`Failure::Status`).
+    pub fail_statuses: crate::config::StatusSet,
     /// Whether the balancer uses response latency (only then is it measured).
     pub tracks_latency: bool,
     pub send_proxy: Option<ProxyVersion>,
@@ -108,6 +110,7 @@ impl Pool {
             max_idle_per_endpoint: cfg.max_idle_per_endpoint,
             fail_timeout: cfg.fail_timeout,
             max_fails: cfg.max_fails,
+            fail_statuses: cfg.fail_statuses,
             tracks_latency: cfg.algorithm == balance::Algorithm::P2cEwma,
             send_proxy: cfg.send_proxy,
             forward_proxy_tlvs: cfg.forward_proxy_tlvs,
@@ -184,6 +187,17 @@ impl Pool {
     /// after `max_fails` in a row.
     pub fn failed(&self, ep: &Endpoint, what: Failure) {
         ep.state.failed(what, self.max_fails, self.fail_timeout);
+    }
+
+    /// `ep` answered with `status`: a failure when the pool lists it in
+    /// `fail_statuses`, else an answer that clears its failures.
+    #[inline]
+    pub fn answered(&self, ep: &Endpoint, status: http::StatusCode) {
+        if !self.fail_statuses.is_empty() && self.fail_statuses.contains(status.as_u16()) {
+            self.failed(ep, Failure::Status);
+        } else {
+            ep.state.responded();
+        }
     }
 
     /// [`pick`](Self::pick) that also skips endpoints with `limit` or more

@@ -89,6 +89,12 @@ impl Proxy {
         )
     }
 
+    /// Answers from the endpoint configured as `label` with one of its
+    /// pool's `fail_statuses`.
+    pub fn endpoint_status_failures(&self, label: &str) -> u64 {
+        self.endpoint_count(label, switchyard::upstream::EndpointState::status_failures)
+    }
+
     /// A counter of the endpoint configured as `label`, summed over the
     /// pools that list it.
     fn endpoint_count(

@@ -723,6 +723,16 @@ fn limits_out_of_range() {
         "`max_fails` in pool \"api\" must be between 1 and 1000, not 0",
         "use 1 to 1000 failures in a row; to never skip an endpoint, set fail_timeout = \"0s\"",
     );
+    let d = the_error(&pool_with("fail_statuses = [503, 200]"));
+    check(
+        &d,
+        11,
+        23,
+        "`fail_statuses` in pool \"api\" lists 200, which is not an error status",
+        "list statuses from 400 to 599, e.g. fail_statuses = [502, 503, 504]",
+    );
+    let d = the_error(&pool_with("fail_statuses = 503"));
+    assert_eq!((d.line, d.col), (11, 17), "{}", d.render());
 }
 
 #[test]

@@ -140,6 +140,7 @@ idle_timeout = "0s"
 max_idle_per_endpoint = 0
 fail_timeout = "0s"
 max_fails = 4
+fail_statuses = [503, 502]
 endpoints = [ { address = "127.0.0.1:9001", weight = 1 }, { address = "[::1]:9002" }, { address = "backend.internal:8080", weight = 3 } ]
 
 [[pool]]
@@ -242,6 +243,8 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(p.max_idle_per_endpoint, 0);
     assert_eq!(p.fail_timeout, Duration::ZERO);
     assert_eq!(p.max_fails, 4);
+    assert_eq!(p.fail_statuses.codes().collect::<Vec<_>>(), [502, 503]);
+    assert!(p.fail_statuses.contains(503) && !p.fail_statuses.contains(500));
     let endpoint = |address: &str, resolved: &str, weight| EndpointCfg {
         address: address.into(),
         resolved: resolved.parse().unwrap(),
@@ -267,6 +270,7 @@ fn full_config_compiles_into_the_model() {
     assert_eq!(c.pools[1].max_idle_per_endpoint, 32);
     assert_eq!(c.pools[1].fail_timeout, Duration::from_secs(10));
     assert_eq!(c.pools[1].max_fails, 1);
+    assert!(c.pools[1].fail_statuses.is_empty());
 }
 
 #[test]

@@ -254,3 +254,23 @@ fn every_error_in_one_run() {
         Some("did you mean `algorithm`?")
     );
 }
+
+#[test]
+fn a_status_listed_twice_in_fail_statuses() {
+    let loaded = load(&super::pool_with("fail_statuses = [502, 503, 502]")).unwrap();
+    assert_eq!(loaded.warnings.len(), 1);
+    check(
+        &loaded.warnings[0],
+        11,
+        28,
+        "status 502 is listed twice in `fail_statuses` of pool \"api\"",
+        "remove the repeated status",
+    );
+    assert_eq!(
+        loaded.config.pools[0]
+            .fail_statuses
+            .codes()
+            .collect::<Vec<_>>(),
+        [502, 503]
+    );
+}
