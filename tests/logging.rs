@@ -510,3 +510,71 @@ async fn access_lines_flag_what_went_wrong() {
     }
     let _ = child.start_kill();
 }
+
+/// A client's `X-Request-Id` cannot forge access-log fields: one with
+/// spaces is replaced by a generated id (the default), and where ids are
+/// passed through untouched (`request_id = false`) it is logged quoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_id_with_spaces_cannot_forge_access_log_fields() {
+    let b = backend("b");
+    for (pass_through, expect) in [
+        (false, None),
+        (true, Some(r#" request_id="x status=500 pool=evil" "#)),
+    ] {
+        let tmp = TempDir::new();
+        let extra = if pass_through {
+            "request_id = false"
+        } else {
+            ""
+        };
+        let cfg = tmp.write(
+            "sy.toml",
+            proxy_config(
+                1,
+                &[
+                    listener("web", extra, "", "p")
+                        .replace("access_log = false", "access_log = true"),
+                    pool("p", &[b.addr], ""),
+                ],
+            ),
+        );
+        let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+        let resp = raw(
+            addr,
+            b"GET /echo HTTP/1.1\r\nHost: a\r\nX-Request-Id: x status=500 pool=evil\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        let line = line_with(&mut out, "path=/echo").await;
+        // Outside quoted values, each field appears once.
+        let unquoted: String = line.split('"').step_by(2).collect();
+        assert_eq!(unquoted.matches(" status=").count(), 1, "{line}");
+        assert_eq!(unquoted.matches(" pool=").count(), 1, "{line}");
+        assert!(line.contains(" status=200 "), "{line}");
+        match expect {
+            Some(quoted) => {
+                assert!(line.contains(quoted), "{line}");
+                assert!(
+                    resp.contains("x-request-id: x status=500 pool=evil"),
+                    "{resp}"
+                );
+            }
+            None => {
+                let id = line
+                    .split(" request_id=")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap();
+                assert_eq!(id.len(), 32, "{line}");
+                assert!(id.bytes().all(|c| c.is_ascii_hexdigit()), "{line}");
+                assert!(
+                    resp.contains(&format!("x-request-id: {id}")),
+                    "the backend got the new id: {resp}"
+                );
+            }
+        }
+        let _ = child.start_kill();
+    }
+}

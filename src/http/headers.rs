@@ -210,13 +210,19 @@ pub fn add_forwarding(
     }
 }
 
-/// Keeps a client's `X-Request-Id` (one valid value) or generates one
-/// (128 random bits as 32 hex digits).
+/// Keeps a client's `X-Request-Id` (one value of 1 to 200 visible ASCII
+/// characters, no space, quote or backslash: UUIDs, hex, base64 and
+/// tracing ids all qualify) or generates one (128 random bits as 32 hex
+/// digits). A value with spaces could pose as other fields wherever the
+/// id is logged.
 pub fn ensure_request_id(headers: &mut HeaderMap, rng: &mut Rng) {
     let mut existing = headers.get_all(&X_REQUEST_ID).iter();
     if let (Some(v), None) = (existing.next(), existing.next())
         && !v.is_empty()
         && v.len() <= 200
+        && v.as_bytes()
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     {
         return;
     }
@@ -409,6 +415,27 @@ mod tests {
         ensure_request_id(&mut h3, &mut rng);
         assert_eq!(h3.get_all(&X_REQUEST_ID).iter().count(), 1);
         assert_eq!(h3[&X_REQUEST_ID].len(), 32);
+        // Ids of any usual shape are kept; one with a space, a quote, a
+        // backslash or a control character is replaced.
+        for kept in [
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+            "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "ZGF0YQ==",
+            "req:42/a+b",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(&X_REQUEST_ID, HeaderValue::from_static(kept));
+            ensure_request_id(&mut h, &mut rng);
+            assert_eq!(h[&X_REQUEST_ID], kept);
+        }
+        for replaced in ["x status=500", "a\"b", "a\\b", "a\tb"] {
+            let mut h = HeaderMap::new();
+            h.insert(&X_REQUEST_ID, HeaderValue::from_str(replaced).unwrap());
+            ensure_request_id(&mut h, &mut rng);
+            let id = h[&X_REQUEST_ID].to_str().unwrap();
+            assert_eq!(id.len(), 32, "{replaced:?} kept");
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
     }
 
     #[test]

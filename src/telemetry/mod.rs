@@ -130,8 +130,8 @@ impl AccessRecord {
             client = %self.client,
             proto = %self.proto,
             method = %self.method,
-            host = %self.host,
-            path = %self.path,
+            host = %Plain(&self.host),
+            path = %Plain(&self.path),
             status = self.status.as_u16(),
             route = %self.route,
             pool = %self.pool,
@@ -141,9 +141,29 @@ impl AccessRecord {
             flags = %self.flags,
             response_us = self.response.map(micros),
             duration_us = micros(self.start.elapsed()),
-            request_id = %self.request_id,
+            request_id = %Plain(&self.request_id),
             user_agent = ?self.user_agent,
         );
+    }
+}
+
+/// A client-supplied value in a `key=value` log line: as it is when plain
+/// (visible ASCII, no quote or backslash), else quoted and escaped
+/// (logfmt's rule), so a value with spaces cannot end its field and forge
+/// others (`request_id=x status=500`).
+struct Plain<'a>(&'a str);
+
+impl std::fmt::Display for Plain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self
+            .0
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            f.write_str(self.0)
+        } else {
+            write!(f, "{:?}", self.0)
+        }
     }
 }
 
@@ -153,7 +173,19 @@ fn micros(d: std::time::Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{filter_problem, quiet_rustls};
+    use super::{Plain, filter_problem, quiet_rustls};
+
+    #[test]
+    fn plain_values_are_logged_as_they_are_and_others_quoted() {
+        for plain in ["", "abc-123", "/a/b?c=d", "a=b", "ZGF0YQ=="] {
+            assert_eq!(Plain(plain).to_string(), plain);
+        }
+        assert_eq!(Plain("x status=500").to_string(), "\"x status=500\"");
+        assert_eq!(Plain("a\"b").to_string(), "\"a\\\"b\"");
+        assert_eq!(Plain("a\\b").to_string(), "\"a\\\\b\"");
+        assert_eq!(Plain("tab\there").to_string(), "\"tab\\there\"");
+        assert_eq!(Plain("é").to_string(), "\"é\"");
+    }
 
     #[test]
     fn filters_that_would_hide_the_logs_are_named() {
