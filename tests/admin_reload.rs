@@ -176,3 +176,56 @@ async fn insecure_skip_verify_is_warned_about_at_every_load() {
         .await;
     assert!(again.contains("pool=b"), "{again}");
 }
+
+/// Settings read only at start (`workers`, `log_level`): `reload` applies
+/// the rest and says which ones wait for a restart; `status` shows what
+/// runs, not what the file says; reverting the file is no change, and
+/// the log says so without a false "running" value.
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_only_settings_are_reported_by_reload_and_kept_by_status() {
+    let (a, b) = (backend("a"), backend("b"));
+    let dir = TempDir::new();
+    let socket = dir.path.join("control.sock");
+    let socket = socket.to_str().unwrap();
+    let file = dir.write("sy.toml", config(socket, a.addr, b.addr, "a"));
+    let mut proxy = Child::spawn(&["run", "-c", file.to_str().unwrap()]);
+    proxy.line_containing("admin socket listening").await;
+    let addr = proxy.listening("web").await;
+
+    let changed = config(socket, a.addr, b.addr, "b")
+        .replace("workers = 1", "workers = 2\nlog_level = \"debug\"");
+    std::fs::write(&file, changed).unwrap();
+    let out = admin(&["reload", "-s", socket]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("needs a restart: workers: 2 configured, 1 running until a restart"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            r#"needs a restart: log_level: "debug" configured, "info" running until a restart"#
+        ),
+        "{said}"
+    );
+    // The rest of the file applies.
+    assert_eq!(get(&client(), &format!("http://{addr}/")).await.1, "b");
+    let status = text(&admin(&["status", "-s", socket]).await.stdout);
+    assert!(status.contains("\nworkers 1\n"), "{status}");
+
+    // Back to the running values: nothing needs a restart.
+    std::fs::write(&file, config(socket, a.addr, b.addr, "b")).unwrap();
+    let out = admin(&["reload", "-s", socket]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(!said.contains("needs a restart"), "{said}");
+
+    proxy.signal(libc::SIGTERM);
+    let _ = proxy.exit_within(Duration::from_secs(10)).await;
+    let log = proxy.output();
+    assert_eq!(
+        log.matches("changing log_level needs a restart").count(),
+        1,
+        "{log}"
+    );
+}

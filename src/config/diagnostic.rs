@@ -24,6 +24,8 @@ pub enum Severity {
     Error,
     /// The configuration loads, but probably does not do what was meant.
     Warning,
+    /// Not a problem in itself: what the checker did (it skipped checks).
+    Note,
 }
 
 impl Severity {
@@ -31,6 +33,7 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }
@@ -160,7 +163,10 @@ pub fn render_all(diags: &[Diagnostic]) -> String {
 /// `2 errors, 1 warning`, `1 error`, `3 warnings` or `no problems`.
 pub fn summary(diags: &[Diagnostic]) -> String {
     let errors = diags.iter().filter(|d| d.is_error()).count();
-    let warnings = diags.len() - errors;
+    let warnings = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     match (errors, warnings) {
         (0, 0) => "no problems".to_string(),
@@ -259,6 +265,12 @@ pub(crate) struct Reporter<'a> {
     /// TOML syntax errors; other diagnostics on their lines are dropped
     /// (they are consequences of the syntax error).
     syntax: Vec<Diagnostic>,
+    /// What an unclosed bracket swallowed: from its (line, col) to the
+    /// line where the parser gave up. Other diagnostics in there are
+    /// dropped too: they are about text read as the bracket's contents.
+    swallowed: Vec<((usize, usize), usize)>,
+    /// Said after everything else.
+    notes: Vec<Diagnostic>,
 }
 
 impl<'a> Reporter<'a> {
@@ -268,6 +280,8 @@ impl<'a> Reporter<'a> {
             map: SourceMap::new(text),
             diags: Vec::new(),
             syntax: Vec::new(),
+            swallowed: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -319,6 +333,23 @@ impl<'a> Reporter<'a> {
         self.syntax.push(d);
     }
 
+    /// The bytes from `open` (an unclosed bracket) to `end` were read as
+    /// its contents: see the `swallowed` field.
+    pub(crate) fn swallowed(&mut self, open: usize, end: usize) {
+        let (line, col, _, _) = self.map.locate(open..open + 1);
+        self.swallowed.push(((line, col), self.line_of(end)));
+    }
+
+    /// A note without a position, shown after every other diagnostic.
+    pub(crate) fn note(&mut self, message: impl Into<String>, help: impl Into<String>) {
+        self.notes.push(Diagnostic::without_position(
+            Severity::Note,
+            &self.file,
+            message.into(),
+            Some(help.into()),
+        ));
+    }
+
     /// Errors recorded so far (syntax errors included).
     pub(crate) fn error_count(&self) -> usize {
         self.syntax.len() + self.diags.iter().filter(|d| d.is_error()).count()
@@ -336,9 +367,16 @@ impl<'a> Reporter<'a> {
     /// The diagnostics in source order (stable for equal positions).
     pub(crate) fn finish(self) -> Vec<Diagnostic> {
         let lines: std::collections::HashSet<usize> = self.syntax.iter().map(|d| d.line).collect();
+        let swallowed = &self.swallowed;
         let mut all = self.syntax;
-        all.extend(self.diags.into_iter().filter(|d| !lines.contains(&d.line)));
+        all.extend(self.diags.into_iter().filter(|d| {
+            !lines.contains(&d.line)
+                && !swallowed
+                    .iter()
+                    .any(|&(open, end)| (d.line, d.col) > open && d.line <= end)
+        }));
         all.sort_by_key(|d| (d.line, d.col));
+        all.extend(self.notes);
         all
     }
 }

@@ -113,6 +113,12 @@ pub fn load_str_with_resolver(
     let mut rep = Reporter::new(file_name, text);
     let parsed = parse::parse(&mut rep);
     let config = validate::validate(&mut rep, &parsed, resolve);
+    if parsed.partial {
+        rep.note(
+            "checks across sections (pools that routes name, required keys, unused pools) were skipped",
+            "fix the TOML syntax errors above and run check again",
+        );
+    }
     let diagnostics = rep.finish();
     match config {
         Some(config) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Loaded {

@@ -68,7 +68,7 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
     let text = rep.map.text();
     let (root, errors) = DeTable::parse_recoverable(text);
     let mut parsed = Parsed {
-        partial: !errors.is_empty(),
+        partial: !errors.iter().all(|e| syntax::leaves_tree_whole(text, e)),
         ..Parsed::default()
     };
     syntax::report(rep, &root, &errors);
@@ -228,6 +228,22 @@ fn element<T: DeserializeOwned>(
     section: Section,
     mut value: Spanned<DeValue<'_>>,
 ) -> Option<Spanned<T>> {
+    // Errors are described in the element as written: removing a bad array
+    // item shifts the later ones, whose numbers would then be off by one.
+    let original = value.clone();
+    // An array where a table belongs: serde would read it as the table's
+    // fields in order (taking `["10.0.0.1:80", 2]` for an endpoint, or
+    // reporting on its items). Each is reported, and dropped, whole.
+    let misplaced = misplaced_arrays(&value);
+    for path in &misplaced {
+        if let Some(v) = path.iter().try_fold(&original, |v, seg| child(v, seg)) {
+            let raw = "invalid type: sequence, expected a table";
+            schema_error(rep, section, &original, Some(path), v.span(), raw);
+        }
+    }
+    for path in misplaced.iter().rev() {
+        remove(&mut value, path, removed);
+    }
     for _ in 0..MAX_ATTEMPTS {
         let err = match Spanned::<T>::deserialize(ValueDeserializer::from(value.clone())) {
             Ok(v) => return Some(v),
@@ -235,7 +251,15 @@ fn element<T: DeserializeOwned>(
         };
         let span = err.span().unwrap_or_else(|| value.span());
         let path = locate(&value, &span);
-        schema_error(rep, section, &value, path.as_deref(), span, err.message());
+        let shown = locate(&original, &span);
+        schema_error(
+            rep,
+            section,
+            &original,
+            shown.as_deref(),
+            span,
+            err.message(),
+        );
         match path {
             Some(path) if !path.is_empty() && remove(&mut value, &path, removed) => {}
             _ => return None,
@@ -250,6 +274,43 @@ fn element<T: DeserializeOwned>(
         "fix the errors above and run check again",
     );
     None
+}
+
+/// The arrays in `root` where a table belongs, in order: array items that
+/// are arrays themselves (no key takes an array of arrays), and a `tls`
+/// that is an array (the one key in a section that takes a table).
+fn misplaced_arrays(root: &Spanned<DeValue<'_>>) -> Vec<Vec<Seg>> {
+    fn visit(v: &Spanned<DeValue<'_>>, path: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
+        let is_array = |v: &Spanned<DeValue<'_>>| matches!(v.get_ref(), DeValue::Array(_));
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                for (k, c) in t.iter() {
+                    path.push(Seg::Key(k.get_ref().to_string()));
+                    if k.get_ref() == "tls" && is_array(c) {
+                        out.push(path.clone());
+                    } else {
+                        visit(c, path, out);
+                    }
+                    path.pop();
+                }
+            }
+            DeValue::Array(a) => {
+                for (i, c) in a.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    if is_array(c) {
+                        out.push(path.clone());
+                    } else {
+                        visit(c, path, out);
+                    }
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    visit(root, &mut Vec::new(), &mut out);
+    out
 }
 
 /// Finds the entry an error span points at: a key, else the deepest value

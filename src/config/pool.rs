@@ -538,11 +538,13 @@ fn resolve(v: &V<'_, '_>, s: &str) -> Result<SocketAddr, (String, String)> {
         Ok(addrs) if !addrs.is_empty() => Ok(addrs[0]),
         Ok(_) => Err((
             format!("host {host:?} resolved to no address"),
-            "check the name, or use an IP address (names are resolved once, at load)".into(),
+            "check the name, or use an IP address (names are resolved at load and at every reload)"
+                .into(),
         )),
         Err(e) => Err((
             format!("cannot resolve host {host:?} ({e})"),
-            "check the name, or use an IP address (names are resolved once, at load)".into(),
+            "check the name, or use an IP address (names are resolved at load and at every reload)"
+                .into(),
         )),
     }
 }

@@ -62,6 +62,7 @@ pub(crate) fn report(
         };
         if let Some(&start) = opened.get(&span.end) {
             swallowed.push(start..span.end);
+            rep.swallowed(start, span.end);
             let line = rep.line_of(span.end);
             *span = start..start + 1;
             *message = format!("invalid TOML: unclosed {what}: this bracket is never closed");
@@ -83,6 +84,15 @@ pub(crate) fn report(
             rep.syntax_error(span, message, help);
         }
     }
+}
+
+/// Whether the parser's tree is still whole after `error`: a key given
+/// twice in one table (one of its values is kept; nothing else is lost).
+/// After any other syntax error, values or whole sections may be missing.
+pub(crate) fn leaves_tree_whole(text: &str, error: &toml::de::Error) -> bool {
+    let span = error.span().unwrap_or(0..0);
+    let (message, _) = syntax_message(text, &span, error.message());
+    message.starts_with("duplicate key")
 }
 
 /// Turns a toml parse error message into a message and a help text.

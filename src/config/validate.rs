@@ -669,7 +669,23 @@ impl V<'_, '_> {
 /// Parses a listen address (`IP:port`); the error says why and how to fix.
 fn parse_listen_address(s: &str) -> Result<SocketAddr, (String, String)> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
+        // A bracketed address makes an IPv6-only socket, and Linux will not
+        // bind one to an IPv4-mapped address (EINVAL at start).
+        if let SocketAddr::V6(a) = addr
+            && let Some(v4) = a.ip().to_ipv4_mapped()
+        {
+            return Err((
+                "an IPv4-mapped IPv6 address cannot be listened on".into(),
+                format!("listen on the IPv4 address itself: \"{v4}:{}\"", a.port()),
+            ));
+        }
         return Ok(addr);
+    }
+    if s.starts_with('[') && !s.contains(']') {
+        return Err((
+            "missing `]` after the IPv6 address".into(),
+            "close the brackets before the port, e.g. \"[::1]:8080\"".into(),
+        ));
     }
     let example = "e.g. \"127.0.0.1:8080\", \"0.0.0.0:80\" or \"[::1]:8080\"";
     if let Ok(ip) = s.parse::<IpAddr>() {
@@ -693,6 +709,14 @@ fn parse_listen_address(s: &str) -> Result<SocketAddr, (String, String)> {
             format!("invalid port {port:?}"),
             format!("a port is a number from 0 to 65535, e.g. \"{host}:8080\""),
         )),
+        Some((host, _))
+            if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
+        {
+            Err((
+                format!("invalid IPv4 address {host:?}"),
+                "an IPv4 address is four numbers from 0 to 255, e.g. \"127.0.0.1:8080\"".into(),
+            ))
+        }
         Some((host, port)) if host.parse::<IpAddr>().is_err() => Err((
             "a listener needs an IP address, not a host name".into(),
             format!(
@@ -781,6 +805,16 @@ mod tests {
         );
         assert_eq!(reason("127.0.0.1:99999"), "invalid port \"99999\"");
         assert_eq!(reason("web"), "expected IP:port");
+        assert_eq!(reason("[::1:23012"), "missing `]` after the IPv6 address");
+        assert_eq!(reason("999.1.1.1:80"), "invalid IPv4 address \"999.1.1.1\"");
+        assert_eq!(reason("10.0.0:80"), "invalid IPv4 address \"10.0.0\"");
+        let (reason, help) = parse_listen_address("[::ffff:127.0.0.1]:23271").unwrap_err();
+        assert_eq!(reason, "an IPv4-mapped IPv6 address cannot be listened on");
+        assert_eq!(
+            help,
+            "listen on the IPv4 address itself: \"127.0.0.1:23271\""
+        );
+        assert!(parse_listen_address("[::]:80").is_ok());
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct ReloadSummary {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub kept: Vec<String>,
+    /// Settings the new file changes that take a restart (the running
+    /// values stay): one line each, for the operator.
+    pub restart_needed: Vec<String>,
 }
 
 impl Server {
@@ -179,34 +182,68 @@ impl Server {
     }
 
     /// Applies a new configuration. On error nothing has changed.
-    pub fn reload(&mut self, config: Config) -> Result<ReloadSummary, ServerError> {
+    pub fn reload(&mut self, mut config: Config) -> Result<ReloadSummary, ServerError> {
+        // Settings read only at start keep their running values, in the
+        // new runtime too (so `status` shows what runs, and the next
+        // reload compares against it); each change is said once.
+        let mut restart_needed = Vec::new();
+        let running = &self.current.config.global;
         if config.global.workers != self.workers.len() {
             tracing::warn!(
                 running = self.workers.len(),
                 configured = config.global.workers,
                 "changing the number of workers needs a restart; keeping the running workers"
             );
+            restart_needed.push(format!(
+                "workers: {} configured, {} running until a restart",
+                config.global.workers,
+                self.workers.len()
+            ));
+            config.global.workers = self.workers.len();
         }
-        let running = &self.current.config.global;
         if config.global.log_level != running.log_level {
             tracing::warn!(
                 running = %running.log_level,
                 configured = %config.global.log_level,
                 "changing log_level needs a restart; keeping the running filter"
             );
+            restart_needed.push(format!(
+                "log_level: {:?} configured, {:?} running until a restart",
+                config.global.log_level, running.log_level
+            ));
+            config.global.log_level.clone_from(&running.log_level);
         }
-        if config.global.control_socket != running.control_socket {
+        // Without a running admin socket, the reload starts the new one.
+        if self.control.is_some() && config.global.control_socket != running.control_socket {
+            let shown = |p: &Option<std::path::PathBuf>| {
+                p.as_ref().map_or_else(
+                    || "none".to_owned(),
+                    |p| format!("{:?}", p.display().to_string()),
+                )
+            };
             tracing::warn!(
-                running = ?running.control_socket,
-                configured = ?config.global.control_socket,
+                running = %shown(&running.control_socket),
+                configured = %shown(&config.global.control_socket),
                 "changing control_socket needs a restart; keeping the running admin socket"
             );
+            restart_needed.push(format!(
+                "control_socket: {} configured, {} running until a restart",
+                shown(&config.global.control_socket),
+                shown(&running.control_socket)
+            ));
+            config
+                .global
+                .control_socket
+                .clone_from(&running.control_socket);
         }
         let new = Arc::new(runtime::compile(config, Some(&self.current))?);
         let existing: Vec<ListenerKey> = self.listeners.keys().cloned().collect();
         let bound = self.bind_new(&new, |k| !existing.contains(k))?;
         self.reload_engine(&new.config)?;
-        let mut summary = ReloadSummary::default();
+        let mut summary = ReloadSummary {
+            restart_needed,
+            ..ReloadSummary::default()
+        };
         let mut wanted = Vec::new();
         for (cfg, rt) in new.config.listeners.iter().zip(&new.listeners) {
             let key = key_of(cfg);

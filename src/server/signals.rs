@@ -143,6 +143,11 @@ fn reload_file(server: &mut Server, source: Option<&PathBuf>, by: &str) -> Resul
                         summary.removed,
                         summary.kept
                     );
+                    for line in &summary.restart_needed {
+                        text.push_str("needs a restart: ");
+                        text.push_str(line);
+                        text.push('\n');
+                    }
                     if !loaded.warnings.is_empty() {
                         text.push_str(&config::render_all(&loaded.warnings));
                         text.push('\n');
