@@ -51,6 +51,9 @@ pub enum ProxyError {
     ResponseTimeout { endpoint: String, after: Duration },
     #[error("the client sent no part of the request body for {after:?}")]
     RequestBodyTimeout { after: Duration },
+    /// Part of a request head came, the rest not in time (slowloris).
+    #[error("request head not received in time ({after:?})")]
+    RequestHeaderTimeout { after: Duration },
     #[error("{endpoint} took no part of the request body for {after:?}")]
     RequestBodyStalled { endpoint: String, after: Duration },
     #[error("{endpoint} failed before responding: {reason}")]
@@ -72,6 +75,7 @@ impl ProxyError {
             | ProxyError::TooManyHeaders { .. }
             | ProxyError::WebSocketVersion
             | ProxyError::RequestBodyTimeout { .. }
+            | ProxyError::RequestHeaderTimeout { .. }
             | ProxyError::BadRequestBody { .. } => Side::Downstream,
             ProxyError::NoRoute | ProxyError::NoEndpoint { .. } | ProxyError::Busy { .. } => {
                 Side::Internal
@@ -94,7 +98,7 @@ impl ProxyError {
             | ProxyError::TooManyHeaders { .. }
             | ProxyError::WebSocketVersion
             | ProxyError::BadRequestBody { .. } => "DPE",
-            ProxyError::RequestBodyTimeout { .. } => "DT",
+            ProxyError::RequestBodyTimeout { .. } | ProxyError::RequestHeaderTimeout { .. } => "DT",
             ProxyError::NoRoute => "NR",
             ProxyError::NoEndpoint { .. } => "UH",
             ProxyError::Busy { .. } => "UO",
@@ -133,7 +137,9 @@ impl ProxyError {
             ProxyError::ResponseTimeout { .. } | ProxyError::RequestBodyStalled { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
-            ProxyError::RequestBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::RequestBodyTimeout { .. } | ProxyError::RequestHeaderTimeout { .. } => {
+                StatusCode::REQUEST_TIMEOUT
+            }
         }
     }
 
@@ -163,6 +169,7 @@ impl ProxyError {
             }
             ProxyError::ResponseTimeout { .. } => "upstream did not respond in time",
             ProxyError::RequestBodyTimeout { .. } => "request body timeout",
+            ProxyError::RequestHeaderTimeout { .. } => "request header timeout",
             ProxyError::RequestBodyStalled { .. } => {
                 "upstream did not read the request body in time"
             }

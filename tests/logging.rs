@@ -391,6 +391,39 @@ async fn requests_refused_by_the_http_parser_are_logged() {
     let _ = child.start_kill();
 }
 
+/// A head that does not arrive whole within `request_header_timeout`
+/// (slowloris) gets 408 and shows in the log like other refusals, with
+/// flag `DT`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_head_cut_by_its_timeout_is_logged() {
+    let b = backend("b");
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener("web", "request_header_timeout = \"300ms\"", "", "p")
+                    .replace("access_log = false", "access_log = true"),
+                pool("p", &[b.addr], ""),
+            ],
+        ),
+    );
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    // Half a head, then nothing: the proxy answers and closes.
+    let resp = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: a").await;
+    assert_eq!(status_of(&resp), 408, "{resp}");
+    let refused = line_with(&mut out, "request refused").await;
+    assert!(refused.contains("status=408"), "{refused}");
+    assert!(refused.contains("not received in time"), "{refused}");
+    let access = line_with(&mut out, "access:").await;
+    assert!(access.contains(" status=408 "), "{access}");
+    assert!(access.contains("method=-"), "{access}");
+    assert!(access.contains(" flags=DT "), "{access}");
+    assert_eq!(b.hits(), 0);
+    let _ = child.start_kill();
+}
+
 /// An upstream that breaks off a response body: the client gets what
 /// came (head and partial body) then the close, and the upstream is named
 /// in a WARN line (the access line alone says only `complete=false`, as

@@ -535,6 +535,11 @@ async fn serve_conn(
         ));
         match own.await {
             super::h1::Outcome::Done => return,
+            super::h1::Outcome::Linger => {
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut io.stream).await;
+                Box::pin(super::linger::linger_close(io.stream)).await;
+                return;
+            }
             super::h1::Outcome::Parked => {}
             super::h1::Outcome::Hyper => {
                 // Boxed like the other paths: a task is as large as its

@@ -77,6 +77,12 @@ impl Framing {
         self.verdicts.pop_front()
     }
 
+    /// The verdict [`next_verdict`](Self::next_verdict) would return,
+    /// left in place.
+    pub fn peek_verdict(&self) -> Option<Verdict> {
+        self.verdicts.front().copied()
+    }
+
     /// Frees buffers kept from earlier requests (called when the
     /// connection goes idle for a while).
     pub fn release_memory(&mut self) {

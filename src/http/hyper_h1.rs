@@ -10,7 +10,6 @@
 
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -151,23 +150,6 @@ fn refused(state: &ConnState, e: &hyper::Error) {
     };
     tracing::info!(listener = %listener.name, client = %state.peer, status = status.as_u16(), error = %e, "request refused");
     if listener.access_log {
-        AccessRecord {
-            start: Instant::now(),
-            response: Some(Duration::ZERO),
-            proto: "HTTP/1.1",
-            user_agent: String::new(),
-            listener: listener.name.clone(),
-            client: state.peer,
-            method: "-".to_owned(),
-            host: String::new(),
-            path: String::new(),
-            status,
-            route: String::new(),
-            pool: String::new(),
-            endpoint: String::new(),
-            request_id: String::new(),
-            flags: "DPE",
-        }
-        .emit(true, 0);
+        AccessRecord::refused(&listener.name, state.peer, status, "DPE").emit(true, 0);
     }
 }

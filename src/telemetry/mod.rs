@@ -122,6 +122,34 @@ pub struct AccessRecord {
 }
 
 impl AccessRecord {
+    /// The record of a request refused before it could be read whole (a
+    /// malformed or oversized head, a head that took too long): no method,
+    /// host or path to tell.
+    pub fn refused(
+        listener: &str,
+        client: SocketAddr,
+        status: StatusCode,
+        flags: &'static str,
+    ) -> Self {
+        AccessRecord {
+            start: Instant::now(),
+            response: Some(std::time::Duration::ZERO),
+            proto: "HTTP/1.1",
+            user_agent: String::new(),
+            listener: listener.to_owned(),
+            client,
+            method: "-".to_owned(),
+            host: String::new(),
+            path: String::new(),
+            status,
+            route: String::new(),
+            pool: String::new(),
+            endpoint: String::new(),
+            request_id: String::new(),
+            flags,
+        }
+    }
+
     /// Writes the line; `complete` is false when the body was cut short.
     pub fn emit(&self, complete: bool, bytes: u64) {
         tracing::info!(

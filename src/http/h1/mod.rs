@@ -39,7 +39,9 @@ use http_body::Body;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use super::body::ProxyBody;
-use super::conn::{ClientIo, ConnState, Tick};
+use super::conn::{ClientIo, ConnState, Phase, Tick};
+use super::framing::Verdict;
+use crate::error::ProxyError;
 use crate::net::Stream;
 use crate::worker::Closing;
 use encode::{BodyLen, Encoder};
@@ -69,6 +71,9 @@ pub enum Outcome {
     /// A plain connection has been idle for a while with nothing buffered:
     /// the caller parks it (waits for its next byte holding no buffers).
     Parked,
+    /// A refusal was sent while the client may still be sending: the
+    /// caller shuts the sending side and closes lingering.
+    Linger,
 }
 
 /// Serves requests until the connection ends or one needs hyper.
@@ -106,6 +111,16 @@ pub async fn serve(
                     }
                     Parse::Hyper => {
                         state.framing.borrow_mut().feed(&buf[fed..]);
+                        // A head the smuggling guard refuses is refused here
+                        // with its reason: hyper would refuse some of them
+                        // itself (conflicting lengths, `+5`), with a 400
+                        // that says nothing, and the proxy the others.
+                        let verdict = state.framing.borrow().peek_verdict();
+                        if let Some(Verdict::Reject(why)) = verdict {
+                            let err = ProxyError::BadRequest(why);
+                            refuse_head(state, &mut io.stream, &err).await;
+                            return Outcome::Linger;
+                        }
                         io.replay = buf.freeze();
                         return Outcome::Hyper;
                     }
@@ -119,6 +134,14 @@ pub async fn serve(
                     Ok(_) => state.note_read(),
                 },
                 _ = timer.as_mut() => match state.tick(timer.as_mut()) {
+                    // Part of a head came, the rest not in time (slowloris).
+                    Tick::Close if !buf.is_empty() && state.phase() == Phase::Head => {
+                        let err = ProxyError::RequestHeaderTimeout {
+                            after: state.listener.timeouts.request_header,
+                        };
+                        refuse_head(state, &mut io.stream, &err).await;
+                        return Outcome::Linger;
+                    }
                     Tick::Close => return Outcome::Done,
                     Tick::IdleLong if buf.is_empty() => {
                         if matches!(io.stream, Stream::Tcp(_)) {
@@ -253,6 +276,45 @@ pub async fn serve(
                 return Outcome::Done;
             }
         }
+    }
+}
+
+/// Refuses a request from its head alone (a head the smuggling guard
+/// refuses, or one that did not arrive whole within
+/// `request_header_timeout`): the error's status and body, with
+/// `Connection: close`, logged like the proxy's own refusals (INFO
+/// `request refused`, and an access line with the error's flag). The
+/// caller then closes lingering.
+async fn refuse_head(state: &ConnState, stream: &mut Stream, err: &ProxyError) {
+    let listener = &state.listener;
+    let status = err.status();
+    tracing::info!(listener = %listener.name, client = %state.peer, status = status.as_u16(), error = %err, "request refused");
+    if listener.access_log {
+        crate::telemetry::AccessRecord::refused(&listener.name, state.peer, status, err.flag())
+            .emit(true, 0);
+    }
+    let body = err.body();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes();
+    if let Some(hsts) = &listener.hsts {
+        out.extend_from_slice(b"strict-transport-security: ");
+        out.extend_from_slice(hsts.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    crate::http::h1::date::with(|d| {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(d);
+        out.extend_from_slice(b"\r\n");
+    });
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+    if write_all(stream, &mut [IoSlice::new(&out)]).await.is_ok() {
+        let _ = poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await;
     }
 }
 
