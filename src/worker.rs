@@ -39,6 +39,9 @@ pub struct WorkerCtx {
     close_gen: Cell<u64>,
     close_waiters: RefCell<rustc_hash::FxHashMap<u64, Waker>>,
     next_waiter: Cell<u64>,
+    /// Shutdown's deadline passed: what is still open is being cut by the
+    /// proxy (the access log says `LR`, not that the client left).
+    pub cutting: Cell<bool>,
 }
 
 impl WorkerCtx {
@@ -56,6 +59,7 @@ impl WorkerCtx {
             close_gen: Cell::new(0),
             close_waiters: RefCell::default(),
             next_waiter: Cell::new(0),
+            cutting: Cell::new(false),
         }
     }
 

@@ -565,6 +565,15 @@ async fn shutdown_timeout_cuts_requests_that_outlive_it() {
         "no response for the cut request: {}",
         String::from_utf8_lossy(&rest)
     );
+    // Its access line says the proxy cut it (`LR`), not that the client
+    // left (`DC`).
+    let log = proxy.output();
+    let line = log
+        .lines()
+        .find(|l| l.contains("access:") && l.contains("path=/slow"))
+        .unwrap_or_else(|| panic!("no access line for the cut request:\n{log}"));
+    assert!(line.contains(" status=499 "), "{line}");
+    assert!(line.contains(" flags=LR "), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

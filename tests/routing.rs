@@ -341,6 +341,78 @@ async fn path_exact_prefix_and_regex() {
     .await;
 }
 
+/// Routes match the normalised path: other spellings of a path a backend
+/// reads alike (encoded unreserved characters, dot segments, doubled
+/// slashes) cannot step around a route. The request goes upstream as the
+/// client sent it.
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_match_normalised_and_go_upstream_as_sent() {
+    let f = Fixture::start();
+    let addr = f.proxy.addr();
+    for (target, pool) in [
+        ("/%65xact", "path_exact"),
+        ("/static/../exact", "path_exact"),
+        ("/static/%2e%2E/exact", "path_exact"),
+        ("/./exact", "path_exact"),
+        ("//static/app.js", "path_prefix"),
+        ("/%73tatic/app.js", "path_prefix"),
+        ("/users/4%32/profile", "path_regex"),
+        // An encoded slash is not a separator.
+        ("/static%2Fapp.js", "default"),
+    ] {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            raw_request(addr, &head).await,
+            (200, pool.to_owned()),
+            "GET {target}"
+        );
+    }
+    // `/%65cho` is `/echo` to the router (no route for it: the default),
+    // but the backend gets `/%65cho`, which is not its echo page.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /%65cho HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_response(&mut s).await.expect("a response");
+    assert_eq!(String::from_utf8_lossy(&r.body), "default\n");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_response(&mut s).await.expect("a response");
+    assert!(String::from_utf8_lossy(&r.body).contains("GET /echo "));
+}
+
+/// `normalize_path = false`: routes see the path as sent (HAProxy's way).
+#[tokio::test(flavor = "multi_thread")]
+async fn normalize_path_off_matches_the_raw_path() {
+    let b = backend("exact");
+    let d = backend("default");
+    let proxy = Proxy::start(&proxy_config(
+        1,
+        &[
+            listener_routes(
+                "web",
+                "normalize_path = false",
+                "",
+                &[route("", "/exact", "exact"), route("", "", "default")],
+            ),
+            pool("exact", &[b.addr], ""),
+            pool("default", &[d.addr], ""),
+        ],
+    ));
+    let head = "GET /%65xact HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        raw_request(proxy.addr(), head).await,
+        (200, "default".to_owned())
+    );
+    let head = "GET /exact HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        raw_request(proxy.addr(), head).await,
+        (200, "exact".to_owned())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn methods_match_any_listed_method() {
     let f = Fixture::start();

@@ -90,6 +90,9 @@ pub struct FileListener {
     pub forwarded: Option<Spanned<Vec<Spanned<String>>>>,
     /// Keep or generate `X-Request-Id`; default true.
     pub request_id: Option<Spanned<bool>>,
+    /// Routes match the normalised path (decoded unreserved characters, no
+    /// dot segments, merged slashes); default true.
+    pub normalize_path: Option<Spanned<bool>>,
     /// Request line + headers, 1024..=1048576 bytes; default 65536 (else 431).
     pub max_header_bytes: Option<Spanned<i64>>,
     /// Header count, 1..=1000; default 100 (else 431).
@@ -393,6 +396,7 @@ pub(crate) mod keys {
         "access_log",
         "forwarded",
         "request_id",
+        "normalize_path",
         "max_header_bytes",
         "max_headers",
         "max_uri_bytes",
@@ -505,6 +509,7 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "access_log" => "access_log = true",
         "forwarded" => "forwarded = [\"for\", \"proto\", \"host\"]",
         "request_id" => "request_id = true",
+        "normalize_path" => "normalize_path = true",
         "max_header_bytes" => "max_header_bytes = 65536",
         "max_headers" => "max_headers = 100",
         "max_uri_bytes" => "max_uri_bytes = 8192",

@@ -31,6 +31,7 @@ const HTTP_ONLY: &[&str] = &[
     "max_connection_duration",
     "forwarded",
     "request_id",
+    "normalize_path",
     "tls",
     "http2",
     "h2_max_concurrent_streams",
@@ -113,6 +114,10 @@ pub(super) fn check_protocol_keys(
         ),
         ("forwarded", f.forwarded.as_ref().map(Spanned::span)),
         ("request_id", f.request_id.as_ref().map(Spanned::span)),
+        (
+            "normalize_path",
+            f.normalize_path.as_ref().map(Spanned::span),
+        ),
         ("access_log", f.access_log.as_ref().map(Spanned::span)),
         ("pool", f.pool.as_ref().map(Spanned::span)),
         ("sni", f.sni.first().map(Spanned::span)),

@@ -63,6 +63,8 @@ pub struct ListenerCfg {
     pub access_log: bool,
     /// Headers added to requests going upstream.
     pub forwarding: Forwarding,
+    /// Routes see the normalised path (`http::router::normalize_path`).
+    pub normalize_path: bool,
     pub limits: HttpLimits,
     pub timeouts: ListenerTimeouts,
     /// Routes in config order: the first that matches wins (HTTP).

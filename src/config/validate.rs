@@ -109,6 +109,28 @@ pub(crate) fn validate(
 }
 
 impl V<'_, '_> {
+    /// Warns about a route `path` or `path_prefix` no normalised request
+    /// path can match (it has `..`, `//`, an encoded letter, ...).
+    fn unnormal_path(&mut self, f: &super::file::FileRoute, route: &str, lctx: &str) {
+        for (key, value) in [("path", &f.path), ("path_prefix", &f.path_prefix)] {
+            let Some(value) = value else { continue };
+            let s = value.get_ref();
+            let normal = crate::http::router::normalize_path(s);
+            // A prefix may end inside a segment (`/api/v1.`), which only
+            // looks like a dot segment.
+            if s.starts_with('/')
+                && normal != s.as_str()
+                && !(key == "path_prefix" && s.ends_with('.'))
+            {
+                self.warning(
+                    value.span(),
+                    format!("`{key}` {s:?} of route {route:?} in {lctx} never matches: requests are matched by their normalised path"),
+                    format!("write {normal:?} (or set normalize_path = false on the listener to match paths as sent)"),
+                );
+            }
+        }
+    }
+
     /// Whether a missing key should be reported: not when it was removed
     /// for being wrong (already reported) or the file failed to parse.
     pub(super) fn report_missing(&self, table: &Range<usize>, keys: &[&str]) -> bool {
@@ -472,8 +494,12 @@ impl V<'_, '_> {
         let mut route_names: HashMap<String, Range<usize>> = HashMap::new();
         let mut routes = Vec::with_capacity(f.route.len());
         let mut catch_all: Option<(String, Range<usize>)> = None;
+        let normalize = f.normalize_path.as_ref().is_none_or(|a| *a.get_ref());
         for (j, r) in f.route.iter().enumerate() {
             let cfg = route(self, &ctx, j, r, index, used);
+            if normalize {
+                self.unnormal_path(r.get_ref(), &cfg.name, &ctx);
+            }
             let span = r.get_ref().name.as_ref().map_or(r.span(), Spanned::span);
             if let Some(first) = route_names.get(&cfg.name) {
                 let line = self.line_of(first);
@@ -524,6 +550,7 @@ impl V<'_, '_> {
             backlog: u32::try_from(backlog).unwrap_or(1024),
             access_log: f.access_log.as_ref().is_none_or(|a| *a.get_ref()),
             forwarding: self.forwarding(f, &ctx),
+            normalize_path: f.normalize_path.as_ref().is_none_or(|a| *a.get_ref()),
             limits,
             timeouts,
             routes,

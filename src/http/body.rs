@@ -65,8 +65,8 @@ impl Finish {
         if let Some(mut log) = self.log.take() {
             if !complete && log.flags == "-" {
                 // Ended early by nothing the upstream did: the client left
-                // (or reset its stream).
-                log.flags = "DC";
+                // (or reset its stream), or shutdown cut it.
+                log.flags = super::proxy::cut_flag(&self.conn);
             }
             log.emit(complete, bytes);
         }

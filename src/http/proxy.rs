@@ -74,10 +74,17 @@ impl Drop for Ctx<'_> {
             let status = StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST);
             let mut record = access_record(st, self, status);
             record.response = None;
-            record.flags = "DC";
+            record.flags = cut_flag(st);
             record.emit(false, 0);
         }
     }
+}
+
+/// Who cut a request that ended early for no error of its own: `LR`
+/// when shutdown's deadline passed (the proxy closed it), else `DC` (the
+/// client left, or reset its stream).
+pub(super) fn cut_flag(st: &ConnState) -> &'static str {
+    if st.worker.cutting.get() { "LR" } else { "DC" }
 }
 
 /// Marks the connection busy for one request; if the request is dropped
@@ -275,11 +282,17 @@ async fn forward<'a>(
     // match the identity.
     super::tls_info::apply(&mut parts.headers, st.identity.as_deref());
 
-    // 2. Route.
+    // 2. Route, on the normalised path (when a route looks at paths); the
+    // request goes upstream as sent.
+    let path = if listener.normalize_path {
+        router::normalize_path(parts.uri.path())
+    } else {
+        std::borrow::Cow::Borrowed(parts.uri.path())
+    };
     let view = RequestView {
         method: &parts.method,
         host: &host,
-        path: parts.uri.path(),
+        path: &path,
         query: parts.uri.query(),
         headers: &parts.headers,
     };

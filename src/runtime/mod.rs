@@ -129,6 +129,8 @@ pub struct ListenerRt {
     pub protocol: Protocol,
     pub access_log: bool,
     pub forwarding: Forwarding,
+    /// Routes match the normalised path.
+    pub normalize_path: bool,
     pub limits: HttpLimits,
     pub timeouts: ListenerTimeouts,
     pub router: Router,
@@ -439,6 +441,7 @@ fn compile_listener(
         protocol: l.protocol,
         access_log: l.access_log,
         forwarding: l.forwarding,
+        normalize_path: l.normalize_path && l.routes.iter().any(|r| r.matcher.path.is_some()),
         limits: l.limits,
         timeouts: l.timeouts,
         router: Router::new(&l.routes),

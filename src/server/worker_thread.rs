@@ -149,6 +149,7 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
                             open = ctx.active(),
                             "shutdown deadline passed; closing open connections"
                         );
+                        ctx.cutting.set(true);
                     }
                     break;
                 }

@@ -116,7 +116,7 @@ pub struct AccessRecord {
     pub endpoint: String,
     pub request_id: String,
     /// What went wrong, `-` when nothing did (see `ProxyError::flag`;
-    /// `DC` the client left, `UC`/`UT` the upstream's body broke off or
+    /// `DC` the client left, `LR` shutdown cut it, `UC`/`UT` the upstream's body broke off or
     /// stalled).
     pub flags: &'static str,
 }

@@ -274,3 +274,32 @@ fn a_status_listed_twice_in_fail_statuses() {
         [502, 503]
     );
 }
+
+#[test]
+fn a_route_path_no_normalised_request_path_can_match() {
+    let text = MINIMAL.replace(
+        "  pool = \"api\"\n",
+        "  path_prefix = \"/static//%61ssets/\"\n  pool = \"api\"\n",
+    );
+    let loaded = load(&text).unwrap();
+    assert_eq!(loaded.warnings.len(), 1, "{}", render_all(&loaded.warnings));
+    check(
+        &loaded.warnings[0],
+        6,
+        17,
+        "`path_prefix` \"/static//%61ssets/\" of route \"route-1\" in listener \"web\" never matches: requests are matched by their normalised path",
+        "write \"/static/assets/\" (or set normalize_path = false on the listener to match paths as sent)",
+    );
+    // Paths as sent: no warning.
+    let raw = text.replace(
+        "address = \"127.0.0.1:0\"\n",
+        "address = \"127.0.0.1:0\"\nnormalize_path = false\n",
+    );
+    assert!(load(&raw).unwrap().warnings.is_empty());
+    // A prefix may end inside a segment.
+    let dot = MINIMAL.replace(
+        "  pool = \"api\"\n",
+        "  path_prefix = \"/files/.\"\n  pool = \"api\"\n",
+    );
+    assert!(load(&dot).unwrap().warnings.is_empty());
+}

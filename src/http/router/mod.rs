@@ -20,8 +20,11 @@
 
 mod candidates;
 mod index;
+mod path;
 mod trie;
 mod values;
+
+pub use path::normalize_path;
 
 #[cfg(test)]
 mod prop_tests;
