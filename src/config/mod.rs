@@ -27,6 +27,7 @@ mod suggest;
 mod syntax;
 mod tls;
 mod validate;
+mod values;
 mod vip;
 
 #[cfg(test)]

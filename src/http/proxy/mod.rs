@@ -14,7 +14,11 @@
 //! 5. **response**: hop-by-hop headers removed, body streamed.
 //!
 //! Every failure is a `ProxyError`, turned into a response in exactly one
-//! place, [`error_response`].
+//! place, [`respond::error_response`]. The request-head checks are in
+//! [`request`].
+
+mod request;
+mod respond;
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -32,15 +36,17 @@ use super::router::{self, RequestView};
 use super::upstream_conn::{self, Conn};
 use super::wait::{self, Stall};
 use super::{grpc, headers, upgrade};
-use crate::balance::{client_key, hash_bytes};
-use crate::config::{HashKey, UpstreamHttp};
+use crate::config::UpstreamHttp;
 use crate::error::{ProxyError, Side};
 use crate::runtime::{ListenerRt, RouteRt};
-use crate::telemetry::AccessRecord;
 use crate::upstream::connect::{self, Target};
 use crate::upstream::conns::{ConnKey, ProxyOut, SendFailure, UpResponse};
 use crate::upstream::h2::{self, H2Body, H2SendError};
 use crate::upstream::{Endpoint, Failure, Pick, Pool};
+
+use request::{check_target, field_count, hash_key, request_host};
+pub(in crate::http) use respond::cut_flag;
+use respond::{access_record, error_response, redirect};
 
 /// How many distinct endpoints one request may try to connect to.
 const MAX_CONNECT_ATTEMPTS: usize = 2;
@@ -78,13 +84,6 @@ impl Drop for Ctx<'_> {
             record.emit(false, 0);
         }
     }
-}
-
-/// Who cut a request that ended early for no error of its own: `LR`
-/// when shutdown's deadline passed (the proxy closed it), else `DC` (the
-/// client left, or reset its stream).
-pub(super) fn cut_flag(st: &ConnState) -> &'static str {
-    if st.worker.cutting.get() { "LR" } else { "DC" }
 }
 
 /// Marks the connection busy for one request; if the request is dropped
@@ -155,59 +154,6 @@ pub async fn handle(st: Rc<ConnState>, req: Request<ReqBody>) -> Response<ProxyB
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
-}
-
-/// An HTTP→HTTPS redirect listener's answer: `308 Permanent Redirect` (the
-/// method and body are kept on the retry) to the same host and target on
-/// `https://`, port `port`.
-fn redirect(st: &Rc<ConnState>, req: &Request<ReqBody>, port: u16) -> Response<ProxyBody> {
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.host().to_owned())
-        .or_else(|| {
-            let h = req.headers().get(header::HOST)?.to_str().ok()?;
-            valid_host(h.as_bytes()).then(|| strip_port(h).to_owned())
-        });
-    let finish = Finish {
-        conn: st.clone(),
-        upstream: None,
-        inflight: None,
-        log: None,
-    };
-    let Some(host) = host else {
-        let mut resp = Response::new(ProxyBody::full(
-            "400 bad request: missing Host header\n",
-            Some(finish),
-        ));
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-        return resp;
-    };
-    // The asterisk-form target of `OPTIONS *` is not a path (appended, it
-    // would make `https://host*`): point at the server's root instead.
-    let pq = match req.uri().path_and_query().map(PathAndQuery::as_str) {
-        Some(pq) if pq.starts_with('/') => pq,
-        _ => "/",
-    };
-    let location = if port == 443 {
-        format!("https://{host}{pq}")
-    } else {
-        format!("https://{host}:{port}{pq}")
-    };
-    let mut resp = Response::new(ProxyBody::full("", Some(finish)));
-    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
-    if let Ok(v) = HeaderValue::try_from(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
-}
-
-/// `host` of `host:port` (IPv6 literals keep their brackets).
-fn strip_port(h: &str) -> &str {
-    match h.rfind(':') {
-        Some(i) if !h[i..].contains(']') => &h[..i],
-        _ => h,
-    }
 }
 
 async fn forward<'a>(
@@ -747,363 +693,4 @@ enum Upstream {
     Own,
     H1(Incoming),
     H2(H2Body),
-}
-
-/// The request target's form (RFC 9112 §3.2): authority-form is CONNECT's
-/// alone and asterisk-form OPTIONS's; any other path starts with `/` (an
-/// HTTP/2 `:path` such as `?q=1` would otherwise go out as an invalid
-/// HTTP/1.1 request line).
-fn check_target(method: &Method, uri: &Uri) -> Result<(), ProxyError> {
-    // An HTTP/2 `:scheme` or an absolute-form target: this proxy speaks
-    // HTTP only (a value such as `ftp` would reach the upstream as is).
-    if let Some(s) = uri.scheme()
-        && *s != http::uri::Scheme::HTTP
-        && *s != http::uri::Scheme::HTTPS
-    {
-        return Err(ProxyError::BadRequest(
-            "the request scheme must be http or https",
-        ));
-    }
-    // A host without a scheme: authority-form, whatever follows.
-    if uri.scheme().is_none() && uri.authority().is_some() {
-        return Err(ProxyError::BadRequest(
-            "an authority-form request target is only for CONNECT",
-        ));
-    }
-    // The raw text: `Uri::path` says `/` for an empty path (`?q=1`).
-    let path = uri.path_and_query().map_or("", |p| p.as_str());
-    match path {
-        _ if path.starts_with('/') => Ok(()),
-        "*" if method == Method::OPTIONS => Ok(()),
-        "*" => Err(ProxyError::BadRequest(
-            "the request target * is only for OPTIONS",
-        )),
-        "" if uri.scheme().is_some() => Ok(()), // `http://a.test`: the path is `/`
-        _ => Err(ProxyError::BadRequest("the request path must start with /")),
-    }
-}
-
-/// The request's host and whether it came from an absolute-form URI (which
-/// wins over the `Host` header); else the single `Host` header (RFC 9112
-/// §3.2: required in HTTP/1.1, never repeated).
-fn request_host(
-    uri: &Uri,
-    headers: &http::HeaderMap,
-    version: Version,
-) -> Result<(Option<HeaderValue>, bool), ProxyError> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let first = hosts.next();
-    if hosts.next().is_some() {
-        return Err(ProxyError::BadRequest("more than one Host header"));
-    }
-    if let Some(auth) = uri.authority() {
-        // The same rules as `Host`: no userinfo (RFC 9110 §4.2.4), a
-        // numeric port.
-        if !valid_host(auth.as_str().as_bytes()) {
-            return Err(ProxyError::BadRequest("invalid authority"));
-        }
-        return HeaderValue::try_from(auth.as_str())
-            .map(|v| (Some(v), true))
-            .map_err(|_| ProxyError::BadRequest("invalid authority"));
-    }
-    match first {
-        Some(h) => {
-            if !valid_host(h.as_bytes()) {
-                return Err(ProxyError::BadRequest("invalid Host header"));
-            }
-            Ok((Some(h.clone()), false))
-        }
-        None if version == Version::HTTP_10 => Ok((None, false)),
-        None => Err(ProxyError::BadRequest("missing Host header")),
-    }
-}
-
-/// The bytes a `Host` value's host part may hold (unreserved, sub-delims,
-/// `%` of pct-encoding, and the brackets and colons of an IPv6 literal):
-/// one table lookup per byte.
-static HOST_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b'%'
-                    | b'['
-                    | b']'
-                    | b':'
-            );
-        b += 1;
-    }
-    t
-};
-
-/// A `Host` value per RFC 9110 §7.2: a reg-name or IPv4 address, or an
-/// IPv6 literal in brackets, with an optional port. Checked by hand: the
-/// general URI-authority parser costs several times more per request.
-fn valid_host(h: &[u8]) -> bool {
-    let port = if h.first() == Some(&b'[') {
-        let Some(end) = h.iter().position(|b| *b == b']') else {
-            return false;
-        };
-        let inner = &h[1..end];
-        if inner.is_empty()
-            || !inner
-                .iter()
-                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
-        {
-            return false;
-        }
-        &h[end + 1..]
-    } else {
-        // One pass: every request (HTTP/2 ones by their `:authority`)
-        // comes through here.
-        let mut i = 0;
-        while let Some(&b) = h.get(i) {
-            if b == b':' {
-                break;
-            }
-            if !HOST_BYTE[usize::from(b)] {
-                return false;
-            }
-            i += 1;
-        }
-        if i == 0 {
-            return false;
-        }
-        &h[i..]
-    };
-    match port.split_first() {
-        None => true,
-        Some((b':', digits)) if digits.len() <= 5 => {
-            let mut n = 0u32;
-            for &d in digits {
-                if !d.is_ascii_digit() {
-                    return false;
-                }
-                n = n * 10 + u32::from(d - b'0');
-            }
-            n <= 65535
-        }
-        Some(_) => false,
-    }
-}
-
-/// The hash of the request attribute a hashing pool balances on; `None`
-/// when the attribute is absent (the balancer then picks at random).
-fn hash_key(
-    key: &HashKey,
-    client: std::net::SocketAddr,
-    parts: &http::request::Parts,
-) -> Option<u64> {
-    match key {
-        HashKey::ClientIp => Some(client_key(client, false)),
-        HashKey::ClientIpPort => Some(client_key(client, true)),
-        HashKey::Path => Some(hash_bytes(parts.uri.path().as_bytes())),
-        HashKey::Header(name) => parts.headers.get(name).map(|v| hash_bytes(v.as_bytes())),
-        HashKey::Cookie(name) => {
-            router::cookie(&parts.headers, name).map(|v| hash_bytes(v.as_bytes()))
-        }
-    }
-}
-
-fn text(v: Option<&HeaderValue>) -> String {
-    v.and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The header fields of an HTTP/2 request as `max_headers` counts them:
-/// the `cookie` crumbs a client may split its cookies into (RFC 9113
-/// §8.2.3) are one field, as joined for HTTP/1.1.
-fn field_count(headers: &http::HeaderMap) -> usize {
-    let crumbs = headers.get_all(header::COOKIE).iter().count();
-    headers.len() - crumbs.saturating_sub(1)
-}
-
-/// The access-log record of a request whose response (head) exists now.
-fn access_record(st: &ConnState, ctx: &Ctx<'_>, status: StatusCode) -> Box<AccessRecord> {
-    let start = ctx.start.unwrap_or_else(Instant::now);
-    Box::new(AccessRecord {
-        start,
-        response: Some(start.elapsed()),
-        proto: match ctx.version {
-            Version::HTTP_2 => "HTTP/2",
-            Version::HTTP_10 => "HTTP/1.0",
-            _ => "HTTP/1.1",
-        },
-        user_agent: text(ctx.user_agent.as_ref()),
-        listener: st.listener.name.clone(),
-        client: st.peer,
-        method: ctx.method.to_string(),
-        host: text(ctx.host.as_ref()),
-        path: ctx.uri.path().to_owned(),
-        status,
-        route: ctx.route.map(|r| r.name.clone()).unwrap_or_default(),
-        pool: ctx.pool.map(|p| p.name.clone()).unwrap_or_default(),
-        endpoint: ctx.endpoint.map(|e| e.label.clone()).unwrap_or_default(),
-        request_id: text(ctx.request_id.as_ref()),
-        flags: "-",
-    })
-}
-
-/// The one place where a `ProxyError` becomes a response and a log line.
-fn error_response(st: &Rc<ConnState>, err: ProxyError, ctx: &Ctx<'_>) -> Response<ProxyBody> {
-    let status = err.status();
-    // A request matching no route is the client's choice too: any client
-    // could fill the log at WARN with them.
-    match err.side() {
-        _ if matches!(err, ProxyError::NoRoute) => {
-            tracing::info!(listener = %st.listener.name, client = %st.peer, status = status.as_u16(), error = %err, "request refused");
-        }
-        crate::error::Side::Downstream => {
-            tracing::info!(listener = %st.listener.name, client = %st.peer, status = status.as_u16(), error = %err, "request refused");
-        }
-        _ => tracing::warn!(
-            listener = %st.listener.name,
-            client = %st.peer,
-            method = %ctx.method,
-            path = %ctx.uri.path(),
-            route = ctx.route.map_or("", |r| r.name.as_str()),
-            pool = ctx.pool.map_or("", |p| p.name.as_str()),
-            status = status.as_u16(),
-            error = %err,
-            "request failed"
-        ),
-    }
-    let log = st.listener.access_log.then(|| {
-        let mut record = access_record(st, ctx, status);
-        record.flags = err.flag();
-        record
-    });
-    let finish = Finish {
-        conn: st.clone(),
-        upstream: None,
-        inflight: None,
-        log,
-    };
-    if ctx.grpc {
-        // Answer as a gRPC server would: 200, status in a trailers-only
-        // response.
-        let mut resp = Response::new(ProxyBody::full("", Some(finish)));
-        grpc::error_headers(resp.headers_mut(), &err);
-        return resp;
-    }
-    let mut resp = Response::new(ProxyBody::full(err.body(), Some(finish)));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    if matches!(err, ProxyError::WebSocketVersion) {
-        h.insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-    }
-    if err.must_close() && !st.is_h2() {
-        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        // The client may still be sending the body: read it away after the
-        // response, or the close would reset the connection under it.
-        st.linger_on_close();
-    }
-    resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{check_target, valid_host};
-    use http::{Method, Uri};
-
-    #[test]
-    fn request_target_forms() {
-        let ok = |m: Method, t: &str| check_target(&m, &t.parse::<Uri>().unwrap()).is_ok();
-        assert!(ok(Method::GET, "/a?b"));
-        assert!(ok(Method::GET, "http://u.test/a"));
-        assert!(ok(Method::OPTIONS, "*"));
-        assert!(!ok(Method::GET, "*"), "asterisk-form is OPTIONS's");
-        assert!(
-            !ok(Method::GET, "evil.test:8080"),
-            "authority-form is CONNECT's"
-        );
-        assert!(ok(Method::GET, "https://u.test/a"));
-        assert!(!ok(Method::GET, "ftp://u.test/a"), "only http and https");
-        // An HTTP/2 `:path` of `?q=1` (the URI hyper and the own server
-        // build from the pseudo-headers).
-        let h2 = Uri::builder()
-            .scheme("http")
-            .authority("a.test")
-            .path_and_query("?q=1")
-            .build();
-        let h2 = h2.expect("the http crate builds it");
-        assert!(check_target(&Method::GET, &h2).is_err(), "{h2}");
-    }
-
-    #[test]
-    fn host_values() {
-        for ok in [
-            "a",
-            "example.com",
-            "EXAMPLE.com:8080",
-            "127.0.0.1",
-            "127.0.0.1:80",
-            "[::1]",
-            "[::1]:443",
-            "a_b.c",
-            "x:",
-            "a:65535",
-        ] {
-            assert!(valid_host(ok.as_bytes()), "{ok}");
-        }
-        for bad in [
-            "",
-            "a b",
-            "a/b",
-            "a@b",
-            "[::1",
-            "[zz]",
-            "a:80x",
-            "a:123456",
-            ":80",
-            "a\tb",
-            "[::1]x",
-            "a:99999",
-            "u:pw@a.test",
-            "a.test:abc",
-        ] {
-            assert!(!valid_host(bad.as_bytes()), "{bad}");
-        }
-    }
-
-    #[test]
-    fn every_byte_of_a_host_part_is_checked_against_the_rfc_set() {
-        let allowed: &[u8] =
-            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%";
-        for b in 0..=255u8 {
-            // `x` then the byte: a one-label host whose second byte is `b`
-            // (`:` starts the port and `[` only opens an IPv6 literal at the
-            // start, so both are left to `host_values`).
-            if matches!(b, b':' | b'[' | b']') {
-                continue;
-            }
-            let host = [b'x', b];
-            assert_eq!(valid_host(&host), allowed.contains(&b), "byte {b:#04x}");
-        }
-    }
 }
