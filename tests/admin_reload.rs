@@ -11,6 +11,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::*;
+use switchyard::demo::BackendHandle;
 
 fn config(socket: &str, a: SocketAddr, b: SocketAddr, pool: &str) -> String {
     fill(
@@ -59,17 +60,51 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn reload_on_the_admin_socket_applies_the_file_and_reports_errors() {
+/// Backends "a" and "b", and the binary running [`config`] (route to
+/// "a") from a file in a fresh directory, its admin socket and listener
+/// up.
+struct Running {
+    a: BackendHandle,
+    b: BackendHandle,
+    _dir: TempDir,
+    socket: String,
+    file: std::path::PathBuf,
+    proxy: Child,
+    addr: SocketAddr,
+}
+
+async fn running() -> Running {
     let (a, b) = (backend("a"), backend("b"));
     let dir = TempDir::new();
-    let socket = dir.path.join("control.sock");
-    let socket = socket.to_str().unwrap();
-    let file = dir.write("sy.toml", config(socket, a.addr, b.addr, "a"));
+    let socket = dir.path.join("control.sock").to_str().unwrap().to_owned();
+    let file = dir.write("sy.toml", config(&socket, a.addr, b.addr, "a"));
     let mut proxy = Child::spawn(&["run", "-c", file.to_str().unwrap()]);
     // The admin socket comes up before the listeners.
     proxy.line_containing("admin socket listening").await;
     let addr = proxy.listening("web").await;
+    Running {
+        a,
+        b,
+        _dir: dir,
+        socket,
+        file,
+        proxy,
+        addr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_on_the_admin_socket_applies_the_file_and_reports_errors() {
+    let Running {
+        a,
+        b,
+        _dir,
+        socket,
+        file,
+        mut proxy,
+        addr,
+    } = running().await;
+    let socket = socket.as_str();
     let url = format!("http://{addr}/");
     assert_eq!(get(&client(), &url).await.1, "a");
 
@@ -183,14 +218,16 @@ async fn insecure_skip_verify_is_warned_about_at_every_load() {
 /// the log says so without a false "running" value.
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_only_settings_are_reported_by_reload_and_kept_by_status() {
-    let (a, b) = (backend("a"), backend("b"));
-    let dir = TempDir::new();
-    let socket = dir.path.join("control.sock");
-    let socket = socket.to_str().unwrap();
-    let file = dir.write("sy.toml", config(socket, a.addr, b.addr, "a"));
-    let mut proxy = Child::spawn(&["run", "-c", file.to_str().unwrap()]);
-    proxy.line_containing("admin socket listening").await;
-    let addr = proxy.listening("web").await;
+    let Running {
+        a,
+        b,
+        _dir,
+        socket,
+        file,
+        mut proxy,
+        addr,
+    } = running().await;
+    let socket = socket.as_str();
 
     let changed = config(socket, a.addr, b.addr, "b")
         .replace("workers = 1", "workers = 2\nlog_level = \"debug\"");

@@ -24,6 +24,8 @@
 
 use std::borrow::Cow;
 
+use super::values::hex;
+
 /// The normalised form of `path` (see the module docs). A path that does
 /// not start with `/` (`*`) is returned as it is.
 pub fn normalize_path(path: &str) -> Cow<'_, str> {
@@ -60,15 +62,6 @@ fn is_normal(p: &[u8]) -> bool {
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Decodes `%XX` of unreserved characters; other valid `%XX` get upper-case
