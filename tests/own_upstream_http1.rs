@@ -561,3 +561,60 @@ async fn a_response_head_is_relayed_to_an_http2_client_in_lower_case_without_hop
     assert_eq!(r.headers()["etag"], "\"x\"");
     assert_eq!(r.headers()["content-length"], "0");
 }
+
+/// An upstream that refuses an upload early: it reads 1 MiB of the body,
+/// answers `413` and closes with the rest unread (so its kernel resets the
+/// connection while the proxy is still sending). The answer was sent
+/// before the reset and must reach the client, not a 502; the endpoint is
+/// not counted as failed. (The reset used to come back from the read that
+/// was to take the 413, as the corked socket's failed send.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_refused_early_gets_the_upstreams_answer_not_a_502() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut got = 0usize;
+                let mut buf = vec![0u8; 65536];
+                while got < 1 << 20 {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got += n,
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+                    .await;
+                // Dropped with unread bytes: the kernel answers with a reset.
+            });
+        }
+    });
+    let proxy = Proxy::start(&one_worker(up));
+    // The reset races the proxy's sends: many rounds, so one finds it.
+    for _ in 0..30 {
+        let s = TcpStream::connect(proxy.addr()).await.unwrap();
+        let (mut rd, mut wr) = s.into_split();
+        let sender = tokio::spawn(async move {
+            let head = b"PUT /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if wr.write_all(head).await.is_err() {
+                return;
+            }
+            let mut chunk = b"10000\r\n".to_vec();
+            chunk.extend(std::iter::repeat_n(b'z', 65536));
+            chunk.extend_from_slice(b"\r\n");
+            for _ in 0..512 {
+                if wr.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut resp = Vec::new();
+        let _ = within(Duration::from_secs(20), rd.read_to_end(&mut resp)).await;
+        sender.abort();
+        let resp = String::from_utf8_lossy(&resp);
+        assert_eq!(status_of(&resp), 413, "{resp}");
+        assert!(resp.ends_with("too large"), "{resp}");
+    }
+    assert_eq!(proxy.endpoint_response_failures(&up.to_string()), 0);
+}

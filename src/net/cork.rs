@@ -405,7 +405,7 @@ impl tokio::io::AsyncRead for Tcp {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.out.as_ref().is_some_and(|o| o.blocked.get()) {
-            this.drain_on_read(cx)?;
+            this.drain_on_read(cx);
         }
         this.tcp.poll_read(cx, buf)
     }
@@ -418,11 +418,19 @@ impl Tcp {
     /// waiting for the next request) never flushes again, so its reads
     /// send the rest: `Pending` here waits for writability with the
     /// reader's waker, and the read goes on either way.
+    ///
+    /// A send that fails does not fail the read: a peer that closed (or
+    /// reset) while bytes were queued for it may have answered first (an
+    /// upstream refusing an upload with `413` and closing), and that answer
+    /// is still to be read. The error is kept for the next write or flush.
     #[cold]
-    fn drain_on_read(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        match self.poll_drain(cx) {
-            Poll::Ready(Err(e)) => Err(e),
-            _ => Ok(()),
+    fn drain_on_read(&mut self, cx: &mut Context<'_>) {
+        if let Poll::Ready(Err(e)) = self.poll_drain(cx)
+            && let Some(out) = &self.out
+        {
+            out.buf.borrow_mut().clear();
+            out.blocked.set(false);
+            *out.error.borrow_mut() = Some(e);
         }
     }
 }
