@@ -357,8 +357,10 @@ async fn paths_match_normalised_and_go_upstream_as_sent() {
         ("//static/app.js", "path_prefix"),
         ("/%73tatic/app.js", "path_prefix"),
         ("/users/4%32/profile", "path_regex"),
-        // An encoded slash is not a separator.
-        ("/static%2Fapp.js", "default"),
+        // An encoded slash is a slash (as to NGINX, and to a backend that
+        // decodes the path).
+        ("/static%2Fapp.js", "path_prefix"),
+        ("/x/..%2fexact", "path_exact"),
     ] {
         let head = format!("GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
         assert_eq!(

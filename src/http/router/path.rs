@@ -8,19 +8,19 @@
 //! location; Envoy offers `normalize_path` and `merge_slashes`; HAProxy
 //! has `normalize-uri` actions.
 //!
-//! **What** (RFC 3986 §6.2.2, plus merged slashes as in NGINX):
-//! - a percent-encoded unreserved character is decoded (`%61` → `a`,
-//!   `%2E` → `.`); other percent-encodings stay encoded, with upper-case hex
-//!   (`%2f` → `%2F`: an encoded slash is not a separator); a `%` that starts
-//!   no encoding becomes `%25`, so that what follows cannot turn it into one
-//!   (`%d%61` is `%25da`, not `%da`);
-//! - `.` and `..` segments are removed (§5.2.4); `..` never climbs above the
-//!   root;
+//! **What** (what NGINX does before it matches a location):
+//! - every percent-encoding is decoded, once (`%61` → `a`, `%2E` → `.`,
+//!   `%2F` → `/`, `%C3%BC` → `ü`); a `%` that starts no encoding stays;
+//!   bytes that do not make UTF-8 become U+FFFD;
+//! - `.` and `..` segments are removed (RFC 3986 §5.2.4); `..` never climbs
+//!   above the root;
 //! - runs of `/` become one.
 //!
-//! Only routing sees the result: the request goes upstream as the client
-//! sent it (as from NGINX), so nothing a backend relies on changes. Most
-//! paths need none of this and are borrowed, after one scan.
+//! Route paths are written decoded, as NGINX locations are (`/ün/`, not
+//! `/%C3%BCn/`); `check` warns about one that no normalised path can
+//! match. Only routing sees the result: the request goes upstream as the
+//! client sent it (as from NGINX), so nothing a backend relies on changes.
+//! Most paths need none of this and are borrowed, after one scan.
 
 use std::borrow::Cow;
 
@@ -32,7 +32,7 @@ pub fn normalize_path(path: &str) -> Cow<'_, str> {
     if !path.starts_with('/') || is_normal(path.as_bytes()) {
         return Cow::Borrowed(path);
     }
-    let decoded = decode_unreserved(path.as_bytes());
+    let decoded = decode(path.as_bytes());
     Cow::Owned(remove_dot_segments(&decoded))
 }
 
@@ -60,14 +60,9 @@ fn is_normal(p: &[u8]) -> bool {
     true
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// Decodes `%XX` of unreserved characters; other valid `%XX` get upper-case
-/// hex; a `%` without two hex digits becomes `%25`.
-fn decode_unreserved(p: &[u8]) -> String {
-    let mut out = String::with_capacity(p.len());
+/// Decodes every `%XX` once; a `%` without two hex digits stays.
+fn decode(p: &[u8]) -> String {
+    let mut out = Vec::with_capacity(p.len());
     let mut i = 0;
     while i < p.len() {
         let b = p[i];
@@ -77,29 +72,17 @@ fn decode_unreserved(p: &[u8]) -> String {
                 p.get(i + 2).copied().and_then(hex),
             )
         {
-            let v = h << 4 | l;
-            if is_unreserved(v) {
-                out.push(char::from(v));
-            } else {
-                out.push('%');
-                out.push(char::from(p[i + 1].to_ascii_uppercase()));
-                out.push(char::from(p[i + 2].to_ascii_uppercase()));
-            }
+            out.push(h << 4 | l);
             i += 3;
             continue;
         }
-        // The path is ASCII (request targets are), but stay safe on any
-        // input: a non-ASCII byte is kept percent-encoded.
-        if b == b'%' {
-            out.push_str("%25");
-        } else if b.is_ascii() {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+        out.push(b);
         i += 1;
     }
-    out
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 /// Removes `.` and `..` segments and empty ones (merged slashes); keeps a
@@ -158,18 +141,22 @@ mod tests {
     }
 
     #[test]
-    fn unreserved_characters_are_decoded_others_kept_in_upper_case() {
+    fn every_percent_encoding_is_decoded_once() {
         assert_eq!(n("/%61dmin/"), "/admin/");
         assert_eq!(n("/%41%7e%2d%5F"), "/A~-_");
-        assert_eq!(n("/a%2fb"), "/a%2Fb");
-        assert_eq!(n("/a%2Fb"), "/a%2Fb");
-        assert_eq!(n("/a%20b"), "/a%20b");
-        assert_eq!(n("/%00"), "/%00");
-        // Not an encoding: the `%` itself is encoded, so what follows
-        // cannot make it one.
-        assert_eq!(n("/100%"), "/100%25");
-        assert_eq!(n("/%zz/%4"), "/%25zz/%254");
-        assert_eq!(n("/%d%61"), "/%25da");
+        // An encoded slash is a slash to routes (as to NGINX and to
+        // backends that decode the path).
+        assert_eq!(n("/admin%2Fsecret"), "/admin/secret");
+        assert_eq!(n("/x/..%2fadmin/x"), "/admin/x");
+        assert_eq!(n("/%C3%BCn/x"), "/ün/x");
+        assert_eq!(n("/sp%20ace"), "/sp ace");
+        // Once: `%2525` is `%25`, not `%`.
+        assert_eq!(n("/%2525"), "/%25");
+        // Not an encoding: kept.
+        assert_eq!(n("/100%"), "/100%");
+        assert_eq!(n("/%zz/%4"), "/%zz/%4");
+        // Not UTF-8.
+        assert_eq!(n("/%FF"), "/\u{FFFD}");
     }
 
     #[test]
@@ -191,19 +178,5 @@ mod tests {
         assert_eq!(n("//admin"), "/admin");
         assert_eq!(n("/a//b///c/"), "/a/b/c/");
         assert_eq!(n("///"), "/");
-    }
-
-    #[test]
-    fn normalising_twice_changes_nothing() {
-        for p in [
-            "/%61dmin/",
-            "/a/../b/./c//d/",
-            "/a%2fb/%2e%2e",
-            "/x/%2525/..",
-            "//",
-        ] {
-            let once = n(p);
-            assert_eq!(n(&once), once, "{p}");
-        }
     }
 }
