@@ -306,6 +306,28 @@ async fn an_answer_with_a_listed_status_counts_as_a_failure() {
     assert_eq!(proxy.endpoint_response_failures(&bad.to_string()), 0);
 }
 
+/// When every endpoint is marked down they are all tried anyway, and
+/// round robin keeps its rotation: with two endpoints both answering
+/// 503 (a listed status), each gets half, not one of them all.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_every_endpoint_down_round_robin_still_spreads_evenly() {
+    let (x, seen_x) = broken(Broken::Says503).await;
+    let (y, seen_y) = broken(Broken::Says503).await;
+    let proxy = Proxy::start(&simple_config(
+        "round_robin",
+        &[x, y],
+        "fail_timeout = \"60s\"\nfail_statuses = [503]",
+    ));
+    let c = client();
+    for _ in 0..20 {
+        assert_eq!(get(&c, &proxy.url("/")).await.0, 503);
+    }
+    assert_eq!(
+        (seen_x.load(Ordering::SeqCst), seen_y.load(Ordering::SeqCst)),
+        (10, 10)
+    );
+}
+
 /// An HTTP/2 endpoint that resets a stream (other than REFUSED_STREAM) on a
 /// live connection answered that request: grpc-core resets a gRPC request
 /// without `te: trailers`, for one. Counting it let any client take

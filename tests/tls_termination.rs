@@ -201,6 +201,16 @@ async fn alpn_negotiates_http2_by_default_and_http1_when_disabled() {
     let reply = H1::over(tls).await.get(SITE, "/echo", &[]).await.unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(reply.version, http::Version::HTTP_11);
+    // A client offering only `http/1.0` (`curl --http1.0`) gets it, as
+    // from NGINX, on both listeners, and is served.
+    for addr in [h2_addr, h1_addr] {
+        let tls = tls_connect(addr, &site.client(BOTH, &[b"spdy/3", b"http/1.0"]), SITE)
+            .await
+            .unwrap();
+        assert_eq!(negotiated(&tls).alpn.as_deref(), Some(&b"http/1.0"[..]));
+        let reply = H1::over(tls).await.get(SITE, "/echo", &[]).await.unwrap();
+        assert_eq!(reply.status, 200);
+    }
 
     // reqwest speaks what was negotiated; the backend gets HTTP/1.1 either way.
     let client = https_client(

@@ -44,6 +44,11 @@ impl Balancer for RoundRobin {
                 return Some(i);
             }
         }
+        // Nothing usable: the turn is not used up. The pool asks again
+        // with skipped (marked down) endpoints allowed, and that pick must
+        // continue the rotation, not jump it by two (which, with an even
+        // number of endpoints, sent everything to half of them).
+        self.cursor.fetch_sub(1, Ordering::Relaxed);
         None
     }
 }
@@ -72,6 +77,23 @@ mod tests {
         let mut rng = Rng::seeded(1);
         let counts = crate::balance::testview::histogram(&rr, &view, &mut rng, 3, 3000);
         assert_eq!(counts, [1000, 1000, 1000]);
+    }
+
+    #[test]
+    fn a_pick_that_finds_nothing_leaves_the_rotation_where_it_was() {
+        let rr = RoundRobin::new(4);
+        let none = TestView::with_down(4, &[0, 1, 2, 3]);
+        let all = TestView::all_usable(4);
+        let mut rng = Rng::seeded(1);
+        // As the pool does when every endpoint is marked down: a strict
+        // pick that finds nothing, then one that takes any endpoint.
+        let picks: Vec<_> = (0..8)
+            .map(|_| {
+                assert_eq!(rr.pick(&none, None, &mut rng), None);
+                rr.pick(&all, None, &mut rng).unwrap()
+            })
+            .collect();
+        assert_eq!(picks, [0, 1, 2, 3, 0, 1, 2, 3]);
     }
 
     #[test]

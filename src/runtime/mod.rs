@@ -379,10 +379,13 @@ fn compile_listener(
     let tls = match &l.tls {
         None => None,
         Some(t) => {
+            // `http/1.0` last: a client offering only it (`curl --http1.0`,
+            // monitoring probes) gets HTTP/1 as from NGINX, not a
+            // `no_application_protocol` alert.
             let alpn: &[&[u8]] = if l.http2 {
-                &[b"h2", b"http/1.1"]
+                &[b"h2", b"http/1.1", b"http/1.0"]
             } else {
-                &[b"http/1.1"]
+                &[b"http/1.1", b"http/1.0"]
             };
             let built =
                 crate::tls::server::ServerTls::build(t, alpn, old_tls).map_err(|source| {

@@ -62,10 +62,21 @@ impl Encoder {
     ) {
         self.start(dst);
         encode_status(status, dst);
-        encode_fields(headers, dst);
+        // A 204 or 1xx has no content and MUST NOT carry Content-Length
+        // (RFC 9110 §8.6): an upstream's is left out (HTTP/2 clients such
+        // as curl and nghttp refuse the response otherwise), as the
+        // HTTP/1.1 writer leaves it out.
+        let no_length = status == StatusCode::NO_CONTENT || status.is_informational();
+        for (name, value) in headers {
+            if !(no_length && name == http::header::CONTENT_LENGTH) {
+                encode_field(name, value, dst);
+            }
+        }
         if let Some(raw) = raw {
             for (name, value) in raw.iter() {
-                encode_raw_field(name, value, dst);
+                if !(no_length && name.eq_ignore_ascii_case(b"content-length")) {
+                    encode_raw_field(name, value, dst);
+                }
             }
         }
     }

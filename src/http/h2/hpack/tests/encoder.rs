@@ -233,3 +233,30 @@ fn raw_upstream_fields_follow_the_map_lowercased_with_static_name_indexes() {
     assert_eq!(got["x-empty"], "");
     assert_eq!(got[long.to_ascii_lowercase().as_str()], "v");
 }
+
+#[test]
+fn a_204_or_1xx_head_never_carries_content_length() {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-length", HeaderValue::from_static("42"));
+    headers.insert("x-kept", HeaderValue::from_static("1"));
+    for (code, kept) in [(204, false), (103, false), (200, true), (304, true)] {
+        let mut enc = Encoder::new();
+        let mut dec = Decoder::new(4096);
+        let mut dst = Vec::new();
+        let status = StatusCode::from_u16(code).unwrap();
+        enc.encode_response(status, &headers, &mut dst);
+        let (_, map) = decode_response(&mut dec, &dst);
+        assert_eq!(map.contains_key("content-length"), kept, "{code}");
+        assert_eq!(map["x-kept"], "1");
+        // The same from an HTTP/1.1 upstream's raw fields.
+        let raw = crate::upstream::h1::raw::RawFields::from_pairs(&[
+            ("Content-Length", "42"),
+            ("X-Raw", "2"),
+        ]);
+        dst.clear();
+        enc.encode_response_with(status, &HeaderMap::new(), Some(&raw), &mut dst);
+        let (_, map) = decode_response(&mut dec, &dst);
+        assert_eq!(map.contains_key("content-length"), kept, "raw {code}");
+        assert_eq!(map["x-raw"], "2");
+    }
+}
