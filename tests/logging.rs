@@ -611,3 +611,45 @@ async fn a_request_id_with_spaces_cannot_forge_access_log_fields() {
         let _ = child.start_kill();
     }
 }
+
+/// A malformed HTTP/2 request (a space in `:path`) is reset by the own
+/// server and logged like the HTTP/1.1 parser's refusals: INFO `request
+/// refused` and an access line with `proto=HTTP/2` and flag `DPE`.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_http2_requests_are_logged() {
+    use common::h2::{END_HEADERS, END_STREAM, HEADERS, PREFACE, SETTINGS, frame, get_block};
+    let b = backend("b");
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        proxy_config(
+            1,
+            &[
+                listener("web", "http2 = true", "", "p")
+                    .replace("access_log = false", "access_log = true"),
+                pool("p", &[b.addr], ""),
+            ],
+        ),
+    );
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut hello = PREFACE.to_vec();
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
+    hello.extend(frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &get_block("a", "/a b"),
+    ));
+    tokio::io::AsyncWriteExt::write_all(&mut s, &hello)
+        .await
+        .unwrap();
+    let refused = line_with(&mut out, "request refused").await;
+    assert!(refused.contains("status=400"), "{refused}");
+    let access = line_with(&mut out, "access:").await;
+    assert!(access.contains(" proto=HTTP/2 "), "{access}");
+    assert!(access.contains(" flags=DPE "), "{access}");
+    assert_eq!(b.hits(), 0);
+    drop(s);
+    let _ = child.start_kill();
+}

@@ -41,7 +41,7 @@ fn serve(conn: &mut Connection, pending: &mut Vec<(u32, Bytes)>) {
                 pending.retain(|(s, _)| *s != stream);
                 conn.dropped(stream);
             }
-            Event::Capacity { .. } | Event::GoAway { .. } => {}
+            Event::Capacity { .. } | Event::GoAway { .. } | Event::Refused { .. } => {}
         }
     }
     pending.retain_mut(|(stream, body)| match conn.send_data(*stream, body, true) {

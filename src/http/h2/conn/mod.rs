@@ -186,6 +186,15 @@ pub enum Event {
         /// The client's code, or the one we reset with.
         code: ErrorCode,
     },
+    /// A request the connection refused before delivering it: reset with
+    /// PROTOCOL_ERROR as malformed (RFC 9113 §8.1.1), or answered 431. For
+    /// the log; nothing more happens on the stream.
+    Refused {
+        /// The stream.
+        stream: u32,
+        /// Why, in a few words.
+        reason: &'static str,
+    },
     /// The stream's send window grew (after a WINDOW_UPDATE or SETTINGS
     /// change) after [`Connection::send_data`] had left bytes behind.
     Capacity {

@@ -241,6 +241,10 @@ impl Connection {
         match head.into_request(self.cfg.enable_connect_protocol) {
             Ok((_, Some(len))) if end_stream && len != 0 => {
                 self.stream_error(id, ErrorCode::ProtocolError);
+                self.events.push_back(Event::Refused {
+                    stream: id,
+                    reason: "content-length on a request without a body",
+                });
             }
             Ok((head, content_length)) => {
                 let stream = Stream::new(
@@ -256,7 +260,10 @@ impl Connection {
                     end_stream,
                 });
             }
-            Err(Refusal::Malformed(_)) => self.stream_error(id, ErrorCode::ProtocolError),
+            Err(Refusal::Malformed(reason)) => {
+                self.stream_error(id, ErrorCode::ProtocolError);
+                self.events.push_back(Event::Refused { stream: id, reason });
+            }
             Err(Refusal::TooLarge) => {
                 // Answered here (as the h2 crate does); a body still on its
                 // way is declined without error (RFC 9113 §8.1).
@@ -269,6 +276,10 @@ impl Connection {
                 if !end_stream {
                     self.stream_error(id, ErrorCode::NoError);
                 }
+                self.events.push_back(Event::Refused {
+                    stream: id,
+                    reason: "header list too large",
+                });
             }
         }
     }

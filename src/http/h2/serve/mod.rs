@@ -42,6 +42,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
@@ -193,12 +194,16 @@ pub(in crate::http) async fn serve(
                         if let Some(ka) = &mut keepalive {
                             ka.heard = true;
                         }
+                        let mut refused = Vec::new();
                         let failed = {
                             let mut inner = shared.inner();
                             let r = inner.conn.recv(&mut rbuf);
-                            dispatch(&mut inner, &shared, &mut new);
+                            dispatch(&mut inner, &shared, &mut new, &mut refused);
                             r.is_err()
                         };
+                        for (reason, status) in refused {
+                            log_refused(state, reason, status);
+                        }
                         if failed {
                             // A connection error: the GOAWAY is queued,
                             // every stream goes; the connection is done.
@@ -361,10 +366,12 @@ fn read(
 
 /// Hands the connection's events to the streams; new requests go to
 /// `new` (the caller makes their futures).
+/// Requests refused before delivery go to `refused` (for the log).
 fn dispatch(
     inner: &mut Inner,
     shared: &Rc<Shared>,
     new: &mut Vec<(u32, http::Request<crate::http::req_body::ReqBody>)>,
+    refused: &mut Vec<(&'static str, StatusCode)>,
 ) {
     while let Some(ev) = inner.conn.poll_event() {
         match ev {
@@ -383,8 +390,19 @@ fn dispatch(
                     );
                     new.push((stream, req));
                 }
-                None => inner.conn.reset(stream, ErrorCode::ProtocolError),
+                None => {
+                    inner.conn.reset(stream, ErrorCode::ProtocolError);
+                    refused.push(("request target not a valid URI", StatusCode::BAD_REQUEST));
+                }
             },
+            Event::Refused { reason, .. } => {
+                let status = if reason == "header list too large" {
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                refused.push((reason, status));
+            }
             Event::Data {
                 stream,
                 data,
@@ -478,6 +496,21 @@ fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
     }
     while queue.front().is_some_and(Bytes::is_empty) {
         queue.pop_front();
+    }
+}
+
+/// A request the connection refused before delivering it, logged like
+/// the HTTP/1.1 parser's refusals: INFO `request refused`, and an access
+/// line with flag `DPE` (`status` is what an HTTP/1.1 client would have
+/// got; the stream itself was reset, or answered 431).
+fn log_refused(state: &ConnState, reason: &str, status: StatusCode) {
+    let listener = &state.listener;
+    tracing::info!(listener = %listener.name, client = %state.peer, status = status.as_u16(), error = reason, "request refused");
+    if listener.access_log {
+        let mut record =
+            crate::telemetry::AccessRecord::refused(&listener.name, state.peer, status, "DPE");
+        record.proto = "HTTP/2";
+        record.emit(false, 0);
     }
 }
 

@@ -81,7 +81,13 @@ fn header_list_over_the_limit_is_answered_431() {
     fields.push(("x-big", &big));
     // With a body coming: 431, then RST_STREAM NO_ERROR.
     c.send(&headers(1, &fields, false)).unwrap();
-    assert!(c.events().is_empty());
+    assert_eq!(
+        c.events(),
+        [Event::Refused {
+            stream: 1,
+            reason: "header list too large"
+        }]
+    );
     let frames = c.frames();
     let [
         Frame::Headers {
@@ -113,6 +119,10 @@ fn header_list_over_the_limit_is_answered_431() {
             ..
         }]
     ));
+    assert!(matches!(
+        c.events().as_slice(),
+        [Event::Refused { stream: 3, .. }]
+    ));
     c.open(5, GET, true);
     assert_eq!(c.conn.open_streams(), 1);
 }
@@ -123,7 +133,12 @@ fn header_list_over_the_limit_is_answered_431() {
 fn assert_malformed(fields: &[(&str, &str)], end_stream: bool, c: Config) {
     let mut c = Client::new(c);
     c.expect_rst(&headers(1, fields, end_stream), 1, ErrorCode::ProtocolError);
-    assert!(c.events().is_empty(), "{fields:?}");
+    // No request; only the refusal, for the log.
+    let events = c.events();
+    assert!(
+        matches!(events.as_slice(), [Event::Refused { stream: 1, .. }]),
+        "{fields:?}: {events:?}"
+    );
     // The connection goes on.
     c.open(3, GET, true);
 }

@@ -86,7 +86,7 @@ async fn serve(io: DuplexStream, cfg: Config) -> Vec<Event> {
                     seen.push(event);
                 }
                 Event::GoAway { .. } => seen.push(event),
-                Event::Capacity { .. } => {}
+                Event::Capacity { .. } | Event::Refused { .. } => {}
             }
         }
         // Send what the windows allow; give back what went out.

@@ -277,6 +277,13 @@ fn stream_errors_the_client_causes_past_the_limit_are_enhance_your_calm() {
     let malformed = [(":method", "GET"), (":scheme", "https"), (":path", "")];
     for id in [1, 3, 5] {
         c.expect_rst(&headers(id, &malformed, true), id, ErrorCode::ProtocolError);
+        assert_eq!(
+            c.events(),
+            [Event::Refused {
+                stream: id,
+                reason: "empty :path"
+            }]
+        );
     }
     // A request answered normally does not count.
     c.open(7, GET, true);
