@@ -21,7 +21,7 @@ const REQUESTS: usize = 3000;
 async fn a_stalled_stdout_does_not_stop_the_proxy_and_loses_no_access_line() {
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = access_logged(&tmp, b.addr);
+    let cfg = access_logged(&tmp, b.addr, "");
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
 
     // Sequential keep-alive requests, each with its own path: with a
@@ -64,14 +64,15 @@ async fn a_stalled_stdout_does_not_stop_the_proxy_and_loses_no_access_line() {
     let _ = child.start_kill();
 }
 
-/// A config in `tmp`: listener "web" with its access log on, to `backend`.
-fn access_logged(tmp: &TempDir, backend: std::net::SocketAddr) -> std::path::PathBuf {
+/// A config in `tmp`: listener "web" with its access log on and `extra`
+/// keys, to `backend`.
+fn access_logged(tmp: &TempDir, backend: std::net::SocketAddr, extra: &str) -> std::path::PathBuf {
     tmp.write(
         "sy.toml",
         proxy_config(
             1,
             &[
-                listener("web", "", "", "p").replace("access_log = false", "access_log = true"),
+                listener("web", extra, "", "p").replace("access_log = false", "access_log = true"),
                 pool("p", &[backend], ""),
             ],
         ),
@@ -261,7 +262,7 @@ async fn connections_refused_at_max_connections_are_logged_once_per_period() {
 async fn a_request_whose_client_leaves_before_the_response_is_logged_as_499() {
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = access_logged(&tmp, b.addr);
+    let cfg = access_logged(&tmp, b.addr, "");
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -294,17 +295,7 @@ async fn a_request_whose_client_leaves_before_the_response_is_logged_as_499() {
 async fn access_lines_name_the_protocol_response_time_and_user_agent() {
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = tmp.write(
-        "sy.toml",
-        proxy_config(
-            1,
-            &[
-                listener("web", "http2 = true", "", "p")
-                    .replace("access_log = false", "access_log = true"),
-                pool("p", &[b.addr], ""),
-            ],
-        ),
-    );
+    let cfg = access_logged(&tmp, b.addr, "http2 = true");
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
     install_crypto();
     for (client, proto) in [
@@ -354,17 +345,7 @@ async fn access_lines_name_the_protocol_response_time_and_user_agent() {
 async fn requests_refused_by_the_http_parser_are_logged() {
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = tmp.write(
-        "sy.toml",
-        proxy_config(
-            1,
-            &[
-                listener("web", "max_header_bytes = 4096", "", "p")
-                    .replace("access_log = false", "access_log = true"),
-                pool("p", &[b.addr], ""),
-            ],
-        ),
-    );
+    let cfg = access_logged(&tmp, b.addr, "max_header_bytes = 4096");
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
     let big = format!(
         "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
@@ -398,17 +379,7 @@ async fn requests_refused_by_the_http_parser_are_logged() {
 async fn a_request_head_cut_by_its_timeout_is_logged() {
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = tmp.write(
-        "sy.toml",
-        proxy_config(
-            1,
-            &[
-                listener("web", "request_header_timeout = \"300ms\"", "", "p")
-                    .replace("access_log = false", "access_log = true"),
-                pool("p", &[b.addr], ""),
-            ],
-        ),
-    );
+    let cfg = access_logged(&tmp, b.addr, "request_header_timeout = \"300ms\"");
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
     // Half a head, then nothing: the proxy answers and closes.
     let resp = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: a").await;
@@ -451,7 +422,7 @@ async fn an_upstream_cutting_its_response_body_is_logged_as_a_warning() {
         }
     });
     let tmp = TempDir::new();
-    let cfg = access_logged(&tmp, up);
+    let cfg = access_logged(&tmp, up, "");
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
     // The client gets the head and the half body that came, then the
     // close: a body short of its length, never nothing at all.
@@ -560,17 +531,7 @@ async fn a_request_id_with_spaces_cannot_forge_access_log_fields() {
         } else {
             ""
         };
-        let cfg = tmp.write(
-            "sy.toml",
-            proxy_config(
-                1,
-                &[
-                    listener("web", extra, "", "p")
-                        .replace("access_log = false", "access_log = true"),
-                    pool("p", &[b.addr], ""),
-                ],
-            ),
-        );
+        let cfg = access_logged(&tmp, b.addr, extra);
         let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
         let resp = raw(
             addr,
@@ -620,17 +581,7 @@ async fn malformed_http2_requests_are_logged() {
     use common::h2::{END_HEADERS, END_STREAM, HEADERS, PREFACE, SETTINGS, frame, get_block};
     let b = backend("b");
     let tmp = TempDir::new();
-    let cfg = tmp.write(
-        "sy.toml",
-        proxy_config(
-            1,
-            &[
-                listener("web", "http2 = true", "", "p")
-                    .replace("access_log = false", "access_log = true"),
-                pool("p", &[b.addr], ""),
-            ],
-        ),
-    );
+    let cfg = access_logged(&tmp, b.addr, "http2 = true");
     let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut hello = PREFACE.to_vec();
