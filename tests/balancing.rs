@@ -518,6 +518,17 @@ async fn cookie_path_and_client_ip_keys_are_sticky() {
             tally(owner.values()).len() >= 2,
             "{algorithm}: path keys did not spread"
         );
+        // Other spellings of one path (merged slashes, dot segments,
+        // encoded letters) hash as the path routing sees: same owner.
+        let respelled = stickiness(&proxy, &paths, 2, |p| {
+            let n = p.trim_start_matches("/item/");
+            (format!("//x/../%69tem//{n}"), vec![])
+        })
+        .await;
+        assert_eq!(
+            owner, respelled,
+            "{algorithm}: another spelling of a path changed its owner"
+        );
 
         // Client IP: every request here comes from 127.0.0.1, so one backend
         // serves them all, whatever the path, headers or connection.

@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -340,4 +341,78 @@ async fn an_http2_request_refused_before_its_body_gets_no_100() {
     assert!(first.is_none(), "an interim response came: {first:?}");
     let last = within(LIMIT, response).await.unwrap();
     assert_eq!(last.status(), StatusCode::NOT_FOUND);
+}
+
+/// An HTTP/2 upstream (h2c) that sends a `103`, waits for the gate, then
+/// refuses the stream with `REFUSED_STREAM`; counts the requests it
+/// receives.
+async fn h2_upstream_hinting_then_refusing(gate: Gate, seen: Arc<AtomicUsize>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let (gate, seen) = (gate.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(mut conn) = ::h2::server::handshake(s).await else {
+                    return;
+                };
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let gate = gate.clone();
+                    tokio::spawn(async move {
+                        let hints = Response::builder()
+                            .status(103)
+                            .header("link", "</style.css>; rel=preload; as=style")
+                            .body(())
+                            .unwrap();
+                        respond.send_informational(hints).unwrap();
+                        let open = gate.lock().unwrap().take();
+                        if let Some(open) = open {
+                            let _ = open.await;
+                        }
+                        respond.send_reset(::h2::Reason::REFUSED_STREAM);
+                    });
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `REFUSED_STREAM` says the upstream did not process the request, so a
+/// bodyless one is sent again; but an upstream that sent hints first did
+/// process it. The request is not replayed (the client would see the
+/// hints twice, and the upstream the request twice): the client gets the
+/// hints once, then a 502.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_refused_after_early_hints_is_not_sent_again() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (gate, open) = gate();
+    let a = h2_upstream_hinting_then_refusing(gate.clone(), seen.clone()).await;
+    let b = h2_upstream_hinting_then_refusing(gate, seen.clone()).await;
+    let proxy = Proxy::start(&proxy_config(
+        1,
+        &[
+            listener("web", "", "", "p"),
+            pool("p", &[a, b], "http_version = \"2\""),
+        ],
+    ));
+    let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+    s.write_all(b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let hints = read_head(&mut s, &mut buf).await;
+    assert!(
+        hints.starts_with("HTTP/1.1 103 Early Hints\r\n"),
+        "{hints:?}"
+    );
+    // The client has the hints; now the upstream refuses the stream.
+    open.send(()).unwrap();
+    let last = read_head(&mut s, &mut buf).await;
+    assert!(
+        last.starts_with("HTTP/1.1 502 "),
+        "a second interim head or another answer: {last:?}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "the request was replayed");
 }

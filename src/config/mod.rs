@@ -117,7 +117,7 @@ pub fn load_str_with_resolver(
     if parsed.partial {
         rep.note(
             "checks across sections (pools that routes name, required keys, unused pools) were skipped",
-            "fix the TOML syntax errors above and run check again",
+            "fix the errors above and run check again",
         );
     }
     let diagnostics = rep.finish();

@@ -30,8 +30,9 @@ pub(crate) struct Parsed {
     pub(crate) file: FileConfig,
     /// Keys dropped because they were wrong; not to be reported as missing.
     pub(crate) removed: Removed,
-    /// The file had syntax errors: the tree is a best-effort recovery, so
-    /// checks that could be misled by what is missing are skipped.
+    /// The file had syntax errors, or a whole section was dropped (`[pool]`
+    /// for `[[pool]]`): the tree is a best-effort recovery, so checks that
+    /// could be misled by what is missing are skipped.
     pub(crate) partial: bool,
 }
 
@@ -50,6 +51,12 @@ impl Removed {
     /// Whether one of `keys` was removed from the table spanning `table`,
     /// or a misspelling of one of them was (`nam` for `name`).
     pub(crate) fn covers(&self, table: &Range<usize>, keys: &[&str]) -> bool {
+        if keys == [ITEM] {
+            return self
+                .0
+                .get(&(table.start, table.end))
+                .is_some_and(|r| r.iter().any(|k| k == ITEM));
+        }
         self.0
             .get(&(table.start, table.end))
             .is_some_and(|removed| {
@@ -59,6 +66,10 @@ impl Removed {
             })
     }
 }
+
+/// What [`Removed`] records for an item removed from an array (no key is
+/// spelled like it).
+pub(crate) const ITEM: &str = "[item]";
 
 /// How many errors one element may produce before we give up on it.
 const MAX_ATTEMPTS: usize = 200;
@@ -97,6 +108,7 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
                         format!("`engine` must be a table, not {}", article_type(&value)),
                         "write one [engine] section (single brackets) with its keys below it",
                     );
+                    parsed.partial = true;
                 }
             }
             "vip" => {
@@ -109,6 +121,7 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
                         ),
                         "write each vip as its own [[vip]] section (double brackets)",
                     );
+                    parsed.partial = true;
                     continue;
                 };
                 for (i, item) in items.iter().enumerate() {
@@ -118,6 +131,8 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
                             format!("vip #{} must be a table, not {}", i + 1, article_type(item)),
                             "write each vip as its own [[vip]] section (double brackets)",
                         );
+                        parsed.partial = true;
+                        parsed.partial = true;
                         continue;
                     }
                     let v = element(rep, &mut parsed.removed, Section::Vip(i), item.clone());
@@ -146,6 +161,7 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
                             format!("write each {section} as its own [[{section}]] section (double brackets)")
                         },
                     );
+                    parsed.partial = true;
                     continue;
                 };
                 for (i, item) in items.iter().enumerate() {
@@ -155,6 +171,8 @@ pub(crate) fn parse(rep: &mut Reporter<'_>) -> Parsed {
                             format!("{section} #{} must be a table, not {}", i + 1, article_type(item)),
                             format!("write each {section} as its own [[{section}]] section (double brackets)"),
                         );
+                        parsed.partial = true;
+                        parsed.partial = true;
                         continue;
                     }
                     let removed = &mut parsed.removed;
@@ -395,6 +413,7 @@ fn remove(root: &mut Spanned<DeValue<'_>>, path: &[Seg], removed: &mut Removed) 
             found
         }
         (DeValue::Array(a), Seg::Index(i)) if *i < a.len() => {
+            removed.insert(span, ITEM);
             let mut kept = DeArray::new();
             for (j, item) in a.iter().enumerate() {
                 if j != *i {

@@ -9,8 +9,10 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::file::{FileEndpoint, FilePool};
-use super::model::{EndpointCfg, HashKey, PoolCfg, StatusSet, UpstreamHttp};
-use super::parse::pool_desc;
+use super::model::{
+    EndpointCfg, HashKey, ListenerCfg, PoolCfg, RouteAction, StatusSet, UpstreamHttp,
+};
+use super::parse::{ITEM, pool_desc};
 use super::suggest::{did_you_mean, quoted_list};
 use super::validate::V;
 use crate::balance::{Algorithm, DEFAULT_TABLE_SIZE};
@@ -399,13 +401,117 @@ fn hash_key(
     }
 }
 
+/// Keys that only HTTP requests use, on pools that only `tcp`/`udp`
+/// listeners use: they do nothing there, and the operator should know.
+/// `[pool.tls]` is an error: the stream proxy relays bytes as they come
+/// and never speaks TLS to an endpoint, so the traffic would go out in
+/// the clear where the file asks for it encrypted.
+pub(super) fn http_keys_on_l4_pools(
+    v: &mut V<'_, '_>,
+    pools: &[Spanned<FilePool>],
+    cfgs: &[PoolCfg],
+    listeners: &[ListenerCfg],
+) {
+    // Indices of pools that do not exist (already reported) are skipped.
+    let mark = |v: &mut Vec<bool>, i: usize| {
+        if let Some(u) = v.get_mut(i) {
+            *u = true;
+        }
+    };
+    let mut http = vec![false; pools.len()];
+    let mut l4 = vec![false; pools.len()];
+    for l in listeners {
+        for r in &l.routes {
+            match &r.action {
+                RouteAction::Pool(i) => mark(&mut http, *i),
+                RouteAction::Split(parts) => parts.iter().for_each(|(i, _)| mark(&mut http, *i)),
+            }
+        }
+        if let Some(t) = &l.tcp {
+            t.default_pool.iter().for_each(|i| mark(&mut l4, *i));
+            t.sni.iter().for_each(|s| mark(&mut l4, s.pool));
+        }
+        if let Some(u) = &l.udp {
+            mark(&mut l4, u.pool);
+        }
+    }
+    for (i, p) in pools.iter().enumerate() {
+        if !l4.get(i).copied().unwrap_or(false) || http.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        let f = p.get_ref();
+        let ctx = pool_desc(f.name.as_ref().map(|n| n.get_ref().as_str()), i);
+        if let Some(t) = &f.tls {
+            v.error(
+                t.span(),
+                format!("[pool.tls] in {ctx} does nothing: only tcp/udp listeners use the pool, and they relay bytes as they come, never encrypting them"),
+                "remove [pool.tls] and let clients speak TLS end to end (SNI routes keep it so), or serve the traffic from an http listener, which re-encrypts to the pool",
+            );
+        }
+        let spans = [
+            ("fail_statuses", f.fail_statuses.as_ref().map(Spanned::span)),
+            ("http_version", f.http_version.as_ref().map(Spanned::span)),
+            (
+                "response_timeout",
+                f.response_timeout.as_ref().map(Spanned::span),
+            ),
+            (
+                "response_body_timeout",
+                f.response_body_timeout.as_ref().map(Spanned::span),
+            ),
+            (
+                "h2_keepalive_interval",
+                f.h2_keepalive_interval.as_ref().map(Spanned::span),
+            ),
+            (
+                "h2_keepalive_timeout",
+                f.h2_keepalive_timeout.as_ref().map(Spanned::span),
+            ),
+            ("idle_timeout", f.idle_timeout.as_ref().map(Spanned::span)),
+            (
+                "max_idle_per_endpoint",
+                f.max_idle_per_endpoint.as_ref().map(Spanned::span),
+            ),
+        ];
+        for (key, span) in spans {
+            let Some(span) = span else { continue };
+            v.warning(
+                span,
+                format!("`{key}` in {ctx} does nothing: only tcp/udp listeners use the pool, and it applies to HTTP requests"),
+                if key.ends_with("timeout") {
+                    format!("remove `{key}`; on tcp listeners, the listener's `idle_timeout` bounds a quiet connection")
+                } else {
+                    format!("remove `{key}`")
+                },
+            );
+        }
+        let http_hash = matches!(
+            cfgs.get(i).and_then(|c| c.hash_key.as_ref()),
+            Some(HashKey::Path | HashKey::Header(_) | HashKey::Cookie(_))
+        );
+        if let (true, Some(k)) = (http_hash, &f.hash_key) {
+            v.warning(
+                k.span(),
+                format!("`hash_key` {:?} in {ctx} cannot be read: only tcp/udp listeners use the pool, so every connection gets a random endpoint", k.get_ref()),
+                "use hash_key = \"client_ip\" (or \"client_ip_port\") for affinity on L4",
+            );
+        }
+    }
+}
+
 fn endpoints(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> Vec<EndpointCfg> {
     let f = p.get_ref();
     let list = f
         .endpoints
         .as_ref()
         .map_or(&[][..], |l| l.get_ref().as_slice());
-    if list.is_empty() && (f.endpoints.is_some() || v.report_missing(&p.span(), &["endpoints"])) {
+    // Not when every item was dropped for an error already reported.
+    let dropped = |l: &Spanned<Vec<_>>| v.removed(&l.span(), &[ITEM]);
+    let empty = match &f.endpoints {
+        Some(l) => !dropped(l),
+        None => v.report_missing(&p.span(), &["endpoints"]),
+    };
+    if list.is_empty() && empty {
         let span = f.endpoints.as_ref().map_or(p.span(), Spanned::span);
         v.warning(
             span,

@@ -74,6 +74,7 @@ pub(crate) fn validate(
         .map(|(i, l)| v.listener(i, l, &mut names, &mut addresses, &index, &mut used))
         .collect();
     let pools = pools(&mut v, &file.pools, &used);
+    super::pool::http_keys_on_l4_pools(&mut v, &file.pools, &pools, &listeners);
     let engine = (file.engine.is_some() || !file.vips.is_empty())
         .then(|| super::vip::engine(&mut v, file.engine.as_ref(), global.control_socket.as_ref()));
     let vips = match &engine {
@@ -136,7 +137,13 @@ impl V<'_, '_> {
     /// Whether a missing key should be reported: not when it was removed
     /// for being wrong (already reported) or the file failed to parse.
     pub(super) fn report_missing(&self, table: &Range<usize>, keys: &[&str]) -> bool {
-        !self.partial && !self.removed.covers(table, keys)
+        !self.partial && !self.removed(table, keys)
+    }
+
+    /// Whether one of `keys` (or [`ITEM`](super::parse::ITEM), an array
+    /// item) was removed from `table` for an error already reported.
+    pub(super) fn removed(&self, table: &Range<usize>, keys: &[&str]) -> bool {
+        self.removed.covers(table, keys)
     }
 
     pub(super) fn error(

@@ -15,8 +15,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::balance::Rng;
 use crate::config::{
-    Admission, Config, Forwarding, Global, HostMatch, HttpLimits, ListenerCfg, ListenerTimeouts,
-    NonTls, OnLimit, Protocol, ProxyIn, RouteAction, UpstreamHttp,
+    Admission, Config, Forwarding, Global, HashKey, HostMatch, HttpLimits, ListenerCfg,
+    ListenerTimeouts, NonTls, OnLimit, Protocol, ProxyIn, RouteAction, UpstreamHttp,
 };
 use crate::http::router::Router;
 use crate::upstream::{EndpointState, Pool};
@@ -129,7 +129,7 @@ pub struct ListenerRt {
     pub protocol: Protocol,
     pub access_log: bool,
     pub forwarding: Forwarding,
-    /// Routes match the normalised path.
+    /// Routes match, and pools hash, the normalised path.
     pub normalize_path: bool,
     pub limits: HttpLimits,
     pub timeouts: ListenerTimeouts,
@@ -444,7 +444,17 @@ fn compile_listener(
         protocol: l.protocol,
         access_log: l.access_log,
         forwarding: l.forwarding,
-        normalize_path: l.normalize_path && l.routes.iter().any(|r| r.matcher.path.is_some()),
+        // Normalised only when something looks at the path: a route's
+        // matcher, or a pool hashing on it.
+        normalize_path: l.normalize_path
+            && l.routes.iter().any(|r| {
+                let hashes_path = |i: &usize| matches!(pools[*i].hash_key, Some(HashKey::Path));
+                r.matcher.path.is_some()
+                    || match &r.action {
+                        RouteAction::Pool(i) => hashes_path(i),
+                        RouteAction::Split(parts) => parts.iter().any(|(i, _)| hashes_path(i)),
+                    }
+            }),
         limits: l.limits,
         timeouts: l.timeouts,
         router: Router::new(&l.routes),

@@ -310,6 +310,71 @@ fn section_of_the_wrong_shape() {
     );
 }
 
+/// A section dropped for its shape (`[pool]` for `[[pool]]`, an inline
+/// `listener = { ... }`) takes its names with it: the routes that name its
+/// pools, and the pools its routes would use, are not also reported
+/// (the note says those checks wait).
+#[test]
+fn a_section_of_the_wrong_shape_hides_the_checks_across_sections() {
+    let text = "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[listener.route]]\npool = \"app\"\n\n[pool]\nname = \"app\"\nendpoints = [{ address = \"127.0.0.1:9001\" }]\n";
+    let all = load(text).unwrap_err().diagnostics;
+    let messages: Vec<&str> = all.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "`pool` must be an array of tables, not a table",
+            "checks across sections (pools that routes name, required keys, unused pools) were skipped",
+        ],
+        "{}",
+        super::render_all(&all)
+    );
+    let text = "listener = { name = \"web\", address = \"127.0.0.1:0\" }\n[[pool]]\nname = \"app\"\nendpoints = [{ address = \"127.0.0.1:9001\" }]\n";
+    let all = load(text).unwrap_err().diagnostics;
+    let messages: Vec<&str> = all.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "`listener` must be an array of tables, not a table",
+            "checks across sections (pools that routes name, required keys, unused pools) were skipped",
+        ],
+        "{}",
+        super::render_all(&all)
+    );
+}
+
+/// Endpoints all dropped for their own errors do not also make the pool
+/// "empty".
+#[test]
+fn endpoints_dropped_for_errors_are_not_also_missing() {
+    let e = load(&pool_with("").replace(
+        "endpoints = [{ address = \"127.0.0.1:9001\" }]",
+        "endpoints = [\"127.0.0.1:9001\", \"127.0.0.1:9002\"]",
+    ))
+    .unwrap_err()
+    .diagnostics;
+    let messages: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "wrong type for `endpoints` item #1 in pool \"api\": expected a table, found string \"127.0.0.1:9001\"",
+            "wrong type for `endpoints` item #2 in pool \"api\": expected a table, found string \"127.0.0.1:9002\"",
+        ]
+    );
+    // Written empty, it is reported.
+    let w = load(&pool_with("").replace(
+        "endpoints = [{ address = \"127.0.0.1:9001\" }]",
+        "endpoints = []",
+    ))
+    .unwrap()
+    .warnings;
+    assert!(
+        w.iter()
+            .any(|d| d.message == "pool \"api\" has no endpoints; requests routed to it get 503"),
+        "{}",
+        super::render_all(&w)
+    );
+}
+
 #[test]
 fn missing_required_keys() {
     let e = errors("[[listener]]\n[[pool]]\nendpoints = [{ weight = 2 }]\n");

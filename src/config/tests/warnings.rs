@@ -303,3 +303,56 @@ fn a_route_path_no_normalised_request_path_can_match() {
     );
     assert!(load(&dot).unwrap().warnings.is_empty());
 }
+
+/// A pool only `tcp`/`udp` listeners use: the keys that apply to HTTP
+/// requests are flagged where written (diagnostics come in file order), an HTTP hash key too; a pool an
+/// `http` listener also uses is left alone.
+#[test]
+fn http_keys_on_a_pool_only_l4_listeners_use() {
+    let text = "[[listener]]\nname = \"db\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\npool = \"pg\"\n\n[[pool]]\nname = \"pg\"\nalgorithm = \"maglev\"\nhash_key = \"header:x-user\"\nresponse_timeout = \"5s\"\nfail_statuses = [502]\nendpoints = [{ address = \"127.0.0.1:9001\" }]\n";
+    let loaded = load(text).unwrap();
+    let w = &loaded.warnings;
+    assert_eq!(w.len(), 3, "{}", render_all(w));
+    check(
+        &w[0],
+        10,
+        12,
+        "`hash_key` \"header:x-user\" in pool \"pg\" cannot be read: only tcp/udp listeners use the pool, so every connection gets a random endpoint",
+        "use hash_key = \"client_ip\" (or \"client_ip_port\") for affinity on L4",
+    );
+    check(
+        &w[1],
+        11,
+        20,
+        "`response_timeout` in pool \"pg\" does nothing: only tcp/udp listeners use the pool, and it applies to HTTP requests",
+        "remove `response_timeout`; on tcp listeners, the listener's `idle_timeout` bounds a quiet connection",
+    );
+    check(
+        &w[2],
+        12,
+        17,
+        "`fail_statuses` in pool \"pg\" does nothing: only tcp/udp listeners use the pool, and it applies to HTTP requests",
+        "remove `fail_statuses`",
+    );
+    // An http listener using the pool too: the keys do something.
+    let shared = format!(
+        "{text}\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[listener.route]]\npool = \"pg\"\n"
+    );
+    let w = load(&shared).unwrap().warnings;
+    assert!(w.is_empty(), "{}", render_all(&w));
+}
+
+/// `[pool.tls]` on a pool only L4 listeners use would send in the clear
+/// what the file asks to encrypt: refused.
+#[test]
+fn tls_to_a_pool_only_l4_listeners_use_is_refused() {
+    let text = "[[listener]]\nname = \"dns\"\naddress = \"127.0.0.1:0\"\nprotocol = \"udp\"\npool = \"ns\"\n\n[[pool]]\nname = \"ns\"\nendpoints = [{ address = \"127.0.0.1:9001\" }]\n[pool.tls]\nsni = false\n";
+    let d = super::the_error(text);
+    check(
+        &d,
+        10,
+        1,
+        "[pool.tls] in pool \"ns\" does nothing: only tcp/udp listeners use the pool, and they relay bytes as they come, never encrypting them",
+        "remove [pool.tls] and let clients speak TLS end to end (SNI routes keep it so), or serve the traffic from an http listener, which re-encrypts to the pool",
+    );
+}

@@ -249,7 +249,7 @@ async fn forward<'a>(
     let key = pool
         .hash_key
         .as_ref()
-        .and_then(|k| hash_key(k, st.peer, &parts));
+        .and_then(|k| hash_key(k, st.peer, &parts, &path));
     let grpc_deadline = ctx.grpc.then(|| grpc::timeout(&parts.headers)).flatten();
     let response_timeout = match grpc_deadline {
         Some(t) => t.min(pool.response_timeout),

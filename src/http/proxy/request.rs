@@ -176,15 +176,18 @@ pub(super) fn valid_host(h: &[u8]) -> bool {
 
 /// The hash of the request attribute a hashing pool balances on; `None`
 /// when the attribute is absent (the balancer then picks at random).
+/// `path` is the path routing saw (normalised unless the listener says
+/// `normalize_path = false`), so `/a//b` and `/a/b` reach one endpoint.
 pub(super) fn hash_key(
     key: &HashKey,
     client: std::net::SocketAddr,
     parts: &http::request::Parts,
+    path: &str,
 ) -> Option<u64> {
     match key {
         HashKey::ClientIp => Some(client_key(client, false)),
         HashKey::ClientIpPort => Some(client_key(client, true)),
-        HashKey::Path => Some(hash_bytes(parts.uri.path().as_bytes())),
+        HashKey::Path => Some(hash_bytes(path.as_bytes())),
         HashKey::Header(name) => parts.headers.get(name).map(|v| hash_bytes(v.as_bytes())),
         HashKey::Cookie(name) => {
             router::cookie(&parts.headers, name).map(|v| hash_bytes(v.as_bytes()))

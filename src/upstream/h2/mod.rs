@@ -583,10 +583,15 @@ impl H2Stream {
         }
         let mut waiting = HeadWait(Some(&st));
         let mut response = response;
+        // An interim head means the upstream did process the request, so
+        // a refusal after it is not "unprocessed" (and a replay would
+        // relay the hints twice).
+        let mut informed = false;
         let response = std::future::poll_fn(|cx| {
             if let Some(sink) = interim {
                 while let Poll::Ready(Some(Ok(head))) = response.poll_informational(cx) {
                     let (head, ()) = head.into_parts();
+                    informed = true;
                     sink.push(head.status, head.headers);
                 }
             }
@@ -597,7 +602,7 @@ impl H2Stream {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                let error = stream_failure(&st, e);
+                let error = stream_failure(&st, e, informed);
                 let request = match (copy, kept_body) {
                     (Some(c), Some(b)) if is_refused_stream(&error) => Some(rebuild(c, b)),
                     _ => None,
@@ -633,8 +638,10 @@ fn upstream_failed(st: &ConnState, reason: String) -> ProxyError {
     }
 }
 
-/// Maps an error of a stream before its response head.
-fn stream_failure(st: &ConnState, e: ::h2::Error) -> ProxyError {
+/// Maps an error of a stream before its response head. `informed`: an
+/// interim head came first, so the upstream did process the request and
+/// a refusal is a reset like any other (not sent again).
+fn stream_failure(st: &ConnState, e: ::h2::Error, informed: bool) -> ProxyError {
     if e.is_remote() {
         // A frame from the upstream was read, so its SETTINGS were too.
         st.settle();
@@ -650,6 +657,9 @@ fn stream_failure(st: &ConnState, e: ::h2::Error) -> ProxyError {
         };
     }
     let reason = match e.reason() {
+        Some(r) if e.is_remote() && informed => {
+            format!("{STREAM_RESET}: {r:?} after an interim response")
+        }
         // A remote GOAWAY error reaches only the streams above its last
         // stream id: those the upstream did not process (RFC 9113 §6.8).
         Some(r) if e.is_remote() && e.is_go_away() => {
