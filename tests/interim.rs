@@ -137,10 +137,18 @@ fn lower(head: &str) -> String {
 /// An HTTP/1.1 client sends a GET through `proxy` and must see the hints
 /// before the upstream is let go on with its final response.
 async fn http1_client_sees_hints_first(proxy: SocketAddr, open: oneshot::Sender<()>) {
+    http1_request_sees_hints_first(
+        proxy,
+        open,
+        b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    )
+    .await;
+}
+
+/// [`http1_client_sees_hints_first`] with the request `req`.
+async fn http1_request_sees_hints_first(proxy: SocketAddr, open: oneshot::Sender<()>, req: &[u8]) {
     let mut s = TcpStream::connect(proxy).await.unwrap();
-    s.write_all(b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n")
-        .await
-        .unwrap();
+    s.write_all(req).await.unwrap();
     let mut buf = Vec::new();
     let hints = read_head(&mut s, &mut buf).await;
     assert!(
@@ -184,6 +192,20 @@ async fn early_hints_from_an_http1_upstream_reach_an_http1_client_before_the_pag
         &[listener("web", "", "", "p"), pool("p", &[up], "")],
     ));
     http1_client_sees_hints_first(proxy.addr(), open).await;
+}
+
+/// A POST with `Content-Length: 0` (how browsers send an empty form) has
+/// no body either: its hints are relayed too.
+#[tokio::test(flavor = "multi_thread")]
+async fn early_hints_reach_a_post_with_an_empty_body() {
+    let (gate, open) = gate();
+    let up = h1_upstream(gate).await;
+    let proxy = Proxy::start(&proxy_config(
+        1,
+        &[listener("web", "", "", "p"), pool("p", &[up], "")],
+    ));
+    let req = b"POST /page HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n";
+    http1_request_sees_hints_first(proxy.addr(), open, req).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

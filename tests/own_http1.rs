@@ -160,6 +160,35 @@ HEAD /echo?n=4 HTTP/1.1\r\nHost: a\r\n\r\n",
     assert_eq!(echoed_request_line(&r), "GET /echo?n=5 HTTP/1.1");
 }
 
+/// A POST with `Content-Length: 0` is served as a bodiless request: the
+/// upstream gets the one `content-length: 0`, and the request pipelined
+/// after it is answered next.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_with_a_zero_length_is_forwarded_once_and_the_next_request_follows() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    let mut c = Reader::connect(proxy.addr()).await;
+    c.s.write_all(
+        b"POST /echo?n=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n\
+GET /echo?n=2 HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let r = c.response(false).await;
+    assert_eq!(r.status(), 200, "{}", r.head);
+    assert_eq!(echoed_request_line(&r), "POST /echo?n=1 HTTP/1.1");
+    let lengths: Vec<String> = r
+        .text()
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("content-length:"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lengths.len(), 1, "{}", r.text());
+    assert!(lengths[0].ends_with(" 0"), "{}", r.text());
+    let r = c.response(false).await;
+    assert_eq!(echoed_request_line(&r), "GET /echo?n=2 HTTP/1.1");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_smuggling_attempt_after_an_own_path_request_is_refused() {
     let b = backend("b1");

@@ -95,7 +95,7 @@ impl Framing {
     }
 
     /// The caller parsed a complete request head with no body framing (no
-    /// Content-Length, no Transfer-Encoding, not CONNECT, within the size
+    /// Content-Length but a single `0`, no Transfer-Encoding, not CONNECT, within the size
     /// limit) and did not feed its bytes. Between messages that is the same
     /// as feeding them: an `Ok` verdict, and the next head expected. Returns
     /// false, recording nothing, when the tracker is anywhere else (the

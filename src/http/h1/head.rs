@@ -2,7 +2,7 @@
 //! whether the request is one the reader serves itself.
 //!
 //! The reader takes only the plainest requests: HTTP/1.1, no body (no
-//! `Content-Length`, no `Transfer-Encoding`), no upgrade, no `Expect`, not
+//! `Content-Length` but a single `0`, no `Transfer-Encoding`), no upgrade, no `Expect`, not
 //! `CONNECT`, a head that fits the listener's limits and parses cleanly.
 //! Everything else, errors included, is left to hyper ([`Parse::Hyper`]),
 //! which then sees exactly the bytes the client sent and answers as it
@@ -94,11 +94,19 @@ pub fn parse(buf: &mut BytesMut, max_head: usize, max_headers: usize) -> Parse {
     let path = (offset(path.as_bytes()), path.len());
     let mut spans = [Span::default(); MAX_HEADERS];
     let mut close = false;
+    let mut zero_length = false;
     let count = parsed.headers.len();
     for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length")
-            || name.eq_ignore_ascii_case(b"transfer-encoding")
+        if name.eq_ignore_ascii_case(b"content-length") {
+            // One `Content-Length: 0` (a POST without a body, as browsers
+            // send it) is no body; anything else is hyper's, after the
+            // smuggling guard.
+            if zero_length || h.value != b"0" {
+                return Parse::Hyper;
+            }
+            zero_length = true;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"upgrade")
             || name.eq_ignore_ascii_case(b"expect")
         {

@@ -89,8 +89,29 @@ fn an_incomplete_head_waits_for_more() {
 #[test]
 fn requests_with_bodies_go_to_hyper() {
     goes_to_hyper("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
-    goes_to_hyper("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
     goes_to_hyper("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    // Zero, but not plainly one zero: hyper's (and the smuggling guard's).
+    goes_to_hyper("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n");
+    goes_to_hyper("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 00\r\n\r\n");
+    goes_to_hyper("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +0\r\n\r\n");
+    goes_to_hyper("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0, 0\r\n\r\n");
+    goes_to_hyper(
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+}
+
+/// A POST with `Content-Length: 0` (browsers send one for an empty body)
+/// has no body: served here, the header kept, the next request's bytes
+/// left in the buffer.
+#[test]
+fn a_single_zero_content_length_is_no_body() {
+    let (req, close, rest) =
+        ready("POST /act HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\n");
+    assert_eq!(req.method(), Method::POST);
+    assert!(matches!(req.body(), ReqBody::Empty));
+    assert_eq!(req.headers()["content-length"], "0");
+    assert!(!close);
+    assert_eq!(&rest[..], b"GET / HTTP/1.1\r\n");
 }
 
 #[test]
