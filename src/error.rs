@@ -35,6 +35,9 @@ pub enum ProxyError {
     /// counts them as it reads).
     #[error("more than {limit} header fields")]
     TooManyHeaders { limit: usize },
+    /// A request head larger than `max_header_bytes`.
+    #[error("request head larger than {limit} bytes")]
+    HeadTooLarge { limit: usize },
     #[error("no route matches this request")]
     NoRoute,
     #[error("no usable endpoint in pool {pool}")]
@@ -73,6 +76,7 @@ impl ProxyError {
             | ProxyError::MethodNotAllowed(_)
             | ProxyError::UriTooLong { .. }
             | ProxyError::TooManyHeaders { .. }
+            | ProxyError::HeadTooLarge { .. }
             | ProxyError::WebSocketVersion
             | ProxyError::RequestBodyTimeout { .. }
             | ProxyError::RequestHeaderTimeout { .. }
@@ -96,6 +100,7 @@ impl ProxyError {
             | ProxyError::MethodNotAllowed(_)
             | ProxyError::UriTooLong { .. }
             | ProxyError::TooManyHeaders { .. }
+            | ProxyError::HeadTooLarge { .. }
             | ProxyError::WebSocketVersion
             | ProxyError::BadRequestBody { .. } => "DPE",
             ProxyError::RequestBodyTimeout { .. } | ProxyError::RequestHeaderTimeout { .. } => "DT",
@@ -125,7 +130,9 @@ impl ProxyError {
             }
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
-            ProxyError::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::TooManyHeaders { .. } | ProxyError::HeadTooLarge { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
             ProxyError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoEndpoint { .. } | ProxyError::Busy { .. } => {
@@ -160,6 +167,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed(m) => return format!("405 method {m} is not supported\n"),
             ProxyError::UriTooLong { .. } => "request target too long",
             ProxyError::TooManyHeaders { .. } => "too many header fields",
+            ProxyError::HeadTooLarge { .. } => "request header fields too large",
             ProxyError::WebSocketVersion => "WebSocket version 13 required",
             ProxyError::NoRoute => "no route for this request",
             ProxyError::NoEndpoint { .. } => "no usable upstream endpoint",

@@ -112,7 +112,7 @@ enum DecapProtocol {
 
 #[derive(Subcommand)]
 enum PoolAction {
-    /// List pools and endpoints: weight, state (up, down, disabled, draining), counters.
+    /// List pools and endpoints: weight, state (up, down, disabled), counters.
     List,
     /// Take an endpoint out of service: no new traffic; live connections drain.
     Disable {

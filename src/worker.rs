@@ -89,7 +89,7 @@ impl WorkerCtx {
         }
     }
 
-    /// Client connections currently open on this worker.
+    /// Client connections open on this worker with a task of their own.
     pub fn active(&self) -> usize {
         self.active.get()
     }
@@ -100,10 +100,24 @@ impl WorkerCtx {
         ActiveGuard(self.clone())
     }
 
-    /// Waits until no client connection is open.
+    /// Client connections open on this worker, parked ones included.
+    pub fn open(&self) -> usize {
+        self.active.get() + self.parked.len()
+    }
+
+    /// Waits until no client connection is open, parked ones included
+    /// (at shutdown they get their grace for a last request first).
     pub async fn wait_idle(&self) {
-        while self.active.get() > 0 {
+        while self.open() > 0 {
             self.idle.notified().await;
+        }
+    }
+
+    /// Wakes [`wait_idle`](Self::wait_idle) if nothing is open any more
+    /// (the parked set calls it when it closes connections).
+    pub fn wake_if_idle(&self) {
+        if self.open() == 0 {
+            self.idle.notify_waiters();
         }
     }
 }
@@ -111,12 +125,19 @@ impl WorkerCtx {
 /// Counts one open client connection.
 pub struct ActiveGuard(std::rc::Rc<WorkerCtx>);
 
+impl ActiveGuard {
+    /// The worker this connection counts on.
+    pub fn worker(&self) -> std::rc::Rc<WorkerCtx> {
+        self.0.clone()
+    }
+}
+
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         let n = self.0.active.get().saturating_sub(1);
         self.0.active.set(n);
         if n == 0 {
-            self.0.idle.notify_waiters();
+            self.0.wake_if_idle();
         }
     }
 }

@@ -149,6 +149,20 @@ async fn long_uri_gets_414_and_big_header_block_gets_431() {
         status_of(&raw(proxy.addr(), many_headers.as_bytes()).await),
         431
     );
+    // A request line that alone passes the head limit is still a target
+    // too long (NGINX's 414), and the bodies name the reason.
+    let huge_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+    let resp = raw(proxy.addr(), huge_uri.as_bytes()).await;
+    assert_eq!(status_of(&resp), 414, "{resp}");
+    assert!(
+        resp.ends_with("\r\n\r\n414 request target too long\n"),
+        "{resp}"
+    );
+    let resp = raw(proxy.addr(), big_header.as_bytes()).await;
+    assert!(
+        resp.ends_with("\r\n\r\n431 request header fields too large\n"),
+        "{resp}"
+    );
     assert_eq!(b.hits(), 0);
     // Just under the limits passes.
     let ok = format!(

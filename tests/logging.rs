@@ -338,9 +338,10 @@ async fn access_lines_name_the_protocol_response_time_and_user_agent() {
     let _ = child.start_kill();
 }
 
-/// Heads hyper refuses itself (never reaching the proxy's service) are
-/// logged like the proxy's own refusals: INFO `request refused` with the
-/// status, and an access line.
+/// Heads refused before the proxy's service sees them (by the own reader
+/// over a limit, by hyper when unreadable) are logged like the proxy's own
+/// refusals: INFO `request refused` with the status, and an access line
+/// (with the body bytes sent, where the own reader answers).
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_refused_by_the_http_parser_are_logged() {
     let b = backend("b");
@@ -367,6 +368,14 @@ async fn requests_refused_by_the_http_parser_are_logged() {
         assert!(access.contains(&format!("status={status}")), "{access}");
         assert!(access.contains("method=-"), "{access}");
         assert!(access.contains(" flags=DPE "), "{access}");
+        if status == 431 {
+            let body = "431 request header fields too large\n";
+            assert!(resp.ends_with(body), "{resp}");
+            assert!(
+                access.contains(&format!(" bytes={} ", body.len())),
+                "{access}"
+            );
+        }
     }
     assert_eq!(b.hits(), 0);
     let _ = child.start_kill();
@@ -391,6 +400,20 @@ async fn a_request_head_cut_by_its_timeout_is_logged() {
     assert!(access.contains(" status=408 "), "{access}");
     assert!(access.contains("method=-"), "{access}");
     assert!(access.contains(" flags=DT "), "{access}");
+    // The body sent, and the time from the head's first byte to the cut.
+    assert!(
+        resp.ends_with("\r\n\r\n408 request header timeout\n"),
+        "{resp}"
+    );
+    assert!(access.contains(" bytes=27 "), "{access}");
+    let duration: u64 = access
+        .split(" duration_us=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("duration_us");
+    // (The timer may fire up to its 1 ms tick early.)
+    assert!(duration >= 290_000, "{access}");
     assert_eq!(b.hits(), 0);
     let _ = child.start_kill();
 }

@@ -200,22 +200,62 @@ async fn a_reload_that_removes_the_listener_closes_its_parked_connections() {
     get(&mut s, GET_ECHO).await;
 }
 
+/// At shutdown a parked connection gets the grace for a last request
+/// (1 s), like one idle in its task: a request sent then is answered with
+/// `Connection: close`; the shutdown does not wait for the drain deadline.
 #[tokio::test(flavor = "multi_thread")]
-async fn shutdown_closes_parked_connections_at_once() {
+async fn shutdown_gives_a_parked_connection_its_grace_for_a_last_request() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&config("", b.addr));
+    let addr = proxy.addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    get(&mut s, GET_ECHO).await;
+    parked(&proxy, 1).await;
+    let started = std::time::Instant::now();
+    // A long drain deadline: a parked connection must not hold it up.
+    let stop = tokio::task::spawn_blocking(move || proxy.shutdown(Duration::from_secs(30)));
+    // The shutdown has begun once the listener refuses connections.
+    assert!(
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
+            addr
+        )
+        .is_err())
+        .await,
+        "the listener still accepts"
+    );
+    let resp = get(&mut s, GET_ECHO).await;
+    assert!(
+        resp.head.to_ascii_lowercase().contains("connection: close"),
+        "{}",
+        resp.head
+    );
+    stop.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown waited {:?} for an idle connection",
+        started.elapsed()
+    );
+    assert!(wait_closed(&mut s, Duration::from_secs(10)).await.is_some());
+    assert_eq!(b.hits(), 2);
+}
+
+/// A parked connection that sends nothing is closed when its grace ends,
+/// and the shutdown ends with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_closes_a_silent_parked_connection_after_the_grace() {
     let b = backend("b1");
     let proxy = Proxy::start(&config("", b.addr));
     let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
     get(&mut s, GET_ECHO).await;
     parked(&proxy, 1).await;
     let started = std::time::Instant::now();
-    // A long drain deadline: a parked connection must not hold it up.
     tokio::task::spawn_blocking(move || proxy.shutdown(Duration::from_secs(30)))
         .await
         .unwrap();
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "shutdown waited {:?} for an idle connection",
-        started.elapsed()
+        (Duration::from_millis(900)..Duration::from_secs(10)).contains(&took),
+        "shutdown took {took:?}: the grace is 1 s"
     );
     assert!(wait_closed(&mut s, Duration::from_secs(10)).await.is_some());
 }

@@ -16,6 +16,14 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = BytesMut::from(data);
     match parse(&mut buf, 4096, 100) {
         Parse::Partial | Parse::Hyper => assert_eq!(&buf[..], data),
+        Parse::TooMany => assert_eq!(&buf[..], data),
+        Parse::TooLarge { line } => {
+            assert_eq!(&buf[..], data);
+            assert!(data.len() >= 4096, "a head within the limit called too large");
+            if let Some(n) = line {
+                assert!(n < 4096 && data[n] == b'\n');
+            }
+        }
         Parse::Ready { req, head, .. } => {
             assert_eq!([&head[..], &buf[..]].concat(), data);
             assert_eq!(req.version(), http::Version::HTTP_11);

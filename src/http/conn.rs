@@ -76,6 +76,9 @@ pub struct ConnState {
     pub peer_ip: http::HeaderValue,
     pub worker: Rc<WorkerCtx>,
     phase: Cell<Phase>,
+    /// When the head being read began to arrive (for the access line of
+    /// a head refused before it was whole).
+    head_began: Cell<Option<Instant>>,
     /// When the current phase times out (Idle, Head).
     deadline: Cell<Instant>,
     /// When the connection last became idle.
@@ -261,10 +264,19 @@ impl ConnState {
     /// Bytes of an HTTP/1.1 request arrived: an idle connection is now
     /// reading a head (the header timeout runs). The caller sees to the
     /// framing guard.
+    /// When the head being read began to arrive, if one is.
+    pub(super) fn head_began(&self) -> Option<Instant> {
+        (self.phase.get() == Phase::Head)
+            .then(|| self.head_began.get())
+            .flatten()
+    }
+
     pub(super) fn note_read(&self) {
         if self.phase.get() == Phase::Idle {
             self.phase.set(Phase::Head);
-            let fresh = Instant::now() + self.listener.timeouts.request_header;
+            let now = Instant::now();
+            self.head_began.set(Some(now));
+            let fresh = now + self.listener.timeouts.request_header;
             // The first head shares its budget with the wait for it (and
             // the TLS handshake): `request_header_timeout` from accept.
             let deadline = if self.first.get() {
@@ -466,6 +478,7 @@ async fn serve_conn(
     let state = Rc::new(ConnState {
         framing: RefCell::new(Framing::new(listener.limits.max_header_bytes)),
         phase: Cell::new(Phase::Idle),
+        head_began: Cell::new(None),
         // The first request must arrive within the header timeout, counted
         // from accept: a TLS handshake uses up part of it.
         deadline: Cell::new(accepted.unwrap_or(now) + listener.timeouts.request_header),

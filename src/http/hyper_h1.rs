@@ -150,6 +150,6 @@ fn refused(state: &ConnState, e: &hyper::Error) {
     };
     tracing::info!(listener = %listener.name, client = %state.peer, status = status.as_u16(), error = %e, "request refused");
     if listener.access_log {
-        AccessRecord::refused(&listener.name, state.peer, status, "DPE").emit(true, 0);
+        AccessRecord::refused(&listener.name, state.peer, status, "DPE", None).emit(true, 0);
     }
 }

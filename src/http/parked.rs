@@ -212,6 +212,10 @@ async fn run(worker: Rc<WorkerCtx>) {
             }
             _ = p.rearm.notified() => {}
         }
+        if p.is_empty() {
+            // Shutdown waits for parked connections too.
+            worker.wake_if_idle();
+        }
     }
 }
 
@@ -249,9 +253,12 @@ fn take_ready(p: &Parked, epfd: RawFd) -> Vec<Entry> {
 /// The client sent again (or closed): serve the connection in a new task.
 /// A stale one too: its request is served with `Connection: close`.
 fn resume(e: Entry, worker: &Rc<WorkerCtx>) {
-    tokio::task::spawn_local(tokio::task::coop::unconstrained(
-        super::conn::serve_resumed(e, worker.clone()),
-    ));
+    // Counted open from now, not from the task's first poll: shutdown must
+    // not see it neither parked nor open in between.
+    let open = worker.track();
+    tokio::task::spawn_local(tokio::task::coop::unconstrained(async move {
+        super::conn::serve_resumed(e, open.worker()).await;
+    }));
 }
 
 /// Closes the connections whose idle deadline passed.

@@ -262,10 +262,10 @@ fn list(rt: &Runtime) -> String {
         out.push_str(")\n");
         for e in &p.endpoints {
             let s = &e.state;
+            // (Endpoints draining after a reload removed them are not
+            // listed; a disabled one drains too, and says `disabled`.)
             let state = if s.is_disabled() {
                 "disabled"
-            } else if s.drain_deadline().is_some() {
-                "draining"
             } else if s.is_down(|| now) {
                 "down"
             } else {

@@ -135,7 +135,7 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
                     }
                 },
                 Cmd::Shutdown { deadline } => {
-                    let open = ctx.active();
+                    let open = ctx.open();
                     if open > 0 {
                         tracing::info!(worker = id, open, "draining connections");
                     }
@@ -146,7 +146,7 @@ fn worker_main(id: usize, mut rx: mpsc::UnboundedReceiver<Cmd>, close: watch::Re
                     {
                         tracing::warn!(
                             worker = id,
-                            open = ctx.active(),
+                            open = ctx.open(),
                             "shutdown deadline passed; closing open connections"
                         );
                         ctx.cutting.set(true);

@@ -125,15 +125,18 @@ impl AccessRecord {
     /// The record of a request refused before it could be read whole (a
     /// malformed or oversized head, a head that took too long): no method,
     /// host or path to tell.
+    /// `start`: when the head began to arrive (now, if unknown).
     pub fn refused(
         listener: &str,
         client: SocketAddr,
         status: StatusCode,
         flags: &'static str,
+        start: Option<Instant>,
     ) -> Self {
+        let start = start.unwrap_or_else(Instant::now);
         AccessRecord {
-            start: Instant::now(),
-            response: Some(std::time::Duration::ZERO),
+            start,
+            response: Some(start.elapsed()),
             proto: "HTTP/1.1",
             user_agent: String::new(),
             listener: listener.to_owned(),

@@ -46,6 +46,11 @@ pub enum Parse {
     },
     /// Not for this reader: hyper must serve it (the buffer is untouched).
     Hyper,
+    /// The head is larger than `max_head`, complete or not; `line`: the
+    /// length of its request line, `None` when that alone does not fit.
+    TooLarge { line: Option<usize> },
+    /// The head has more than `max_headers` fields.
+    TooMany,
 }
 
 /// Where one header's name and value lie in the head (offset, length).
@@ -65,14 +70,25 @@ pub fn parse(buf: &mut BytesMut, max_head: usize, max_headers: usize) -> Parse {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= max_head {
-                Parse::Hyper
+                too_large(buf, max_head)
             } else {
                 Parse::Partial
             };
         }
+        // More than this reader holds: over the listener's limit if that
+        // is lower, else hyper's to read.
+        Err(httparse::Error::TooManyHeaders) if max_headers <= MAX_HEADERS => {
+            return Parse::TooMany;
+        }
         Err(_) => return Parse::Hyper,
     };
-    if len > max_head || parsed.version != Some(1) || parsed.headers.len() > max_headers {
+    if len > max_head {
+        return too_large(buf, max_head);
+    }
+    if parsed.headers.len() > max_headers {
+        return Parse::TooMany;
+    }
+    if parsed.version != Some(1) {
         return Parse::Hyper;
     }
     let (Some(method), Some(path)) = (parsed.method, parsed.path) else {
@@ -140,6 +156,15 @@ pub fn parse(buf: &mut BytesMut, max_head: usize, max_headers: usize) -> Parse {
             *buf = whole;
             Parse::Hyper
         }
+    }
+}
+
+/// [`Parse::TooLarge`] for a head past `max_head` bytes at the start of
+/// `buf`.
+fn too_large(buf: &[u8], max_head: usize) -> Parse {
+    let within = &buf[..buf.len().min(max_head)];
+    Parse::TooLarge {
+        line: within.iter().position(|&b| b == b'\n'),
     }
 }
 

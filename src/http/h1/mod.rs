@@ -124,6 +124,28 @@ pub async fn serve(
                         io.replay = buf.freeze();
                         return Outcome::Hyper;
                     }
+                    // Refused here rather than by hyper, which would say
+                    // 431 with an empty body, even for a request line
+                    // too long to fit (NGINX: 414).
+                    Parse::TooLarge { line } => {
+                        let err = match line {
+                            Some(n) if n <= limits.max_uri_bytes => ProxyError::HeadTooLarge {
+                                limit: limits.max_header_bytes,
+                            },
+                            _ => ProxyError::UriTooLong {
+                                limit: limits.max_uri_bytes.min(limits.max_header_bytes),
+                            },
+                        };
+                        refuse_head(state, &mut io.stream, &err).await;
+                        return Outcome::Linger;
+                    }
+                    Parse::TooMany => {
+                        let err = ProxyError::TooManyHeaders {
+                            limit: limits.max_headers,
+                        };
+                        refuse_head(state, &mut io.stream, &err).await;
+                        return Outcome::Linger;
+                    }
                     Parse::Partial => {}
                 }
             }
@@ -280,19 +302,25 @@ pub async fn serve(
 }
 
 /// Refuses a request from its head alone (a head the smuggling guard
-/// refuses, or one that did not arrive whole within
-/// `request_header_timeout`): the error's status and body, with
+/// refuses, one over the size limits, or one that did not arrive whole
+/// within `request_header_timeout`): the error's status and body, with
 /// `Connection: close`, logged like the proxy's own refusals (INFO
-/// `request refused`, and an access line with the error's flag). The
-/// caller then closes lingering.
+/// `request refused`, and an access line with the error's flag, the body
+/// bytes sent and the time since the head began). The caller then closes
+/// lingering.
 async fn refuse_head(state: &ConnState, stream: &mut Stream, err: &ProxyError) {
     let listener = &state.listener;
     let status = err.status();
     tracing::info!(listener = %listener.name, client = %state.peer, status = status.as_u16(), error = %err, "request refused");
-    if listener.access_log {
-        crate::telemetry::AccessRecord::refused(&listener.name, state.peer, status, err.flag())
-            .emit(true, 0);
-    }
+    let record = listener.access_log.then(|| {
+        crate::telemetry::AccessRecord::refused(
+            &listener.name,
+            state.peer,
+            status,
+            err.flag(),
+            state.head_began().map(tokio::time::Instant::into_std),
+        )
+    });
     let body = err.body();
     let mut out = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
@@ -313,8 +341,13 @@ async fn refuse_head(state: &ConnState, stream: &mut Stream, err: &ProxyError) {
     });
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body.as_bytes());
-    if write_all(stream, &mut [IoSlice::new(&out)]).await.is_ok() {
-        let _ = poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await;
+    let sent = write_all(stream, &mut [IoSlice::new(&out)]).await.is_ok()
+        && poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx))
+            .await
+            .is_ok();
+    if let Some(record) = record {
+        let bytes = if sent { body.len() as u64 } else { 0 };
+        record.emit(sent, bytes);
     }
 }
 

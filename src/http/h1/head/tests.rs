@@ -132,19 +132,37 @@ fn http10_and_malformed_heads_go_to_hyper() {
 }
 
 #[test]
-fn heads_over_the_limits_go_to_hyper() {
-    // Over the byte limit, complete or not: hyper answers 431.
+fn heads_over_the_limits() {
+    // Over the byte limit, complete or not: too large, with where the
+    // request line ends (the buffer untouched).
     let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(200));
     let mut buf = BytesMut::from(long.as_bytes());
-    assert!(matches!(parse(&mut buf, 100, 100), Parse::Hyper));
+    assert!(matches!(
+        parse(&mut buf, 100, 100),
+        Parse::TooLarge { line: Some(15) }
+    ));
+    assert_eq!(&buf[..], long.as_bytes());
     let mut buf = BytesMut::from(&long.as_bytes()[..150]);
-    assert!(matches!(parse(&mut buf, 100, 100), Parse::Hyper));
-    // Over the header-count limit, or more than this reader holds.
+    assert!(matches!(
+        parse(&mut buf, 100, 100),
+        Parse::TooLarge { line: Some(15) }
+    ));
+    // A request line that alone does not fit.
+    let target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(200));
+    let mut buf = BytesMut::from(target.as_bytes());
+    assert!(matches!(
+        parse(&mut buf, 100, 100),
+        Parse::TooLarge { line: None }
+    ));
+    // Over the header-count limit, also past what this reader holds.
     let many: String = (0..5).map(|i| format!("X-{i}: v\r\n")).collect();
     let mut buf = BytesMut::from(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
-    assert!(matches!(parse(&mut buf, 8192, 4), Parse::Hyper));
+    assert!(matches!(parse(&mut buf, 8192, 4), Parse::TooMany));
     let many: String = (0..MAX_HEADERS + 1)
         .map(|i| format!("X-{i}: v\r\n"))
         .collect();
+    let mut buf = BytesMut::from(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
+    assert!(matches!(parse(&mut buf, 8192, MAX_HEADERS), Parse::TooMany));
+    // Past what this reader holds, within the limit: hyper's to read.
     goes_to_hyper(&format!("GET / HTTP/1.1\r\n{many}\r\n"));
 }

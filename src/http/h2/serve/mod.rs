@@ -507,8 +507,13 @@ fn log_refused(state: &ConnState, reason: &str, status: StatusCode) {
     let listener = &state.listener;
     tracing::info!(listener = %listener.name, client = %state.peer, status = status.as_u16(), error = reason, "request refused");
     if listener.access_log {
-        let mut record =
-            crate::telemetry::AccessRecord::refused(&listener.name, state.peer, status, "DPE");
+        let mut record = crate::telemetry::AccessRecord::refused(
+            &listener.name,
+            state.peer,
+            status,
+            "DPE",
+            None,
+        );
         record.proto = "HTTP/2";
         record.emit(false, 0);
     }
