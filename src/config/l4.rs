@@ -10,6 +10,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::file::{FileListener, FilePool, FileSni};
+use super::key_spans::key_spans;
 use super::model::{
     Admission, HostMatch, IpNet, NonTls, OnLimit, Protocol, ProxyIn, ProxyVersion, ProxyVersions,
     SniRouteCfg, TcpCfg, UdpCfg,
@@ -91,84 +92,42 @@ pub(super) fn check_protocol_keys(
     protocol: Protocol,
     ctx: &str,
 ) {
-    let set: Vec<(&str, Range<usize>)> = [
-        ("route", f.route.first().map(Spanned::span)),
-        (
-            "max_header_bytes",
-            f.max_header_bytes.as_ref().map(Spanned::span),
-        ),
-        ("max_headers", f.max_headers.as_ref().map(Spanned::span)),
-        ("max_uri_bytes", f.max_uri_bytes.as_ref().map(Spanned::span)),
-        (
-            "request_header_timeout",
-            f.request_header_timeout.as_ref().map(Spanned::span),
-        ),
-        (
-            "request_body_timeout",
-            f.request_body_timeout.as_ref().map(Spanned::span),
-        ),
-        ("send_timeout", f.send_timeout.as_ref().map(Spanned::span)),
-        (
-            "max_connection_duration",
-            f.max_connection_duration.as_ref().map(Spanned::span),
-        ),
-        ("forwarded", f.forwarded.as_ref().map(Spanned::span)),
-        ("request_id", f.request_id.as_ref().map(Spanned::span)),
-        (
-            "normalize_path",
-            f.normalize_path.as_ref().map(Spanned::span),
-        ),
-        ("access_log", f.access_log.as_ref().map(Spanned::span)),
-        ("pool", f.pool.as_ref().map(Spanned::span)),
-        ("sni", f.sni.first().map(Spanned::span)),
-        ("non_tls", f.non_tls.as_ref().map(Spanned::span)),
-        ("peek_timeout", f.peek_timeout.as_ref().map(Spanned::span)),
-        (
-            "max_connections",
-            f.max_connections.as_ref().map(Spanned::span),
-        ),
-        ("on_limit", f.on_limit.as_ref().map(Spanned::span)),
-        ("queue_timeout", f.queue_timeout.as_ref().map(Spanned::span)),
-        ("tcp_keepalive", f.tcp_keepalive.as_ref().map(Spanned::span)),
-        ("tcp_nodelay", f.tcp_nodelay.as_ref().map(Spanned::span)),
-        (
-            "proxy_protocol",
-            f.proxy_protocol.as_ref().map(Spanned::span),
-        ),
-        (
-            "trusted_proxies",
-            f.trusted_proxies.as_ref().map(Spanned::span),
-        ),
-        ("max_sessions", f.max_sessions.as_ref().map(Spanned::span)),
-        ("backlog", f.backlog.as_ref().map(Spanned::span)),
-        ("tls", f.tls.as_ref().map(Spanned::span)),
-        ("http2", f.http2.as_ref().map(Spanned::span)),
-        (
-            "h2_max_concurrent_streams",
-            f.h2_max_concurrent_streams.as_ref().map(Spanned::span),
-        ),
-        (
-            "h2_max_pending_resets",
-            f.h2_max_pending_resets.as_ref().map(Spanned::span),
-        ),
-        ("h2_server", f.h2_server.as_ref().map(Spanned::span)),
-        (
-            "h2_keepalive_interval",
-            f.h2_keepalive_interval.as_ref().map(Spanned::span),
-        ),
-        (
-            "h2_keepalive_timeout",
-            f.h2_keepalive_timeout.as_ref().map(Spanned::span),
-        ),
-        (
-            "https_redirect",
-            f.https_redirect.as_ref().map(Spanned::span),
-        ),
-        (
-            "tunnel_idle_timeout",
-            f.tunnel_idle_timeout.as_ref().map(Spanned::span),
-        ),
-    ]
+    let set: Vec<(&str, Range<usize>)> = key_spans!(f;
+        route,
+        max_header_bytes,
+        max_headers,
+        max_uri_bytes,
+        request_header_timeout,
+        request_body_timeout,
+        send_timeout,
+        max_connection_duration,
+        forwarded,
+        request_id,
+        normalize_path,
+        access_log,
+        pool,
+        sni,
+        non_tls,
+        peek_timeout,
+        max_connections,
+        on_limit,
+        queue_timeout,
+        tcp_keepalive,
+        tcp_nodelay,
+        proxy_protocol,
+        trusted_proxies,
+        max_sessions,
+        backlog,
+        tls,
+        http2,
+        h2_max_concurrent_streams,
+        h2_max_pending_resets,
+        h2_server,
+        h2_keepalive_interval,
+        h2_keepalive_timeout,
+        https_redirect,
+        tunnel_idle_timeout,
+    )
     .into_iter()
     .filter_map(|(k, s)| s.map(|s| (k, s)))
     .collect();

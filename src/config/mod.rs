@@ -19,6 +19,7 @@ pub mod vip_file;
 
 mod diagnostic;
 mod duration;
+mod key_spans;
 mod l4;
 mod parse;
 mod pool;

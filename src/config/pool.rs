@@ -9,6 +9,7 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::file::{FileEndpoint, FilePool};
+use super::key_spans::key_spans;
 use super::model::{
     EndpointCfg, HashKey, ListenerCfg, PoolCfg, RouteAction, StatusSet, UpstreamHttp,
 };
@@ -448,31 +449,16 @@ pub(super) fn http_keys_on_l4_pools(
                 "remove [pool.tls] and let clients speak TLS end to end (SNI routes keep it so), or serve the traffic from an http listener, which re-encrypts to the pool",
             );
         }
-        let spans = [
-            ("fail_statuses", f.fail_statuses.as_ref().map(Spanned::span)),
-            ("http_version", f.http_version.as_ref().map(Spanned::span)),
-            (
-                "response_timeout",
-                f.response_timeout.as_ref().map(Spanned::span),
-            ),
-            (
-                "response_body_timeout",
-                f.response_body_timeout.as_ref().map(Spanned::span),
-            ),
-            (
-                "h2_keepalive_interval",
-                f.h2_keepalive_interval.as_ref().map(Spanned::span),
-            ),
-            (
-                "h2_keepalive_timeout",
-                f.h2_keepalive_timeout.as_ref().map(Spanned::span),
-            ),
-            ("idle_timeout", f.idle_timeout.as_ref().map(Spanned::span)),
-            (
-                "max_idle_per_endpoint",
-                f.max_idle_per_endpoint.as_ref().map(Spanned::span),
-            ),
-        ];
+        let spans = key_spans!(f;
+            fail_statuses,
+            http_version,
+            response_timeout,
+            response_body_timeout,
+            h2_keepalive_interval,
+            h2_keepalive_timeout,
+            idle_timeout,
+            max_idle_per_endpoint,
+        );
         for (key, span) in spans {
             let Some(span) = span else { continue };
             v.warning(

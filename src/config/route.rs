@@ -8,6 +8,7 @@ use http::{HeaderName, Method};
 use toml::Spanned;
 
 use super::file::{FileCondition, FileRoute, FileSplit, OneOrMany};
+use super::key_spans::key_spans;
 use super::model::{
     HeaderMatch, HostMatch, MatchCfg, NamedMatch, PathMatch, RouteAction, RouteCfg, ValueMatch,
 };
@@ -409,14 +410,10 @@ fn condition_value(
     cctx: &str,
 ) -> Option<ValueMatch> {
     let f = c.get_ref();
-    let given: Vec<(&str, Range<usize>)> = [
-        ("exact", f.exact.as_ref().map(Spanned::span)),
-        ("regex", f.regex.as_ref().map(Spanned::span)),
-        ("present", f.present.as_ref().map(Spanned::span)),
-    ]
-    .into_iter()
-    .filter_map(|(k, s)| s.map(|s| (k, s)))
-    .collect();
+    let given: Vec<(&str, Range<usize>)> = key_spans!(f; exact, regex, present)
+        .into_iter()
+        .filter_map(|(k, s)| s.map(|s| (k, s)))
+        .collect();
     match given.as_slice() {
         [] => {
             if v.report_missing(&c.span(), &["exact", "regex", "present"]) {
