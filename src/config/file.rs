@@ -347,11 +347,49 @@ pub struct FilePool {
 
 /// `{ address = "backend.internal:8080", weight = 3 }`: `host:port`
 /// (resolved at load, first address used); weight 1..=65535, default 1.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A bare `"backend.internal:8080"` is the address with weight 1; its
+/// `address` then has an empty span, for the validator to replace with
+/// the item's.
+#[derive(Debug, Clone, Default)]
 pub struct FileEndpoint {
     pub address: Option<Spanned<String>>,
     pub weight: Option<Spanned<i64>>,
+}
+
+/// The table form of [`FileEndpoint`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointTable {
+    address: Option<Spanned<String>>,
+    weight: Option<Spanned<i64>>,
+}
+
+impl<'de> Deserialize<'de> for FileEndpoint {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FileEndpoint;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "an endpoint: \"host:port\" or a table { address = \"host:port\", weight = N }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FileEndpoint, E> {
+                Ok(FileEndpoint {
+                    address: Some(Spanned::new(0..0, v.to_string())),
+                    weight: None,
+                })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<FileEndpoint, A::Error> {
+                let t = EndpointTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(FileEndpoint {
+                    address: t.address,
+                    weight: t.weight,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A string or an array of strings (`host = "a"` or `host = ["a", "b"]`).
@@ -590,7 +628,9 @@ pub(crate) fn example(key: &str) -> Option<&'static str> {
         "fail_timeout" => "fail_timeout = \"10s\"",
         "max_fails" => "max_fails = 1",
         "fail_statuses" => "fail_statuses = [502, 503, 504]",
-        "endpoints" => "endpoints = [{ address = \"127.0.0.1:9001\" }]",
+        "endpoints" => {
+            "endpoints = [\"127.0.0.1:9001\"] (or [{ address = \"127.0.0.1:9001\", weight = 2 }])"
+        }
         _ => return None,
     })
 }

@@ -529,21 +529,27 @@ fn endpoints(v: &mut V<'_, '_>, p: &Spanned<FilePool>, ctx: &str) -> Vec<Endpoin
             continue;
         };
         let text = address.get_ref();
+        // A bare "host:port" item is its own address.
+        let span = if address.span().is_empty() {
+            e.span()
+        } else {
+            address.span()
+        };
         if let Some(first) = seen.get(text) {
             let line = v.line_of(first);
             v.error(
-                address.span(),
+                span.clone(),
                 format!("endpoint {text:?} is listed twice in {ctx}"),
                 format!("list each endpoint once (first on line {line}); raise its weight to send it more traffic"),
             );
             continue;
         }
-        seen.insert(text.clone(), address.span());
+        seen.insert(text.clone(), span.clone());
         let resolved = match resolve(v, text) {
             Ok(addr) => addr,
             Err((reason, help)) => {
                 v.error(
-                    address.span(),
+                    span.clone(),
                     format!("invalid address {text:?} for {ectx}: {reason}"),
                     help,
                 );

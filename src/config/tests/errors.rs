@@ -342,13 +342,57 @@ fn a_section_of_the_wrong_shape_hides_the_checks_across_sections() {
     );
 }
 
+/// An endpoint may be a bare "host:port" (weight 1), beside tables; its
+/// errors point at the string.
+#[test]
+fn an_endpoint_may_be_a_bare_address() {
+    let text = pool_with("").replace(
+        "endpoints = [{ address = \"127.0.0.1:9001\" }]",
+        "endpoints = [\"127.0.0.1:9001\", { address = \"127.0.0.1:9002\", weight = 3 }, \"localhost:9003\"]",
+    );
+    let pool = &load(&text).unwrap().config.pools[0];
+    let got: Vec<(String, u32)> = pool
+        .endpoints
+        .iter()
+        .map(|e| (e.resolved.to_string(), e.weight))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("127.0.0.1:9001".to_string(), 1),
+            ("127.0.0.1:9002".to_string(), 3),
+            ("127.0.0.1:9003".to_string(), 1),
+        ]
+    );
+    let text = pool_with("").replace(
+        "endpoints = [{ address = \"127.0.0.1:9001\" }]",
+        "endpoints = [\"127.0.0.1:9001\", \"nowhere.invalid:80\", \"127.0.0.1:9001\"]",
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 2, "{}", super::render_all(&e));
+    assert_eq!((e[0].line, e[0].col), (10, 32), "{}", e[0].render());
+    assert!(
+        e[0].message
+            .starts_with("invalid address \"nowhere.invalid:80\" for endpoint #2"),
+        "{}",
+        e[0].render()
+    );
+    check(
+        &e[1],
+        10,
+        54,
+        "endpoint \"127.0.0.1:9001\" is listed twice in pool \"api\"",
+        "list each endpoint once (first on line 10); raise its weight to send it more traffic",
+    );
+}
+
 /// Endpoints all dropped for their own errors do not also make the pool
 /// "empty".
 #[test]
 fn endpoints_dropped_for_errors_are_not_also_missing() {
     let e = load(&pool_with("").replace(
         "endpoints = [{ address = \"127.0.0.1:9001\" }]",
-        "endpoints = [\"127.0.0.1:9001\", \"127.0.0.1:9002\"]",
+        "endpoints = [9001, true]",
     ))
     .unwrap_err()
     .diagnostics;
@@ -356,8 +400,8 @@ fn endpoints_dropped_for_errors_are_not_also_missing() {
     assert_eq!(
         messages,
         [
-            "wrong type for `endpoints` item #1 in pool \"api\": expected a table, found string \"127.0.0.1:9001\"",
-            "wrong type for `endpoints` item #2 in pool \"api\": expected a table, found string \"127.0.0.1:9002\"",
+            "wrong type for `endpoints` item #1 in pool \"api\": expected an endpoint: \"host:port\" or a table { address = \"host:port\", weight = N }, found integer `9001`",
+            "wrong type for `endpoints` item #2 in pool \"api\": expected an endpoint: \"host:port\" or a table { address = \"host:port\", weight = N }, found boolean `true`",
         ]
     );
     // Written empty, it is reported.
