@@ -627,3 +627,33 @@ async fn malformed_http2_requests_are_logged() {
     drop(s);
     let _ = child.start_kill();
 }
+
+/// A TCP (L4) connection closed before the relay starts (here: every
+/// endpoint refuses the connect) gets its access line too, saying why,
+/// like an HTTP request the proxy refuses.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tcp_connection_refused_before_the_relay_is_logged() {
+    let (_held, dead) = held_dead_addr();
+    let tmp = TempDir::new();
+    let cfg = tmp.write(
+        "sy.toml",
+        format!(
+            "[global]\nworkers = 1\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+             protocol = \"tcp\"\npool = \"p\"\n[[pool]]\nname = \"p\"\nendpoints = [\"{dead}\"]\n"
+        ),
+    );
+    let (mut child, mut out, addr) = spawn_switchyard(&cfg).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = within(Duration::from_secs(10), c.read(&mut buf)).await;
+    assert!(matches!(n, Ok(0) | Err(_)), "data from a dead pool: {n:?}");
+    let access = line_with(&mut out, "access:").await;
+    assert!(access.contains(" listener=web "), "{access}");
+    assert!(access.contains(" pool=p endpoint= "), "{access}");
+    assert!(access.contains(" bytes_up=0 bytes_down=0 "), "{access}");
+    assert!(
+        access.contains("end=\"refused: every endpoint of pool p failed to connect"),
+        "{access}"
+    );
+    let _ = child.start_kill();
+}

@@ -330,6 +330,17 @@ pub(super) fn parse_net(s: &str) -> Result<IpNet, String> {
     Ok(IpNet { addr, prefix })
 }
 
+/// Whether every name `n` matches is matched by `m` too.
+fn covers(m: &HostMatch, n: &HostMatch) -> bool {
+    match (m, n) {
+        (HostMatch::Exact(a), HostMatch::Exact(b)) => a == b,
+        (HostMatch::Suffix(x), HostMatch::Exact(b)) => b.len() > x.len() && b.ends_with(x.as_str()),
+        // `*.example.com` covers `*.example.com` and `*.a.example.com`.
+        (HostMatch::Suffix(x), HostMatch::Suffix(y)) => y.ends_with(x.as_str()),
+        (HostMatch::Exact(_), HostMatch::Suffix(_)) => false,
+    }
+}
+
 /// The settings of a `protocol = "tcp"` listener.
 pub(super) fn tcp(
     v: &mut V<'_, '_>,
@@ -355,22 +366,39 @@ pub(super) fn tcp(
             } else {
                 names.insert(route.name.clone(), span);
             }
-            // An exact name an earlier route already takes for every
-            // protocol: this route never sees it (first match wins).
+            // A name an earlier route already takes for every protocol
+            // (the same name, a wildcard over it, or a route with no
+            // names at all): this route never sees it (first match wins).
             let earlier = |n: &HostMatch| {
                 sni.iter().find(|r: &&SniRouteCfg| {
                     r.alpn.is_empty()
-                        && r.server_names.iter().any(|m| matches!((m, n), (HostMatch::Exact(a), HostMatch::Exact(b)) if a == b))
+                        && (r.server_names.is_empty()
+                            || r.server_names.iter().any(|m| covers(m, n)))
                 })
             };
-            if let Some((n, r)) = route
+            let catch_all = || {
+                sni.iter()
+                    .find(|r: &&SniRouteCfg| r.alpn.is_empty() && r.server_names.is_empty())
+            };
+            if route.server_names.is_empty()
+                && let Some(r) = catch_all()
+            {
+                v.warning(
+                    s.span(),
+                    format!(
+                        "sni route {:?} in {ctx} never matches: sni route {:?} above it has no server_name and no alpn, so it takes every connection",
+                        route.name, r.name
+                    ),
+                    "move the route without names last, or remove one of them",
+                );
+            } else if let Some((n, r)) = route
                 .server_names
                 .iter()
                 .find_map(|n| earlier(n).map(|r| (n, r)))
             {
                 let shown = match n {
-                    HostMatch::Exact(e) => e.as_str(),
-                    HostMatch::Suffix(x) => x.as_str(),
+                    HostMatch::Exact(e) => e.clone(),
+                    HostMatch::Suffix(x) => format!("*{x}"),
                 };
                 v.warning(
                     s.span(),

@@ -213,7 +213,7 @@ pub(super) fn host_pattern(raw: &str) -> Result<HostMatch, (String, String)> {
         {
             return Err((
                 format!("invalid character {c:?}"),
-                "a host has letters, digits, `-` and `.` only, e.g. \"api.example.com\""
+                "a host has letters, digits, `-`, `_` and `.` only, e.g. \"api.example.com\""
                     .to_string(),
             ));
         }

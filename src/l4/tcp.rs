@@ -135,10 +135,18 @@ pub async fn serve(
         return;
     };
     let started = Instant::now();
+    // Connections refused before the relay get an access line too, with
+    // `end="refused: REASON"` (empty pool or endpoint where none was
+    // chosen yet).
+    let refused = |client: SocketAddr, sni: Option<&str>, pool: &str, e: &Refused| {
+        let end = format!("refused: {e}");
+        access_line(&listener, client, sni, pool, "", (0, 0), started, &end);
+    };
     let client = match accept_proxy_header(&stream, peer, &listener).await {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(listener = %listener.name, client = %peer, error = %e, "connection refused");
+            refused(peer, None, "", &e);
             return;
         }
     };
@@ -150,6 +158,11 @@ pub async fn serve(
         Ok(x) => x,
         Err(e) => {
             tracing::info!(listener = %listener.name, client = %client.addr(), error = %e, "connection refused");
+            let sni = match &e {
+                Refused::NoRoute(name) => name.as_deref(),
+                _ => None,
+            };
+            refused(client.addr(), sni, "", &e);
             return;
         }
     };
@@ -164,6 +177,7 @@ pub async fn serve(
         Ok(x) => x,
         Err(e) => {
             tracing::warn!(listener = %listener.name, client = %client.addr(), pool = %pool.name, error = %e, "connection closed");
+            refused(client.addr(), sni_name.as_deref(), &pool.name, &e);
             return;
         }
     };
@@ -178,18 +192,42 @@ pub async fn serve(
     }
     let (up, down, reason) =
         relay_until_done(&stream, &upstream, tcp.idle_timeout, &ep.state, &worker).await;
+    access_line(
+        &listener,
+        client.addr(),
+        sni_name.as_deref(),
+        &pool.name,
+        &ep.label,
+        (up, down),
+        started,
+        reason,
+    );
+}
+
+/// The connection's access line (target `access`), when the listener logs.
+#[allow(clippy::too_many_arguments)]
+fn access_line(
+    listener: &ListenerRt,
+    client: SocketAddr,
+    sni: Option<&str>,
+    pool: &str,
+    endpoint: &str,
+    (up, down): (u64, u64),
+    started: Instant,
+    end: &str,
+) {
     if listener.access_log {
         tracing::info!(
             target: "access",
             listener = %listener.name,
-            client = %client.addr(),
-            sni = sni_name.as_deref().unwrap_or(""),
-            pool = %pool.name,
-            endpoint = %ep.label,
+            client = %client,
+            sni = sni.unwrap_or(""),
+            pool = %pool,
+            endpoint = %endpoint,
             bytes_up = up,
             bytes_down = down,
             duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            end = reason,
+            end = end,
         );
     }
 }

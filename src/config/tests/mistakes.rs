@@ -181,3 +181,57 @@ fn an_sni_route_shadowed_by_an_earlier_one_and_an_empty_alpn_are_warned_about() 
         loaded.warnings
     );
 }
+
+/// Wildcards cover the names under them, and a route without names takes
+/// every connection: later routes they shadow are warned about; a route
+/// with an `alpn` list shadows nothing, and a name outside the wildcard
+/// is fine.
+#[test]
+fn sni_routes_shadowed_by_a_wildcard_or_a_catch_all_are_warned_about() {
+    let route = |name: &str, names: &str, alpn: &str| {
+        format!("  [[listener.sni]]\n  name = \"{name}\"\n{names}{alpn}  pool = \"db\"\n")
+    };
+    let config = |routes: &[String]| {
+        format!(
+            "[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n{}\
+             [[pool]]\nname = \"db\"\nendpoints = [\"127.0.0.1:5432\"]\n",
+            routes.concat()
+        )
+    };
+    let messages = |text: String| -> Vec<String> {
+        load(&text)
+            .expect("loads")
+            .warnings
+            .into_iter()
+            .map(|w| w.message)
+            .collect()
+    };
+    let got = messages(config(&[
+        route("wild", "  server_name = \"*.example.com\"\n", ""),
+        route("exact", "  server_name = \"a.example.com\"\n", ""),
+        route("deeper", "  server_name = \"*.b.example.com\"\n", ""),
+        route("bare", "  server_name = \"example.com\"\n", ""),
+        route("any", "", ""),
+        route("late", "  server_name = \"other.org\"\n", ""),
+        route("last", "", ""),
+    ]));
+    assert_eq!(
+        got,
+        [
+            "server_name \"a.example.com\" of sni route \"exact\" in listener \"tls\" is already taken by sni route \"wild\" above it",
+            "server_name \"*.b.example.com\" of sni route \"deeper\" in listener \"tls\" is already taken by sni route \"wild\" above it",
+            "server_name \"other.org\" of sni route \"late\" in listener \"tls\" is already taken by sni route \"any\" above it",
+            "sni route \"last\" in listener \"tls\" never matches: sni route \"any\" above it has no server_name and no alpn, so it takes every connection",
+        ]
+    );
+    // Behind an alpn condition, a wildcard shadows nothing.
+    let got = messages(config(&[
+        route(
+            "h2",
+            "  server_name = \"*.example.com\"\n",
+            "  alpn = [\"h2\"]\n",
+        ),
+        route("exact", "  server_name = \"a.example.com\"\n", ""),
+    ]));
+    assert!(got.is_empty(), "{got:?}");
+}
