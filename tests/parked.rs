@@ -69,13 +69,11 @@ async fn a_parked_connection_serves_its_next_requests_on_the_same_socket() {
     )
     .await
     .unwrap();
-    let first = within(Duration::from_secs(10), read_response(&mut s))
+    // Both answers often come in one segment: read them with one buffer.
+    let both = within(Duration::from_secs(10), read_responses(&mut s, 2))
         .await
         .unwrap();
-    let second = within(Duration::from_secs(10), read_response(&mut s))
-        .await
-        .unwrap();
-    assert_eq!((first.status, second.status), (201, 202));
+    assert_eq!((both[0].status, both[1].status), (201, 202));
     assert_eq!(b.hits(), 8);
 }
 

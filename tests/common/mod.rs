@@ -281,6 +281,29 @@ impl RawResponse {
 /// leaving the connection open; `None` if the server closed it first.
 pub async fn read_response(s: &mut TcpStream) -> Option<RawResponse> {
     let mut buf = Vec::new();
+    let mut resp = read_next_response(s, &mut buf).await?;
+    // Whatever came with it stays in its body (responses without a
+    // length are read this way, up to what has arrived).
+    resp.body.extend_from_slice(&buf);
+    Some(resp)
+}
+
+/// Reads `n` pipelined responses (`Content-Length` framed) off `s`: bytes
+/// of the next response that arrive with one are kept for it (several
+/// responses often come in one segment), which [`read_response`], reading
+/// one response per call, would drop.
+pub async fn read_responses(s: &mut TcpStream, n: usize) -> Option<Vec<RawResponse>> {
+    let mut buf = Vec::new();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(read_next_response(s, &mut buf).await?);
+    }
+    Some(out)
+}
+
+/// One response off `s`, starting with the bytes already in `buf`; the
+/// bytes after it are left in `buf`.
+async fn read_next_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<RawResponse> {
     let mut chunk = [0u8; 8192];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -295,18 +318,20 @@ pub async fn read_response(s: &mut TcpStream) -> Option<RawResponse> {
     let mut resp = RawResponse {
         status: status_of(&head),
         head,
-        body: buf[head_end..].to_vec(),
+        body: Vec::new(),
     };
     let len: usize = resp
         .header("content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    while resp.body.len() < len {
+    while buf.len() < head_end + len {
         match s.read(&mut chunk).await {
             Ok(0) | Err(_) => return None,
-            Ok(n) => resp.body.extend_from_slice(&chunk[..n]),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    resp.body = buf[head_end..head_end + len].to_vec();
+    buf.drain(..head_end + len);
     Some(resp)
 }
 
