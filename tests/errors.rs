@@ -122,6 +122,34 @@ async fn connect_method_gets_405() {
     assert_eq!(b.hits(), 0);
 }
 
+/// More fields than the default `max_headers` (100, above what the own
+/// reader holds) are counted and refused with the reason too.
+#[tokio::test(flavor = "multi_thread")]
+async fn more_fields_than_the_default_max_headers_get_431_with_the_reason() {
+    let b = backend("b1");
+    let proxy = Proxy::start(&simple_config("round_robin", &[b.addr], ""));
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let resp = raw(
+        proxy.addr(),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&resp), 431, "{resp}");
+    assert!(
+        resp.ends_with("\r\n\r\n431 too many header fields\n"),
+        "{resp}"
+    );
+    // 92 fields: within the limit, served (hyper reads these heads).
+    let fine: String = (0..90).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let resp = raw(
+        proxy.addr(),
+        format!("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n{fine}\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&resp), 200, "{resp}");
+    assert_eq!(b.hits(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn long_uri_gets_414_and_big_header_block_gets_431() {
     let b = backend("b1");
@@ -161,6 +189,11 @@ async fn long_uri_gets_414_and_big_header_block_gets_431() {
     let resp = raw(proxy.addr(), big_header.as_bytes()).await;
     assert!(
         resp.ends_with("\r\n\r\n431 request header fields too large\n"),
+        "{resp}"
+    );
+    let resp = raw(proxy.addr(), many_headers.as_bytes()).await;
+    assert!(
+        resp.ends_with("\r\n\r\n431 too many header fields\n"),
         "{resp}"
     );
     assert_eq!(b.hits(), 0);

@@ -76,9 +76,10 @@ pub fn parse(buf: &mut BytesMut, max_head: usize, max_headers: usize) -> Parse {
             };
         }
         // More than this reader holds: over the listener's limit if that
-        // is lower, else hyper's to read.
-        Err(httparse::Error::TooManyHeaders) if max_headers <= MAX_HEADERS => {
-            return Parse::TooMany;
+        // is lower; else counted here once the head is whole (a rare
+        // head), and hyper's to read if within the limit.
+        Err(httparse::Error::TooManyHeaders) => {
+            return count_fields(buf, max_head, max_headers);
         }
         Err(_) => return Parse::Hyper,
     };
@@ -156,6 +157,33 @@ pub fn parse(buf: &mut BytesMut, max_head: usize, max_headers: usize) -> Parse {
             *buf = whole;
             Parse::Hyper
         }
+    }
+}
+
+/// A head with more fields than this reader holds: [`Parse::TooMany`]
+/// when over `max_headers`, [`Parse::Hyper`] when within it, and
+/// [`Parse::Partial`] (or too large) until the head is whole. Lines are
+/// counted (`httparse` refuses folded ones, so a line is a field).
+fn count_fields(buf: &[u8], max_head: usize, max_headers: usize) -> Parse {
+    if max_headers <= MAX_HEADERS {
+        return Parse::TooMany;
+    }
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() >= max_head {
+            too_large(buf, max_head)
+        } else {
+            Parse::Partial
+        };
+    };
+    if end + 4 > max_head {
+        return too_large(buf, max_head);
+    }
+    // The request line, then one line per field.
+    let fields = buf[..end].iter().filter(|&&b| b == b'\n').count();
+    if fields > max_headers {
+        Parse::TooMany
+    } else {
+        Parse::Hyper
     }
 }
 

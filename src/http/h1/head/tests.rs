@@ -165,4 +165,14 @@ fn heads_over_the_limits() {
     assert!(matches!(parse(&mut buf, 8192, MAX_HEADERS), Parse::TooMany));
     // Past what this reader holds, within the limit: hyper's to read.
     goes_to_hyper(&format!("GET / HTTP/1.1\r\n{many}\r\n"));
+    // Past it and over a higher limit: counted here, once whole.
+    let more: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+    let whole = format!("GET / HTTP/1.1\r\n{more}\r\n");
+    let mut buf = BytesMut::from(whole.as_bytes());
+    assert!(matches!(parse(&mut buf, 8192, 100), Parse::TooMany));
+    assert_eq!(&buf[..], whole.as_bytes());
+    let mut buf = BytesMut::from(&whole.as_bytes()[..whole.len() - 2]);
+    assert!(matches!(parse(&mut buf, 8192, 100), Parse::Partial));
+    let exactly: String = (0..100).map(|i| format!("X-{i}: v\r\n")).collect();
+    goes_to_hyper(&format!("GET / HTTP/1.1\r\n{exactly}\r\n"));
 }
